@@ -1,0 +1,32 @@
+# One command each: every target sets up .venv itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test regen lint bench clean
+
+$(STAMP): pyproject.toml templates/pod/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]' -r templates/pod/requirements.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(PY) -m ruff check compiler templates tests examples bench
+	$(PY) -m pytest
+
+regen: $(STAMP)
+	$(VENV)/bin/datapic compile examples/*.yaml -o generated
+
+lint: $(STAMP)
+	$(PY) -m ruff check compiler templates tests examples bench
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .lakehouse .bench build dist

@@ -1,0 +1,99 @@
+"""Located problems found while compiling a spec, and how they are printed.
+
+Stages never print: each returns its diagnostics as values and the CLI prints them together,
+GCC style (`file:line:col: error[DP0301] message`) so editors can jump to them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.Enum):
+    """How bad a diagnostic is: errors stop the pipeline, warnings do not (unless asked)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Code(enum.Enum):
+    """Stable diagnostic codes users can search for. Never renumber; only add."""
+
+    UNREADABLE_FILE = "DP0001"
+    YAML_SYNTAX = "DP0002"
+    NOT_A_MAPPING = "DP0003"
+    DUPLICATE_RESOURCE = "DP0004"
+    MISSING_FIELD = "DP0101"
+    UNKNOWN_FIELD = "DP0102"
+    INVALID_VALUE = "DP0103"
+    WRONG_FIELD_FOR_OPERATION = "DP0201"
+    DUPLICATE_NAME = "DP0202"
+    NOT_SUPPORTED = "DP0203"
+    UNKNOWN_OUTPUT_COLUMN = "DP0204"
+    MISSING_DESCRIPTION_FILE = "DP0205"
+    SQL_SYNTAX = "DP0301"
+    NOT_ONE_EXPRESSION = "DP0302"
+    CONSTRUCT_NOT_ALLOWED = "DP0303"
+    FUNCTION_NOT_ALLOWED = "DP0304"
+    UNDECLARED_PARAMETER = "DP0305"
+    PARAMETER_TYPE_MISMATCH = "DP0306"
+    UNUSED_PARAMETER = "DP0307"
+    NOT_A_CONDITION = "DP0308"
+    NOT_AN_AGGREGATE = "DP0309"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span:
+    """Where something came from: a file and a 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diagnostic:
+    """One problem, located in the spec."""
+
+    code: Code
+    severity: Severity
+    message: str
+    span: Span
+
+
+def error(code: Code, message: str, span: Span) -> Diagnostic:
+    """An error diagnostic."""
+    return Diagnostic(code=code, severity=Severity.ERROR, message=message, span=span)
+
+
+def has_errors(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:
+    """Whether any of the diagnostics is an error."""
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str]:
+    """Order diagnostics as a reader scans the file: top to bottom."""
+    span = diagnostic.span
+    return (span.file, span.line, span.column, diagnostic.code.value)
+
+
+def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) -> str:
+    """Render one diagnostic as `file:line:col: severity[code] message`, then the line and a caret.
+
+    >>> d = error(Code.SQL_SYNTAX, "bad", Span(file="a.yaml", line=2, column=5))
+    >>> print(format_diagnostic(d, "x: 1\\ny: (a\\n"))
+    a.yaml:2:5: error[DP0301] bad
+        y: (a
+           ^
+    """
+    span = diagnostic.span
+    head = (
+        f"{span.file}:{span.line}:{span.column}: "
+        f"{diagnostic.severity.value}[{diagnostic.code.value}] {diagnostic.message}"
+    )
+    lines = source_text.splitlines() if source_text else []
+    if not 1 <= span.line <= len(lines):
+        return head
+    line = lines[span.line - 1].replace("\t", " ")
+    return f"{head}\n    {line}\n    {' ' * (span.column - 1)}^"

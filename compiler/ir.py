@@ -1,0 +1,155 @@
+"""The intermediate representation: what a spec means, independent of how it was written.
+
+Frozen, slotted, keyword-only dataclasses with tuples for sequences. Every node keeps the span
+it came from (excluded from equality) so later stages can point back at the YAML. SQL fragments
+are kept as text; sqlglot trees never enter the IR.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .diagnostics import Span
+
+NO_SPAN = Span(file="<none>", line=1, column=1)
+
+
+class Operation(enum.Enum):
+    """The two shapes of pod query."""
+
+    PROJECTION = "PROJECTION"
+    REDUCTION = "REDUCTION"
+
+
+class ParamType(enum.Enum):
+    """Types a request parameter can declare."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parameter:
+    """A typed request parameter; `default` is its JSON form (ISO strings for dates)."""
+
+    name: str
+    type: ParamType
+    required: bool
+    default: str | int | float | bool | None = None
+    description: str = ""
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """The Iceberg table a pod reads, and the pyiceberg catalog that knows it."""
+
+    catalog: str
+    namespace: tuple[str, ...]
+    table: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Column:
+    """A column named in select or group_by."""
+
+    name: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Aggregate:
+    """One reduction output: its name and the aggregate SQL expression computing it."""
+
+    name: str
+    expression: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filter:
+    """One boolean SQL condition, as written."""
+
+    text: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderKey:
+    """One output column to sort by."""
+
+    column: str
+    descending: bool = False
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Projection:
+    """select + filters: rows of chosen columns."""
+
+    columns: tuple[Column, ...]
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the answer's columns, in order."""
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reduction:
+    """aggregate + group_by + filters: one row per group."""
+
+    group_by: tuple[Column, ...]
+    aggregates: tuple[Aggregate, ...]
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the answer's columns: the grouping columns, then the aggregates."""
+        return tuple(c.name for c in self.group_by) + tuple(a.name for a in self.aggregates)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provenance:
+    """Which spec a pod came from, in a form that is the same on every machine."""
+
+    spec_path: str
+    spec_sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pod:
+    """Everything a spec says, normalised: the input of lowering and rendering."""
+
+    name: str
+    short_description: str
+    long_description: str
+    source: Source
+    query: Projection | Reduction
+    filters: tuple[Filter, ...]
+    parameters: tuple[Parameter, ...]
+    order_by: tuple[OrderKey, ...]
+    limit: int | None
+    freshness_seconds: float
+    deploy: bool
+    provenance: Provenance
+
+    @property
+    def operation(self) -> Operation:
+        """PROJECTION or REDUCTION, from the query's shape."""
+        return Operation.REDUCTION if isinstance(self.query, Reduction) else Operation.PROJECTION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompiledQuery:
+    """What lowering produces: the SQL the pod runs and what its Iceberg scan needs."""
+
+    sql: str
+    columns: tuple[str, ...]
+    read_columns: tuple[str, ...]
+    pushdown: tuple[dict, ...]

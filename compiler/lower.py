@@ -1,0 +1,119 @@
+"""Stage 4: lower the IR to the query a pod runs: DuckDB SQL over a relation named `source`,
+with bound `$name` parameters, plus the Iceberg pushdown and the columns to read."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlglot import exp
+from sqlglot.tokens import Tokenizer
+
+from .diagnostics import Code, Diagnostic, error
+from .expressions import DIALECT, column_names, parse_aggregate, parse_filter
+from .ir import CompiledQuery, Pod, Projection
+from .pushdown import pushdown
+
+SOURCE_RELATION = "source"
+_KEYWORDS = {k.upper() for k in Tokenizer.KEYWORDS}
+
+
+def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
+    """The compiled query of a pod, or the SQL problems in its spec."""
+    diagnostics: list[Diagnostic] = []
+    parameters = {p.name: p for p in pod.parameters}
+
+    conditions = []
+    for f in pod.filters:
+        checked, problems = parse_filter(f.text, f.span, parameters)
+        diagnostics += problems
+        if checked:
+            conditions.append(checked)
+
+    outputs: list[exp.Expression] = []
+    group_by: list[exp.Expression] = []
+    read: set[str] = set()
+    if isinstance(pod.query, Projection):
+        outputs = [_column(c.name) for c in pod.query.columns]
+        read.update(c.name for c in pod.query.columns)
+    else:
+        group_by = [_column(c.name) for c in pod.query.group_by]
+        outputs = list(group_by)
+        read.update(c.name for c in pod.query.group_by)
+        for aggregate in pod.query.aggregates:
+            checked, problems = parse_aggregate(
+                aggregate.expression, aggregate.name, aggregate.span
+            )
+            diagnostics += problems
+            if checked:
+                outputs.append(exp.alias_(checked.tree, _identifier(aggregate.name)))
+                read.update(column_names(checked.tree))
+
+    used = set().union(*(c.parameters for c in conditions)) if conditions else set()
+    for parameter in pod.parameters:
+        if parameter.name not in used and not diagnostics:
+            diagnostics.append(
+                error(
+                    Code.UNUSED_PARAMETER,
+                    f"parameter '{parameter.name}' is declared but no filter uses it "
+                    f"(refer to it as :{parameter.name})",
+                    parameter.span,
+                )
+            )
+    if diagnostics:
+        return None, diagnostics
+
+    trees = [c.tree for c in conditions]
+    for tree in trees:
+        read.update(column_names(tree))
+    select = exp.select(*outputs).from_(SOURCE_RELATION)
+    if trees:
+        select = select.where(exp.and_(*trees))
+    if group_by:
+        select = select.group_by(*group_by)
+    if pod.order_by:
+        select = select.order_by(
+            *(exp.Ordered(this=_column(k.column), desc=k.descending) for k in pod.order_by)
+        )
+    if pod.limit is not None:
+        select = select.limit(pod.limit)
+    return (
+        CompiledQuery(
+            sql=select.sql(dialect=DIALECT, pretty=True),
+            columns=pod.query.output_names,
+            read_columns=tuple(sorted(read)),
+            pushdown=tuple(_normalised(p) for p in pushdown(trees)),
+        ),
+        [],
+    )
+
+
+def _identifier(name: str) -> exp.Identifier:
+    """An identifier, quoted only where DuckDB needs it (keywords, upper case, odd characters)."""
+    plain = name.isidentifier() and name == name.lower() and name.upper() not in _KEYWORDS
+    return exp.to_identifier(name, quoted=not plain)
+
+
+def _column(name: str) -> exp.Column:
+    return exp.Column(this=_identifier(name))
+
+
+def _normalised(predicate: dict) -> dict:
+    """Timestamp literals in ISO 8601 form, which is what Iceberg literal binding accepts."""
+    if "args" in predicate:
+        return {**predicate, "args": [_normalised(a) for a in predicate["args"]]}
+    if "arg" in predicate:
+        return {**predicate, "arg": _normalised(predicate["arg"])}
+    if "value" in predicate:
+        return {**predicate, "value": _normalised_value(predicate["value"])}
+    if "values" in predicate:
+        return {**predicate, "values": [_normalised_value(v) for v in predicate["values"]]}
+    return predicate
+
+
+def _normalised_value(value: dict) -> dict:
+    if value.get("type") != "timestamp":
+        return value
+    try:
+        return {**value, "literal": dt.datetime.fromisoformat(value["literal"]).isoformat()}
+    except ValueError:
+        return value

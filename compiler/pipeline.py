@@ -1,0 +1,85 @@
+"""The stages in order: load, validate, build, lower, render; stops after a stage with errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .build import build
+from .diagnostics import Diagnostic, has_errors
+from .ir import Pod
+from .load import load
+from .lower import lower
+from .render import render
+from .validate import validate
+
+# A spec's provenance path is relative to the nearest folder holding one of these, so it is the
+# same whatever the working directory or machine.
+_PROJECT_MARKERS = (".git", "pyproject.toml", "config.yml", "datapic.yaml")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """The outcome of compiling one spec: its files when it succeeded, its diagnostics always."""
+
+    spec: Path
+    display_path: str
+    source_text: str | None
+    diagnostics: tuple[Diagnostic, ...]
+    pod: Pod | None = None
+    files: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the spec compiled without errors."""
+        return self.pod is not None and not has_errors(self.diagnostics)
+
+
+def compile_spec(spec: Path) -> Result:
+    """Run every stage on one spec file."""
+    display = display_path(spec)
+    document, diagnostics = load(spec, display)
+    if document is None:
+        return Result(
+            spec=spec, display_path=display, source_text=None, diagnostics=tuple(diagnostics)
+        )
+    text = document.text
+
+    def stopped(found: list[Diagnostic]) -> Result:
+        return Result(spec=spec, display_path=display, source_text=text, diagnostics=tuple(found))
+
+    diagnostics = validate(document)
+    if has_errors(diagnostics):
+        return stopped(diagnostics)
+    pod, diagnostics = build(document, provenance_path(spec))
+    if pod is None or has_errors(diagnostics):
+        return stopped(diagnostics)
+    query, diagnostics = lower(pod)
+    if query is None or has_errors(diagnostics):
+        return stopped(diagnostics)
+    return Result(
+        spec=spec,
+        display_path=display,
+        source_text=text,
+        diagnostics=tuple(diagnostics),
+        pod=pod,
+        files=render(pod, query),
+    )
+
+
+def display_path(spec: Path) -> str:
+    """The spec's path as the user sees it: relative to the working directory when below it."""
+    resolved, cwd = spec.resolve(), Path.cwd().resolve()
+    if resolved.is_relative_to(cwd):
+        return resolved.relative_to(cwd).as_posix()
+    return spec.as_posix()
+
+
+def provenance_path(spec: Path) -> str:
+    """The spec's path relative to its project root, '/'-separated; its name if it has none."""
+    resolved = spec.resolve()
+    for folder in resolved.parents:
+        if any((folder / marker).exists() for marker in _PROJECT_MARKERS):
+            return resolved.relative_to(folder).as_posix()
+    return resolved.name
