@@ -1,0 +1,7 @@
+"""ASGI entry point of a datapic pod: run `python -m uvicorn app:app` from this directory."""
+
+from pathlib import Path
+
+from datapic_runtime.server import create_app
+
+app = create_app(Path(__file__).resolve().parent)
