@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import duckdb
@@ -75,8 +75,11 @@ def _first_line(exc: BaseException) -> str:
 class QueryEngine:
     """Per-process state of a pod: one catalog client, reused by every request."""
 
-    def __init__(self, config: PodConfig) -> None:
+    def __init__(
+        self, config: PodConfig, catalog_factory: Callable[[str], Catalog] = load_catalog
+    ) -> None:
         self.config = config
+        self._catalog_factory = catalog_factory
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
 
@@ -90,7 +93,7 @@ class QueryEngine:
     def _load_catalog(self) -> Catalog:
         name = self.config.source.catalog
         try:
-            return load_catalog(name)
+            return self._catalog_factory(name)
         except ValueError as exc:
             # pyiceberg says ValueError for a catalog without properties: a deployment mistake.
             log.error("catalog %r is not configured: %s", name, redact(str(exc)))

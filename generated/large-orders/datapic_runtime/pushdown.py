@@ -98,7 +98,8 @@ def _exact(column_type: IcebergType, value: Any) -> Any:
         if isinstance(value, int | float):
             exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
             if -exact.as_tuple().exponent <= column_type.scale:
-                return exact
+                # pyiceberg wants the column's scale; quantizing to it is exact here.
+                return exact.quantize(Decimal(1).scaleb(-column_type.scale))
     elif isinstance(column_type, FloatType | DoubleType):
         if isinstance(value, int | float):
             return float(value)
