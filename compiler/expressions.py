@@ -171,7 +171,10 @@ def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None,
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as exc:
-        return None, [error(Code.SQL_SYNTAX, f"{what}: invalid SQL: {_first_line(exc)}", span)]
+        message = _first_line(exc)
+        if message.startswith("Required keyword"):
+            message = "the expression is incomplete"
+        return None, [error(Code.SQL_SYNTAX, f"{what}: invalid SQL: {message}", span)]
     if len(statements) != 1:
         return None, [
             error(
@@ -229,6 +232,10 @@ def _node_problem(
         return Code.CONSTRUCT_NOT_ALLOWED, "positional placeholders are not allowed; use :name"
     if type(node) in functions or isinstance(node, _STRUCTURAL):
         return None
+    if isinstance(node, exp.Dot):
+        return Code.CONSTRUCT_NOT_ALLOWED, (
+            f"'{_sql(node)}' is dataPi's list form; in this mapping form write function(column)"
+        )
     if isinstance(node, exp.Func):
         name = _function_name(node)
         allowed = ", ".join(sorted(set(functions.values())))

@@ -7,7 +7,6 @@ dicts, lists and scalars, so nothing downstream depends on ruamel types.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
@@ -17,11 +16,22 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .diagnostics import Code, Diagnostic, Span, error
 
 JsonPath = tuple[str | int, ...]
+
+
+class _TextDatesConstructor(RoundTripConstructor):
+    """Round-trip loading, but unquoted dates stay text: YAML would raise on `2024-13-01`
+    while loading, where we cannot point at it; the spec's own checks report it in place."""
+
+
+_TextDatesConstructor.add_constructor(
+    "tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +74,9 @@ def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnosti
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return None, [error(Code.UNREADABLE_FILE, f"cannot read spec: {reason}", start)]
     try:
-        tree = YAML(typ="rt", pure=True).load(text)
+        yaml = YAML(typ="rt", pure=True)
+        yaml.Constructor = _TextDatesConstructor
+        tree = yaml.load(text)
     except MarkedYAMLError as exc:
         return None, [error(Code.YAML_SYNTAX, _yaml_message(exc), _mark_span(exc, display_path))]
     except YAMLError as exc:
@@ -103,17 +115,13 @@ def _plain(node: Any, path: JsonPath, values: dict, keys: dict) -> Any:
 
 
 def _plain_scalar(value: Any) -> Any:
-    """Unwrap ruamel's scalar subclasses; unquoted YAML dates become ISO 8601 strings."""
+    """Unwrap ruamel's scalar subclasses into plain Python values."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return float(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
     return str(value)
 
 

@@ -35,6 +35,13 @@ def _error_order(e: ValidationError) -> tuple:
 
 
 def _diagnostic(document: Document, e: ValidationError) -> Diagnostic:
+    if (
+        e.validator == "oneOf"
+        and e.context
+        and all("properties" in branch for branch in e.validator_value)
+    ):
+        # For a mapping that fits none of several shapes, explain the closest shape.
+        return _diagnostic(document, _closest_branch_error(e))
     path = tuple(e.absolute_path)
     where = _dotted(path)
     if e.validator == "required":
@@ -55,6 +62,15 @@ def _diagnostic(document: Document, e: ValidationError) -> Diagnostic:
             document.span((*path, name), key=True),
         )
     return error(Code.INVALID_VALUE, f"{where or 'spec'}: {_message(e)}", document.span(path))
+
+
+def _closest_branch_error(e: ValidationError) -> ValidationError:
+    """The first error of the oneOf branch the instance misses by the fewest problems."""
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in e.context:
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    closest = min(by_branch.values(), key=len)
+    return sorted(closest, key=lambda sub: sub.validator != "additionalProperties")[0]
 
 
 def _message(e: ValidationError) -> str:
