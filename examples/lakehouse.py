@@ -1,16 +1,19 @@
 """The demo lakehouse: pyiceberg's SQL catalog in SQLite plus a file warehouse, with `sales.orders`.
 
-Deterministic (seeded) data, partitioned by region and by month of order_date, with nulls,
-dates, timestamps and decimals. `build_lakehouse` returns the environment a pod needs to find
-the catalog; run this file to (re)build it under .lakehouse/.
+Deterministic (seeded) orders from 2023 to 2025, partitioned by region (identity) and by month of
+order_date, with nulls, dates, timestamps and decimals. `build_lakehouse` returns the
+environment a pod needs to find the catalog; the demo and the pod tests share it.
+
+    python examples/lakehouse.py [--rows N] [--root DIR] [--rebuild]
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import random
 import shutil
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,6 +35,11 @@ from pyiceberg.types import (
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = ROOT / ".lakehouse"
+# Bump when the generated data changes, so an existing lakehouse is rebuilt rather than reused.
+DATA_VERSION = 2
+SEED = 7
+STAMP = "lakehouse.json"
+
 REGIONS = {
     "EMEA": ["DE", "FR", "GB", "ES", "IT", "NL"],
     "AMER": ["US", "CA"],
@@ -39,6 +47,8 @@ REGIONS = {
     "LATAM": ["BR", "MX", "AR"],
 }
 PRODUCTS = ["laptop", "phone", "tablet", "monitor", "keyboard", "headset", "dock"]
+FIRST_DAY = dt.date(2023, 1, 1)
+DAYS = 3 * 365
 
 SCHEMA = Schema(
     NestedField(1, "order_id", LongType(), required=True),
@@ -59,7 +69,8 @@ PARTITIONING = PartitionSpec(
 
 
 def catalog_env(root: Path) -> dict[str, str]:
-    """The PYICEBERG_CATALOG__DEFAULT__* variables that point a pod at this lakehouse."""
+    """The PYICEBERG_CATALOG__DEFAULT__* variables that point a pod at the lakehouse in `root`."""
+    root = root.resolve()
     return {
         "PYICEBERG_CATALOG__DEFAULT__TYPE": "sql",
         "PYICEBERG_CATALOG__DEFAULT__URI": f"sqlite:///{root / 'catalog.db'}",
@@ -68,7 +79,7 @@ def catalog_env(root: Path) -> dict[str, str]:
 
 
 def open_catalog(root: Path) -> SqlCatalog:
-    """The lakehouse's catalog, as a writer."""
+    """The lakehouse's catalog, as a writer (the same one a pod reads through its env)."""
     env = catalog_env(root)
     return SqlCatalog(
         "default",
@@ -77,25 +88,23 @@ def open_catalog(root: Path) -> SqlCatalog:
     )
 
 
-def orders(rows: int, seed: int = 7) -> pa.Table:
-    """`rows` deterministic orders from 2023 to 2025 in SCHEMA's Arrow form."""
+def orders(rows: int, seed: int = SEED) -> pa.Table:
+    """`rows` deterministic orders in SCHEMA's Arrow form."""
     rng = random.Random(seed)
-    start = dt.date(2023, 1, 1)
     regions = list(REGIONS)
     columns: dict[str, list] = {field.name: [] for field in SCHEMA.fields}
     for order_id in range(1, rows + 1):
-        day = start + dt.timedelta(days=rng.randrange(3 * 365))
+        day = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS))
         region = rng.choice(regions)
-        country = rng.choice(REGIONS[region])
         quantity = rng.randint(1, 20)
-        shipped = dt.datetime.combine(day, dt.time(rng.randrange(24), rng.randrange(60)))
+        placed = dt.datetime.combine(day, dt.time(rng.randrange(24), rng.randrange(60)))
         columns["order_id"].append(order_id)
         columns["order_date"].append(day)
-        columns["shipped_at"].append(
-            None if rng.random() < 0.05 else shipped + dt.timedelta(days=rng.randint(1, 5))
-        )
+        # About 5 % not shipped yet, 1 % without a region, 30 % without a discount.
+        shipped = placed + dt.timedelta(days=rng.randint(1, 5), seconds=rng.randrange(3600))
+        columns["shipped_at"].append(None if rng.random() < 0.05 else shipped)
         columns["region"].append(None if rng.random() < 0.01 else region)
-        columns["country"].append(country)
+        columns["country"].append(rng.choice(REGIONS[region]))
         columns["product"].append(rng.choice(PRODUCTS))
         columns["quantity"].append(quantity)
         columns["sales"].append(Decimal(rng.randrange(500, 300_000)) / 100 * quantity)
@@ -104,19 +113,53 @@ def orders(rows: int, seed: int = 7) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=SCHEMA.as_arrow())
 
 
-def build_lakehouse(root: Path = DEFAULT_ROOT, rows: int = 300_000) -> dict[str, str]:
-    """(Re)build the lakehouse under `root` and return the env a pod needs to read it."""
-    if root.exists():
-        shutil.rmtree(root)
+def build_lakehouse(root: Path, rows: int = 300_000) -> dict[str, str]:
+    """Build (or reuse, when already built alike) the lakehouse in `root`; returns a pod's env."""
+    if is_built(root, rows):
+        return catalog_env(root)
+    # Only what this function creates is removed: `root` may hold other things.
+    (root / STAMP).unlink(missing_ok=True)
+    (root / "catalog.db").unlink(missing_ok=True)
+    shutil.rmtree(root / "warehouse", ignore_errors=True)
     (root / "warehouse").mkdir(parents=True)
     catalog = open_catalog(root)
     catalog.create_namespace("sales")
     table = catalog.create_table("sales.orders", schema=SCHEMA, partition_spec=PARTITIONING)
     table.append(orders(rows))
+    (root / STAMP).write_text(json.dumps(_stamp(rows), sort_keys=True) + "\n")
     return catalog_env(root)
 
 
+def _stamp(rows: int) -> dict:
+    return {"version": DATA_VERSION, "seed": SEED, "rows": rows}
+
+
+def is_built(root: Path, rows: int) -> bool:
+    """True when `root` holds a complete lakehouse of `rows` orders from the same recipe."""
+    stamp = _stamp(rows)
+    try:
+        if json.loads((root / STAMP).read_text()) != stamp:
+            return False
+        snapshot = open_catalog(root).load_table("sales.orders").current_snapshot()
+    except Exception:  # noqa: BLE001 - anything missing or unreadable means "build it again"
+        return False
+    return snapshot is not None and snapshot.summary["total-records"] == str(stamp["rows"])
+
+
+def main() -> None:
+    """Command line: build the lakehouse and print the environment a pod needs."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--rebuild", action="store_true", help="rebuild even if up to date")
+    args = parser.parse_args()
+    if args.rebuild:
+        (args.root / STAMP).unlink(missing_ok=True)
+    env = build_lakehouse(args.root, args.rows)
+    print(f"lakehouse ready in {args.root} (sales.orders, {args.rows:,} rows); a pod needs:")
+    for name, value in sorted(env.items()):
+        print(f"  export {name}={value}")
+
+
 if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
-    build_lakehouse(rows=count)
-    print(f"built {DEFAULT_ROOT.relative_to(ROOT)}/ with sales.orders ({count} rows)")
+    main()

@@ -1,0 +1,89 @@
+"""Failures end to end: an unreachable catalog is a 503 with Retry-After and the same process
+recovers when it comes back; a missing table is a 404; a secret never reaches an answer or a
+log line; the pod keeps answering /healthz through all of it."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+import pytest
+from podkit import make_pod, param, pod_json, ref, serving
+
+pytestmark = pytest.mark.pod
+
+SECRET = "s3cr3t-T0ken-value"
+POD = pod_json(
+    "orders-of-region",
+    "sales.orders",
+    "SELECT order_id, sales FROM source WHERE region = $region ORDER BY order_id LIMIT 5",
+    columns=["order_id", "sales"],
+    read_columns=["order_id", "region", "sales"],
+    parameters=[param("region", "string", "EMEA")],
+    pushdown=[{"op": "eq", "column": "region", "value": ref("region")}],
+)
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_catalog_is_a_503_and_the_pod_recovers(tmp_path, lakehouse, pod_env):
+    # The catalog database sits in a folder that does not exist yet: SQLite cannot open it.
+    later = tmp_path / "later"
+    env = {
+        **pod_env,
+        "PYICEBERG_CATALOG__DEFAULT__URI": f"sqlite:///{later / 'catalog.db'}",
+        "PYICEBERG_CATALOG__DEFAULT__PASSWORD": SECRET,
+    }
+    log = tmp_path / "pod.log"
+    with serving(make_pod(tmp_path, POD), env, log) as client:
+        response = client.get("/get_data")
+        assert response.status_code == 503
+        assert response.headers["retry-after"].isdigit()
+        assert response.json() == {
+            "error": "catalog 'default' or its storage cannot be reached (OperationalError)"
+        }
+        assert client.get("/healthz").status_code == 200
+
+        # The catalog comes back: the same process answers, without a restart.
+        later.mkdir()
+        shutil.copy(lakehouse / "catalog.db", later / "catalog.db")
+        response = client.get("/get_data")
+        assert response.status_code == 200, response.text
+        assert len(response.json()) == 5
+    logged = log.read_text()
+    assert "503 catalog 'default' or its storage cannot be reached" in logged  # operators see it
+    assert SECRET not in logged
+
+
+def test_a_refused_rest_catalog_is_a_503_without_its_credential(tmp_path, pod_env):
+    env = {
+        "PYICEBERG_CATALOG__DEFAULT__TYPE": "rest",
+        "PYICEBERG_CATALOG__DEFAULT__URI": f"http://127.0.0.1:{closed_port()}/catalog",
+        "PYICEBERG_CATALOG__DEFAULT__CREDENTIAL": f"pod-client:{SECRET}",
+    }
+    log = tmp_path / "pod.log"
+    with serving(make_pod(tmp_path, POD), env, log) as client:
+        for _ in range(2):  # a failed catalog start is retried, and fails the same way
+            response = client.get("/get_data", params={"region": "APAC"})
+            assert response.status_code == 503
+            assert response.json() == {
+                "error": "catalog 'default' or its storage cannot be reached (ConnectionError)"
+            }
+            assert SECRET not in response.text
+        assert client.get("/healthz").json() == {"status": "ok"}
+    assert SECRET not in log.read_text()
+
+
+def test_a_missing_table_is_a_404_naming_it(tmp_path, pod_env):
+    vanished = {**POD, "source": {"catalog": "default", "namespace": ["sales"], "table": "gone"}}
+    with serving(make_pod(tmp_path, vanished), pod_env, tmp_path / "pod.log") as client:
+        response = client.get("/get_data")
+        assert response.status_code == 404
+        assert response.json() == {"error": "table sales.gone does not exist in catalog 'default'"}
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/get_data", params={"region": 1}).status_code == 404  # still up

@@ -1,0 +1,130 @@
+"""datapic_runtime.errors: every failure becomes a fitting status and a message without internals.
+
+The exceptions are the real ones, raised by the real libraries wherever that is cheap."""
+
+from __future__ import annotations
+
+import socket
+
+import duckdb
+import pyiceberg.exceptions as iceberg
+import pytest
+import requests
+import sqlalchemy
+from datapic_runtime.errors import PodError, classify
+
+TABLE = {"catalog": "prod", "table": "sales.orders"}
+
+
+def raised(call) -> Exception:
+    """The exception `call()` raises."""
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - collecting it is the point
+        return exc
+    raise AssertionError("did not raise")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sqlite_in_missing_folder():
+    engine = sqlalchemy.create_engine("sqlite:////nonexistent-datapic/secret-name/catalog.db")
+    with engine.connect():
+        pass
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "message"),
+    [
+        (
+            iceberg.NoSuchTableError("Table does not exist: x"),
+            404,
+            "table sales.orders does not exist in catalog 'prod'",
+        ),
+        (iceberg.NoSuchNamespaceError("x"), 404, "table sales.orders does not exist"),
+        (
+            iceberg.ForbiddenError("principal p lacks TABLE_READ"),
+            403,
+            "catalog 'prod' does not allow the pod to read table sales.orders",
+        ),
+        (
+            iceberg.UnauthorizedError("bad token abc"),
+            502,
+            "catalog 'prod' rejected the pod's credentials",
+        ),
+        (iceberg.OAuthError("invalid_client"), 502, "rejected the pod's credentials"),
+        (iceberg.ServerError("boom"), 502, "catalog 'prod' failed to answer"),
+        (iceberg.ServiceUnavailableError("down"), 503, "catalog 'prod' is unavailable"),
+        (iceberg.TooManyRequestsError("slow down"), 503, "catalog 'prod' is rate-limiting the pod"),
+        (
+            lambda: requests.get(f"http://user:pw@127.0.0.1:{closed_port()}/v1/config", timeout=2),
+            503,
+            "catalog 'prod' or its storage cannot be reached (ConnectionError)",
+        ),
+        (sqlite_in_missing_folder, 503, "cannot be reached (OperationalError)"),
+        (TimeoutError("read timed out"), 503, "cannot be reached (TimeoutError)"),
+        (ConnectionResetError("peer reset"), 503, "cannot be reached (ConnectionResetError)"),
+        (
+            OSError("AWS Error NETWORK_CONNECTION during GetObject operation: curlCode: 6"),
+            503,
+            "cannot be reached (OSError)",
+        ),
+        (RuntimeError("password=hunter2 at /srv/x"), 500, "internal error"),
+        (FileNotFoundError("s3://bucket/data/x.parquet"), 500, "internal error"),
+        (lambda: duckdb.sql("SELECT nope"), 500, "internal error"),
+    ],
+)
+def test_failures_map_to_statuses_without_details(exc, status, message):
+    # Real failures are provoked here, not at collection, where they would outlive the test.
+    exc = raised(exc) if callable(exc) else exc
+    error = classify(exc, **TABLE)
+    assert error.status == status and message in error.message
+    assert ("Retry-After" in error.headers) == (status == 503)
+    # Nothing of the exception's own text, which may name hosts, paths, users or tokens.
+    for detail in (
+        "does not exist: x",
+        "TABLE_READ",
+        "abc",
+        "pw",
+        "secret-name",
+        "hunter2",
+        "bucket",
+    ):
+        assert detail not in error.message
+
+
+def test_a_pod_error_passes_through():
+    error = PodError(400, "missing required parameter 'a'")
+    assert classify(error, **TABLE) is error
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "given", "expected"),
+    [
+        # A request value DuckDB cannot convert: a 400 naming the parameter.
+        ("SELECT CAST($code AS INTEGER)", {"code": "abc"}, {"code": "abc", "other": "1"}, "code"),
+        ("SELECT $n + 9223372036854775807", {"n": 1}, {"n": "1"}, "n"),
+        # The same error from data, or from a value no parameter holds: not the client's fault.
+        ("SELECT CAST('xyz' AS INTEGER)", {}, {"code": "abc"}, None),
+        (
+            "SELECT CAST($a AS INTEGER) + CAST($b AS INTEGER)",
+            {"a": "x", "b": "x"},
+            {"a": "x", "b": "x"},
+            None,
+        ),
+    ],
+)
+def test_conversion_errors_blame_the_parameter_whose_value_failed(sql, params, given, expected):
+    exc = raised(lambda: duckdb.execute(sql, params or None).fetchall())
+    assert isinstance(exc, duckdb.ConversionException | duckdb.OutOfRangeException)
+    error = classify(exc, **TABLE, given=given)
+    if expected is None:
+        assert (error.status, error.message) == (500, "internal error")
+    else:
+        assert error.status == 400
+        assert error.message.startswith(f"parameter '{expected}' does not fit the query: ")
+        assert "LINE 1" not in error.message  # DuckDB's SQL excerpt stays server-side

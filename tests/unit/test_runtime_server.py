@@ -1,0 +1,164 @@
+"""datapic_runtime.server: the HTTP contract, in process (the pod tests run it under uvicorn)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import warnings
+
+import pytest
+from datapic_runtime.errors import ConfigError
+from datapic_runtime.server import create_app
+from pyiceberg.catalog import load_catalog
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():
+    # Starlette would rather have httpx2; the test environment has httpx, which works.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+SECRET = "s3cr3t-t0ken-value"
+POD = {
+    "columns": ["id", "label", "price"],
+    "description": "Rows of t.nasty",
+    "format_version": 1,
+    "freshness_seconds": 30,
+    "generator": "datapic 0.1.0",
+    "name": "nasty-rows",
+    "operation": "PROJECTION",
+    "parameters": [
+        {"default": None, "description": "", "name": "label", "required": False, "type": "string"},
+        {"default": 0, "description": "", "name": "min_id", "required": False, "type": "integer"},
+    ],
+    "pushdown": [{"column": "label", "op": "eq", "value": {"parameter": "label"}}],
+    "read_columns": ["id", "label", "price"],
+    "source": {"catalog": "default", "namespace": ["t"], "table": "nasty"},
+    "spec": {"path": "nasty-rows.yaml", "sha256": "0" * 64},
+    "sql": "SELECT id, label, price FROM source "
+    "WHERE ($label IS NULL OR label = $label) AND id >= $min_id ORDER BY id",
+}
+# Odd spacing on purpose: the document must be served byte for byte.
+OPENAPI = b'{"openapi": "3.1.0",  "info": {"title": "nasty-rows", "version": "1"}, "paths": {}}\n'
+
+
+def make_client(tmp_path, catalog_props, **changes) -> TestClient:
+    """A test client of the app over a pod directory holding POD with `changes`."""
+    pod = {**POD, **changes}
+    (tmp_path / "pod.json").write_text(json.dumps(pod))
+    (tmp_path / "openapi.json").write_bytes(OPENAPI)
+    app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(tmp_path, catalog_props) -> TestClient:
+    return make_client(tmp_path, catalog_props)
+
+
+def test_get_data_answers_json_rows_cacheable_for_the_freshness(client):
+    response = client.get("/get_data", params={"label": "EMEA"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "max-age=30"
+    assert (
+        response.content
+        == b'[{"id":1,"label":"EMEA","price":"10.00"},{"id":9,"label":"EMEA","price":"7.77"}]'
+    )
+    assert [row["id"] for row in client.get("/get_data", params={"min_id": "8"}).json()] == [8, 9]
+
+
+def test_healthz_and_the_compiled_openapi_served_verbatim(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/openapi.json").content == OPENAPI
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("GET", "/nope", 404, "no such route '/nope'; this pod serves GET /get_data, GET /healthz"),
+        ("GET", "/docs", 404, "no such route '/docs'"),  # FastAPI's own docs are off
+        ("GET", "/redoc", 404, "no such route"),
+        ("POST", "/get_data", 405, "method POST is not allowed"),
+        ("DELETE", "/healthz", 405, "method DELETE is not allowed"),
+        (
+            "GET",
+            "/get_data?min_id=x",
+            400,
+            "parameter 'min_id' must be a whole number such as 42, got 'x'",
+        ),
+        (
+            "GET",
+            "/get_data?lable=EMEA",
+            400,
+            "unknown parameter 'lable' (this pod's parameters: label, min_id)",
+        ),
+        ("GET", "/get_data?label=a&label=b", 400, "parameter 'label' is given more than once"),
+    ],
+)
+def test_every_error_is_a_json_object(client, method, path, status, message):
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert message in response.json()["error"]
+    assert set(response.json()) == {"error"}
+    if status == 405:
+        assert response.headers["allow"] == "GET"
+
+
+def test_a_missing_table_is_a_404_naming_it(tmp_path, catalog_props):
+    client = make_client(
+        tmp_path, catalog_props, source={"catalog": "default", "namespace": ["t"], "table": "gone"}
+    )
+    response = client.get("/get_data")
+    assert response.status_code == 404
+    assert response.json() == {"error": "table t.gone does not exist in catalog 'default'"}
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_request_value_duckdb_cannot_convert_is_a_400(tmp_path, catalog_props):
+    sql = "SELECT id, label, price FROM source WHERE id = CAST($label AS BIGINT) AND id >= $min_id"
+    client = make_client(tmp_path, catalog_props, sql=sql, pushdown=[])
+    response = client.get("/get_data", params={"label": "seven"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(
+        "parameter 'label' does not fit the query: Conversion Error"
+    )
+    assert client.get("/get_data", params={"label": "7"}).json() == [
+        {"id": 7, "label": "LATAM", "price": "0.01"}
+    ]
+
+
+def test_an_internal_error_says_nothing_and_is_logged_without_secrets(
+    tmp_path, catalog_props, monkeypatch, caplog
+):
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__TOKEN", SECRET)
+    # A broken query holding the secret, which DuckDB quotes in its message.
+    sql = (
+        f"SELECT id, CAST('{SECRET}' AS INTEGER) AS label, price FROM source "
+        "WHERE $label IS NULL AND $min_id = 0"
+    )
+    client = make_client(tmp_path, catalog_props, sql=sql)
+    with caplog.at_level(logging.INFO, logger="datapic"):
+        response = client.get("/get_data")
+    assert (response.status_code, response.json()) == (500, {"error": "internal error"})
+    logged = caplog.text
+    assert "Traceback" in logged and "Conversion Error" in logged  # the operator can debug it
+    assert SECRET not in logged and "***" in logged
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_query_giving_other_columns_than_declared_is_an_internal_error(tmp_path, catalog_props):
+    client = make_client(tmp_path, catalog_props, columns=["id", "label"])
+    assert client.get("/get_data").status_code == 500
+
+
+def test_a_broken_pod_directory_fails_at_start_up(tmp_path, catalog_props):
+    (tmp_path / "pod.json").write_text(json.dumps({**POD, "format_version": 9}))
+    (tmp_path / "openapi.json").write_bytes(OPENAPI)
+    with pytest.raises(ConfigError, match="format_version 9"):
+        create_app(tmp_path)
+    (tmp_path / "pod.json").write_text(json.dumps(POD))
+    (tmp_path / "openapi.json").write_text("{")
+    with pytest.raises(ConfigError, match="openapi.json: cannot read"):
+        create_app(tmp_path)
