@@ -8,6 +8,8 @@ values never enter SQL text: `:name` becomes a bound DuckDB placeholder.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +21,32 @@ from .diagnostics import Code, Diagnostic, Span, error
 from .ir import Parameter, ParamType
 
 DIALECT = "duckdb"
+
+# sqlglot logs (to stderr, via logging's last resort) when it falls back to a raw Command;
+# stages never print, and the statement is reported as a diagnostic anyway.
+_SQLGLOT_LOGGER = logging.getLogger("sqlglot")
+
+# Whole statements (and subqueries) are never part of a filter or aggregate, whatever their kind.
+_STATEMENTS = (
+    exp.Query,
+    exp.Subquery,
+    exp.Exists,
+    exp.Command,
+    exp.DDL,
+    exp.DML,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Pragma,
+    exp.Set,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+)
 
 # Scalar functions a filter or aggregate argument may call, by sqlglot node type.
 SCALAR_FUNCTIONS: dict[type[exp.Expression], str] = {
@@ -169,7 +197,8 @@ def column_names(tree: exp.Expression) -> set[str]:
 
 def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, list]:
     try:
-        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+        with _quiet_sqlglot():
+            statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as exc:
         message = _first_line(exc)
         if message.startswith("Required keyword"):
@@ -183,13 +212,38 @@ def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None,
                 span,
             )
         ]
-    return statements[0], []
+    return _without_empty_aliases(statements[0]), []
+
+
+@contextlib.contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    previous = _SQLGLOT_LOGGER.level
+    _SQLGLOT_LOGGER.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        _SQLGLOT_LOGGER.setLevel(previous)
+
+
+def _without_empty_aliases(tree: exp.Expression) -> exp.Expression:
+    """The tree without the nameless Alias sqlglot's DuckDB prefix-alias rule (`name: expr`)
+    wraps around `NOT :flag` or `(:flag) AND x`: it names nothing and only hides the condition."""
+    tree = tree.transform(
+        lambda node: node.this if isinstance(node, exp.Alias) and not node.alias else node,
+        copy=False,
+    )
+    return tree.pop()  # a new root must not keep the dropped Alias as its parent
 
 
 def _first_line(exc: Exception) -> str:
+    if isinstance(exc, TokenError):
+        # sqlglot's own text shows a cut-off copy of the input; say what usually causes it.
+        return "a quote or comment is not closed"
     errors = getattr(exc, "errors", None)
     if errors:
-        return str(errors[0].get("description", exc)).splitlines()[0]
+        description = str(errors[0].get("description", exc)).splitlines()[0]
+        highlight = str(errors[0].get("highlight") or "").strip()
+        return f"{description} at '{highlight}'" if highlight else description
     return str(exc).splitlines()[0]
 
 
@@ -214,7 +268,7 @@ def _disallowed(
 def _node_problem(
     node: exp.Expression, functions: dict, allow_aggregates: bool
 ) -> tuple[Code, str] | None:
-    if isinstance(node, exp.Query | exp.Subquery | exp.Command | exp.DDL):
+    if isinstance(node, _STATEMENTS):
         return Code.NOT_ONE_EXPRESSION, f"'{_sql(node)}' is a statement or subquery, not allowed"
     if isinstance(node, exp.Column) and (node.table or node.args.get("db")):
         return Code.CONSTRUCT_NOT_ALLOWED, f"column '{_sql(node)}': use the bare column name"
@@ -263,8 +317,8 @@ def _is_condition(tree: exp.Expression, parameters: dict[str, Parameter]) -> boo
     if isinstance(tree, exp.Not):
         return _is_condition(tree.this, parameters)
     if isinstance(tree, exp.Placeholder):
-        declared = parameters.get(tree.name)
-        return declared is None or declared.type is ParamType.BOOLEAN
+        # Whether its declared type fits is the parameter check's to say (DP0306), once.
+        return True
     return isinstance(tree, (*PREDICATES, exp.Boolean, exp.Column))
 
 
@@ -301,7 +355,7 @@ def _check_parameters(
         declared = parameters.get(placeholder.name)
         if declared is None:
             continue
-        mismatch = _usage_mismatch(placeholder, declared)
+        mismatch = _usage_mismatch(placeholder, declared, parameters)
         if mismatch:
             problems.append(
                 error(
@@ -314,23 +368,34 @@ def _check_parameters(
     return problems
 
 
-def _usage_mismatch(placeholder: exp.Placeholder, declared: Parameter) -> str | None:
+def _usage_mismatch(
+    placeholder: exp.Placeholder, declared: Parameter, parameters: dict[str, Parameter]
+) -> str | None:
     """Why this use of a parameter contradicts its declared type, if it does."""
     parent = placeholder.parent
     while isinstance(parent, exp.Paren):
         parent = parent.parent
     family = _FAMILY[declared.type]
-    if isinstance(parent, exp.And | exp.Or | exp.Not) and family != "boolean":
+    if (parent is None or isinstance(parent, exp.And | exp.Or | exp.Not)) and family != "boolean":
         return "is used as a condition"
     if isinstance(parent, exp.Like | exp.ILike) and family != "string":
         return "is used with LIKE, which needs a string"
     if isinstance(parent, ARITHMETIC) and family not in ("number", "time"):
         return "is used in arithmetic"
     if isinstance(parent, (*COMPARISONS, exp.In, exp.Between)):
-        for other in _operands(parent):
-            other_family = _literal_family(other)
-            if other is not placeholder and other_family and other_family != family:
-                return f"is compared with {other_family} '{_sql(other)}'"
+        operands = [_unparen(o) for o in _operands(parent)]
+        mine = next((i for i, o in enumerate(operands) if o is placeholder), -1)
+        for index, other in enumerate(operands):
+            other_family = _literal_family(other, parameters)
+            if index == mine or not other_family or other_family == family:
+                continue
+            if isinstance(other, exp.Placeholder):
+                # Two parameters that disagree: report it once, at the later one.
+                if index < mine:
+                    other_type = parameters[other.name].type.value
+                    return f"is compared with parameter ':{other.name}' ({other_type})"
+                continue
+            return f"is compared with {other_family} {_sql(other)}"
     return None
 
 
@@ -342,10 +407,17 @@ def _operands(node: exp.Expression) -> list[exp.Expression]:
     return [node.left, node.right]
 
 
-def _literal_family(node: exp.Expression) -> str | None:
-    """The type family of a literal-ish operand, when it can be told without the table."""
+def _unparen(node: exp.Expression) -> exp.Expression:
     while isinstance(node, exp.Paren):
         node = node.this
+    return node
+
+
+def _literal_family(node: exp.Expression, parameters: dict[str, Parameter]) -> str | None:
+    """The type family of a literal-ish operand, when it can be told without the table."""
+    node = _unparen(node)
+    if isinstance(node, exp.Placeholder) and node.name in parameters:
+        return _FAMILY[parameters[node.name].type]
     if isinstance(node, exp.Literal):
         return "string" if node.is_string else "number"
     if isinstance(node, exp.Boolean):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,10 @@ def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnosti
     try:
         yaml = YAML(typ="rt", pure=True)
         yaml.Constructor = _TextDatesConstructor
-        tree = yaml.load(text)
+        with warnings.catch_warnings():
+            # ruamel warns (to stderr) about legal YAML such as a reused anchor; stages never print.
+            warnings.simplefilter("ignore")
+            tree = yaml.load(text)
     except MarkedYAMLError as exc:
         return None, [error(Code.YAML_SYNTAX, _yaml_message(exc), _mark_span(exc, display_path))]
     except YAMLError as exc:
@@ -98,20 +102,28 @@ def _plain(node: Any, path: JsonPath, values: dict, keys: dict) -> Any:
         result = {}
         for key, value in node.items():
             child = (*path, str(key))
-            key_line, key_col = node.lc.key(key)
-            value_line, value_col = node.lc.value(key)
-            keys[child] = (key_line + 1, key_col + 1)
-            values[child] = (value_line + 1, value_col + 1)
+            keys[child] = _position(node, "key", key)
+            values[child] = _position(node, "value", key)
             result[str(key)] = _plain(value, child, values, keys)
         return result
     if isinstance(node, CommentedSeq):
         result_list = []
         for index, item in enumerate(node):
-            line, col = node.lc.item(index)
-            values[(*path, index)] = (line + 1, col + 1)
+            values[(*path, index)] = _position(node, "item", index)
             result_list.append(_plain(item, (*path, index), values, keys))
         return result_list
     return _plain_scalar(node)
+
+
+def _position(node: CommentedMap | CommentedSeq, kind: str, index: Any) -> tuple[int, int]:
+    """1-based line and column of a key, value or item; the node's own start where ruamel
+    kept none (keys brought in by a `<<` merge, items of a tagged sequence)."""
+    try:
+        found = getattr(node.lc, kind)(index)
+    except KeyError:
+        found = None
+    line, column = found if found else (node.lc.line, node.lc.col)
+    return (line or 0) + 1, (column or 0) + 1
 
 
 def _plain_scalar(value: Any) -> Any:

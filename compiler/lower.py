@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
@@ -28,6 +29,8 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
         diagnostics += problems
         if checked:
             conditions.append(checked)
+    # A filter that did not parse may be the one using a parameter: judge usage only when all did.
+    all_filters_parsed = len(conditions) == len(pod.filters)
 
     outputs: list[exp.Expression] = []
     group_by: list[exp.Expression] = []
@@ -50,7 +53,7 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
 
     used = set().union(*(c.parameters for c in conditions)) if conditions else set()
     for parameter in pod.parameters:
-        if parameter.name not in used and not diagnostics:
+        if parameter.name not in used and all_filters_parsed:
             diagnostics.append(
                 error(
                     Code.UNUSED_PARAMETER,
@@ -78,13 +81,21 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
         select = select.limit(pod.limit)
     return (
         CompiledQuery(
-            sql=select.sql(dialect=DIALECT, pretty=True),
+            sql=_printed(select),
             columns=pod.query.output_names,
             read_columns=tuple(sorted(read)),
             pushdown=tuple(_normalised(p) for p in pushdown(trees)),
         ),
         [],
     )
+
+
+def _printed(select: exp.Select) -> str:
+    """Pretty DuckDB SQL that re-parses to itself. sqlglot rewrites some constructs while
+    printing (BETWEEN SYMMETRIC becomes two BETWEENs), and only a second pass prints the
+    rewritten tree the way a reader of the file would get it back."""
+    sql = select.sql(dialect=DIALECT, pretty=True)
+    return sqlglot.parse_one(sql, read=DIALECT).sql(dialect=DIALECT, pretty=True)
 
 
 def _identifier(name: str) -> exp.Identifier:

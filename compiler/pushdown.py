@@ -63,12 +63,14 @@ def _predicate(node: exp.Expression) -> dict:
         return _negated(_unparen(node.this))
     if type(node) in _COMPARISON_OPS:
         return _comparison(node)
-    if isinstance(node, exp.In) and not node.args.get("query"):
-        values = [_value(v) for v in node.expressions]
-        return {"op": "in", "column": _column(node.this), "values": values}
+    if isinstance(node, exp.In):
+        return {"op": "in", "column": _column(node.this), "values": _in_values(node)}
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
         return {"op": "is_null", "column": _column(node.this)}
     if isinstance(node, exp.Between):
+        if node.args.get("symmetric"):
+            # BETWEEN SYMMETRIC 3 AND 1 also holds for 2: the bounds may come in either order.
+            raise _NotPushable
         column = _column(node.this)
         return {
             "op": "and",
@@ -86,10 +88,16 @@ def _negated(node: exp.Expression) -> dict:
     """NOT of a node, using Iceberg's dedicated negative forms where they exist."""
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
         return {"op": "not_null", "column": _column(node.this)}
-    if isinstance(node, exp.In) and not node.args.get("query"):
-        values = [_value(v) for v in node.expressions]
-        return {"op": "not_in", "column": _column(node.this), "values": values}
+    if isinstance(node, exp.In):
+        return {"op": "not_in", "column": _column(node.this), "values": _in_values(node)}
     return {"op": "not", "arg": _predicate(node)}
+
+
+def _in_values(node: exp.In) -> list[dict]:
+    """The values of a plain IN list; `IN ()`, subqueries and UNNEST are not pushable."""
+    if not node.expressions or any(node.args.get(k) for k in ("query", "unnest", "field")):
+        raise _NotPushable
+    return [_value(v) for v in node.expressions]
 
 
 def _comparison(node: exp.Expression) -> dict:
@@ -109,7 +117,9 @@ def _like(node: exp.Like) -> dict:
     if not match or not match.group(1):
         raise _NotPushable
     value = {"literal": match.group(1), "type": "string"}
-    return {"op": "starts_with", "column": _column(node.this), "value": value}
+    prefix = {"op": "starts_with", "column": _column(node.this), "value": value}
+    # `col NOT LIKE 'abc%'` is one node with negate set, not a NOT around a LIKE.
+    return {"op": "not", "arg": prefix} if node.args.get("negate") else prefix
 
 
 def _column(node: exp.Expression) -> str:

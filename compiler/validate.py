@@ -26,22 +26,64 @@ def spec_validator() -> Draft202012Validator:
 
 def validate(document: Document) -> list[Diagnostic]:
     """Every schema violation in the document, located at the offending key or value."""
-    errors = sorted(spec_validator().iter_errors(document.data), key=_error_order)
-    return [_diagnostic(document, e) for e in errors]
+    return validate_against(document, spec_validator())
+
+
+def validate_against(document: Document, validator: Draft202012Validator) -> list[Diagnostic]:
+    """Every violation of another schema (the project's config files) in the document."""
+    errors = _reported(sorted(validator.iter_errors(document.data), key=_error_order))
+    return [d for e in errors for d in _diagnostics(document, e)]
+
+
+def _reported(errors: list[ValidationError]) -> list[ValidationError]:
+    """The errors worth showing: a value that fits several oneOf branches at once (only
+    possible when it is not even a mapping) is already reported by its own type error."""
+    located = {tuple(e.absolute_path) for e in errors if not _ambiguous(e)}
+    return [e for e in errors if not (_ambiguous(e) and tuple(e.absolute_path) in located)]
+
+
+def _ambiguous(e: ValidationError) -> bool:
+    return e.validator == "oneOf" and not e.context
 
 
 def _error_order(e: ValidationError) -> tuple:
     return (tuple(str(p) for p in e.absolute_path), e.validator)
 
 
+def _diagnostics(document: Document, e: ValidationError) -> list[Diagnostic]:
+    if e.validator == "oneOf" and e.context:
+        if all("properties" in branch for branch in e.validator_value):
+            # For a mapping that fits none of several shapes, explain the closest shape.
+            return _diagnostics(document, _closest_branch_error(e))
+        fitting = _fitting_branch_errors(e)
+        if fitting:
+            return [d for sub in fitting for d in _diagnostics(document, sub)]
+    path = tuple(e.absolute_path)
+    where = _dotted(path)
+    if e.validator == "additionalProperties":
+        # One error names every unknown key; each gets its own line, at the key.
+        allowed = ", ".join(sorted(e.schema.get("properties", {})))
+        return [
+            error(
+                Code.UNKNOWN_FIELD,
+                f"unknown field '{_dotted((*path, name))}' (allowed here: {allowed})",
+                document.span((*path, name), key=True),
+            )
+            for name in sorted(set(e.instance) - set(e.schema.get("properties", {})), key=str)
+        ]
+    if "propertyNames" in e.absolute_schema_path:
+        # The offending name is a key of the mapping at `path`: point at that key.
+        return [
+            error(
+                Code.INVALID_VALUE,
+                f"{where}: key {_message(e)}",
+                document.span((*path, e.instance), key=True),
+            )
+        ]
+    return [_diagnostic(document, e)]
+
+
 def _diagnostic(document: Document, e: ValidationError) -> Diagnostic:
-    if (
-        e.validator == "oneOf"
-        and e.context
-        and all("properties" in branch for branch in e.validator_value)
-    ):
-        # For a mapping that fits none of several shapes, explain the closest shape.
-        return _diagnostic(document, _closest_branch_error(e))
     path = tuple(e.absolute_path)
     where = _dotted(path)
     if e.validator == "required":
@@ -52,16 +94,20 @@ def _diagnostic(document: Document, e: ValidationError) -> Diagnostic:
             f"{label}missing required field '{missing}'",
             document.span(path),
         )
-    if e.validator == "additionalProperties":
-        unknown = sorted(set(e.instance) - set(e.schema.get("properties", {})))
-        name = unknown[0] if unknown else "?"
-        allowed = ", ".join(sorted(e.schema.get("properties", {})))
-        return error(
-            Code.UNKNOWN_FIELD,
-            f"unknown field '{_dotted((*path, name))}' (allowed here: {allowed})",
-            document.span((*path, name), key=True),
-        )
     return error(Code.INVALID_VALUE, f"{where or 'spec'}: {_message(e)}", document.span(path))
+
+
+def _fitting_branch_errors(e: ValidationError) -> list[ValidationError]:
+    """For a value of the right type that still breaks its branch (an empty string, a bad
+    item), every error of the first branch of that type; none when no branch's type fits."""
+    depth = len(e.absolute_path)
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in e.context:
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    for _, subs in sorted(by_branch.items()):
+        if not any(s.validator == "type" and len(s.absolute_path) == depth for s in subs):
+            return subs
+    return []
 
 
 def _closest_branch_error(e: ValidationError) -> ValidationError:

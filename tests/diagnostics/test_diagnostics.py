@@ -1,0 +1,94 @@
+"""Every deliberately broken spec in specs/, run through the real CLI; the printed diagnostics are
+snapshotted because the error messages are part of the product and are reviewed as such.
+
+Add a case: drop a spec in specs/ and run `pytest tests/diagnostics --snapshot-update`, then
+read the new snapshot in __snapshots__/ before committing it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import main
+from compiler.diagnostics import Code
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SPECS = sorted((HERE / "specs").glob("*.yaml"))
+LOCATED = re.compile(
+    r"^tests/diagnostics/specs/[\w./-]+\.yaml:(?P<line>\d+):(?P<col>\d+): "
+    r"error\[DP\d{4}\] \S"
+)
+
+
+def compile_through_the_cli(monkeypatch, tmp_path, *arguments: str):
+    """`datapic compile ARGUMENTS -o TMP` from the repository root, checked for what holds for
+    every broken spec: exit code 1, no traceback, nothing written, every headline located."""
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compile", *arguments, "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    headlines = [line for line in result.stderr.splitlines() if not line.startswith("    ")]
+    assert headlines, "a failed spec must say why"
+    for line in headlines:
+        match = LOCATED.match(line)
+        assert match, line
+        assert int(match["line"]) >= 1 and int(match["col"]) >= 1
+    return result, out
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_broken_spec(spec: Path, snapshot, monkeypatch, tmp_path) -> None:
+    relative = spec.relative_to(ROOT).as_posix()
+    result, out = compile_through_the_cli(monkeypatch, tmp_path, relative)
+    assert not out.exists() or not any(out.iterdir()), "a bad spec must not write a pod"
+    assert result.stdout.splitlines() == [f"FAILED  {relative}", "1 spec(s): 0 compiled, 1 failed"]
+    # Carets point inside the printed line.
+    lines = result.stderr.splitlines()
+    for shown, caret in zip(lines, lines[1:], strict=False):
+        if caret.strip() == "^" and shown.startswith("    "):
+            assert len(caret) <= len(shown) + 1
+    assert result.stderr == snapshot
+
+
+def test_same_resource_name_in_one_compile(snapshot, monkeypatch, tmp_path) -> None:
+    result, out = compile_through_the_cli(
+        monkeypatch, tmp_path, "tests/diagnostics/specs/same-resource-name"
+    )
+    assert [p.name for p in out.iterdir()] == ["shared-name"]  # the first one is written
+    assert result.stdout.splitlines()[-1] == "2 spec(s): 1 compiled, 1 failed"
+    assert result.stderr == snapshot
+
+
+def test_unreadable_spec(snapshot, monkeypatch, tmp_path) -> None:
+    result, _ = compile_through_the_cli(
+        monkeypatch, tmp_path, "tests/diagnostics/specs/does-not-exist.yaml"
+    )
+    assert result.stderr == snapshot
+
+
+def test_several_problems_of_a_file_are_reported_at_once(monkeypatch, tmp_path) -> None:
+    result, _ = compile_through_the_cli(
+        monkeypatch, tmp_path, "tests/diagnostics/specs/unsafe-filters.yaml"
+    )
+    codes = re.findall(r"\[(DP\d{4})\]", result.stderr)
+    assert len(codes) == 11, result.stderr
+    assert set(codes) == {"DP0302", "DP0303", "DP0304"}
+    lines = [int(n) for n in re.findall(r"^\S+?:(\d+):", result.stderr, re.MULTILINE)]
+    assert lines == list(range(6, 17))  # one per filter, in file order
+
+
+def test_every_diagnostic_code_a_spec_can_cause_is_exercised(monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(ROOT)
+    arguments = [p.relative_to(ROOT).as_posix() for p in SPECS]
+    arguments += ["tests/diagnostics/specs/same-resource-name", "missing.yaml"]
+    result = CliRunner().invoke(main, ["validate", *arguments])
+    seen = set(re.findall(r"\[(DP\d{4})\]", result.stderr))
+    spec_codes = {c.value for c in Code if c.value < "DP0400"}  # DP04xx: deploy settings
+    assert spec_codes - seen == set()
