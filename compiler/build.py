@@ -7,6 +7,7 @@ names, what is not supported yet); SQL inside the spec is checked by lowering.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from .diagnostics import Code, Diagnostic, error
 from .ir import (
     Aggregate,
     Column,
+    Deployment,
     Filter,
     OrderKey,
     Parameter,
@@ -25,6 +27,7 @@ from .ir import (
     Source,
 )
 from .load import Document
+from .project import NO_DEFAULTS, ProjectDefaults, resolve_deployment
 
 DEFAULT_CATALOG = "default"
 DEFAULT_FRESHNESS_SECONDS = 5
@@ -40,7 +43,10 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
 class _Builder:
     """Collects diagnostics while reading one document; each method builds one IR piece."""
 
-    def __init__(self, document: Document, spec_path: str) -> None:
+    def __init__(
+        self, document: Document, spec_path: str, defaults: ProjectDefaults = NO_DEFAULTS
+    ) -> None:
+        self.defaults = defaults
         self.doc = document
         self.data = document.data
         self.spec_path = spec_path
@@ -56,6 +62,15 @@ class _Builder:
         parameters = self.parameters()
         order_by = self.order_by(query)
         long_description = self.long_description()
+        deployment = self.deployment()
+        freshness = self.data.get("freshness_seconds", DEFAULT_FRESHNESS_SECONDS)
+        if not math.isfinite(freshness):
+            # YAML's .inf and .nan pass the schema's minimum but have no JSON form.
+            self.fail(
+                Code.INVALID_VALUE,
+                "freshness_seconds: must be a finite number",
+                ("freshness_seconds",),
+            )
         if self.diagnostics or source is None or query is None:
             return None
         return Pod(
@@ -68,9 +83,11 @@ class _Builder:
             parameters=parameters,
             order_by=order_by,
             limit=self.data.get("limit"),
-            freshness_seconds=self.data.get("freshness_seconds", DEFAULT_FRESHNESS_SECONDS),
-            deploy=self.data.get("deploy", True),
+            freshness_seconds=freshness,
+            deploy=deployment.enabled,
             provenance=Provenance(spec_path=self.spec_path, spec_sha256=self.doc.sha256),
+            deployment=deployment,
+            span=self.doc.span(("resource_name",)),
         )
 
     def operation(self) -> str:
@@ -143,6 +160,8 @@ class _Builder:
         value = self.data[field]
         if isinstance(value, str):
             pairs = [(name, (field,)) for name in _split_names(value)]
+            if not pairs:
+                self.fail(Code.INVALID_VALUE, f"{field}: no column names given", (field,))
         else:
             pairs = [(name.strip(), (field, i)) for i, name in enumerate(value)]
         columns = []
@@ -167,6 +186,8 @@ class _Builder:
             ]
         if isinstance(value, str):
             items = [(text, ("aggregate",)) for text in value.split()]
+            if not items:
+                self.fail(Code.INVALID_VALUE, "aggregate: no aggregates given", ("aggregate",))
         else:
             items = [(text, ("aggregate", i)) for i, text in enumerate(value)]
         return [a for text, path in items if (a := self.legacy_aggregate(text, path))]
@@ -269,6 +290,12 @@ class _Builder:
             )
         return tuple(keys)
 
+    def deployment(self) -> Deployment:
+        """The spec's deploy settings over the project's defaults (see project.py)."""
+        deployment, found = resolve_deployment(self.doc, self.defaults)
+        self.diagnostics += found
+        return deployment
+
     def long_description(self) -> str:
         """Inline markdown, or the contents of the .md file named next to the spec."""
         value = self.data.get("long_description", "")
@@ -317,7 +344,7 @@ def _normalise_default(ptype: ParamType, value: Any) -> Any:
             return value if isinstance(value, int) and not isinstance(value, bool) else None
         if ptype is ParamType.NUMBER:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
-            return value if ok else None
+            return value if ok and math.isfinite(value) else None
         if ptype is ParamType.DATE:
             return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) else None
         return dt.datetime.fromisoformat(value).isoformat() if isinstance(value, str) else None
@@ -325,8 +352,10 @@ def _normalise_default(ptype: ParamType, value: Any) -> Any:
         return None
 
 
-def build(document: Document, spec_path: str) -> tuple[Pod | None, list[Diagnostic]]:
+def build(
+    document: Document, spec_path: str, defaults: ProjectDefaults = NO_DEFAULTS
+) -> tuple[Pod | None, list[Diagnostic]]:
     """The IR of a schema-valid document, or the structural problems that prevent it."""
-    builder = _Builder(document, spec_path)
+    builder = _Builder(document, spec_path, defaults)
     pod = builder.pod()
     return pod, builder.diagnostics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -10,44 +11,66 @@ import click
 
 from . import __version__
 from .assets import schema_path
-from .diagnostics import Severity, format_diagnostic, sort_key
+from .deploy import deploy_command
+from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
 from .emit import emit
 from .pipeline import Result, compile_spec
+from .status import status_command
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
-    """Spec files from the arguments; a directory stands for the specs directly inside it."""
+    """Spec files from the arguments; a directory stands for the specs directly inside it.
+
+    A spec named twice (`examples/ examples/a.yaml`) is compiled once; a directory without
+    specs is a usage error rather than a silent success.
+    """
     specs: list[Path] = []
     for path in paths:
         if path.is_dir():
-            specs += sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            if not found:
+                raise click.UsageError(f"{path.as_posix()}: no .yaml or .yml spec in this folder")
+            specs += found
         else:
             specs.append(path)
-    return specs
+    seen: set[Path] = set()
+    unique = []
+    for spec in specs:
+        if spec.resolve() not in seen:
+            seen.add(spec.resolve())
+            unique.append(spec)
+    return unique
 
 
 def _report(result: Result, fail_on_warning: bool) -> bool:
     """Print a result's diagnostics to stderr; whether the spec counts as compiled."""
     for diagnostic in sorted(result.diagnostics, key=sort_key):
-        click.echo(format_diagnostic(diagnostic, result.source_text), err=True)
+        # A problem in the project's config file has no line of the spec to show.
+        own = diagnostic.span.file == result.display_path
+        click.echo(format_diagnostic(diagnostic, result.source_text if own else None), err=True)
     warned = any(d.severity is Severity.WARNING for d in result.diagnostics)
     return result.ok and not (fail_on_warning and warned)
 
 
-def _check_unique_names(results: list[Result]) -> dict[str, str]:
-    """Pods that would overwrite each other: name -> the first spec that claimed it."""
+def _with_unique_names(results: list[Result]) -> list[Result]:
+    """The results, where a pod that would overwrite an earlier one's directory has failed."""
     first: dict[str, str] = {}
-    clashes: dict[str, str] = {}
+    checked = []
     for result in results:
-        if result.ok:
-            name = result.pod.name
-            if name in first:
-                clashes[result.display_path] = f"{name} (also compiled from {first[name]})"
-            else:
-                first[name] = result.display_path
-    return clashes
+        if result.ok and result.pod.name in first:
+            clash = error(
+                Code.DUPLICATE_RESOURCE,
+                f"resource_name '{result.pod.name}' is already used by "
+                f"{first[result.pod.name]}; each pod needs its own name",
+                result.pod.span,
+            )
+            result = dataclasses.replace(result, diagnostics=(*result.diagnostics, clash))
+        elif result.ok:
+            first[result.pod.name] = result.display_path
+        checked.append(result)
+    return checked
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,18 +92,10 @@ def main() -> None:
 @click.option("--fail-on-warning", is_flag=True, help="Treat warnings as errors.")
 def compile_command(specs: tuple[Path, ...], output: Path, fail_on_warning: bool) -> None:
     """Compile SPECS (files, or folders of .yaml files) into OUTPUT/<resource_name>/."""
-    results = [compile_spec(spec) for spec in _expand(specs)]
-    clashes = _check_unique_names(results)
+    results = _with_unique_names([compile_spec(spec) for spec in _expand(specs)])
     written = failed = 0
     for result in results:
         ok = _report(result, fail_on_warning)
-        if ok and result.display_path in clashes:
-            click.echo(
-                f"{result.display_path}:1:1: error[DP0004] resource_name "
-                f"{clashes[result.display_path]}",
-                err=True,
-            )
-            ok = False
         if not ok:
             failed += 1
             click.echo(f"FAILED  {result.display_path}")
@@ -99,7 +114,7 @@ def compile_command(specs: tuple[Path, ...], output: Path, fail_on_warning: bool
 @click.option("--fail-on-warning", is_flag=True, help="Treat warnings as errors.")
 def validate_command(specs: tuple[Path, ...], fail_on_warning: bool) -> None:
     """Check SPECS without writing anything."""
-    results = [compile_spec(spec) for spec in _expand(specs)]
+    results = _with_unique_names([compile_spec(spec) for spec in _expand(specs)])
     failed = sum(not _report(r, fail_on_warning) for r in results)
     for result in results:
         click.echo(f"{'ok    ' if result.ok else 'FAILED'}  {result.display_path}")
@@ -112,3 +127,8 @@ def schema_command() -> None:
     """Print the spec's JSON Schema (for editors' completion and validation)."""
     schema = json.loads(schema_path("spec.schema.json").read_text(encoding="utf-8"))
     click.echo(json.dumps(schema, indent=2))
+
+
+# Deployment commands live beside their logic; the Google libraries load only when they run.
+main.add_command(deploy_command)
+main.add_command(status_command)

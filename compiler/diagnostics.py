@@ -41,6 +41,8 @@ class Code(enum.Enum):
     UNUSED_PARAMETER = "DP0307"
     NOT_A_CONDITION = "DP0308"
     NOT_AN_AGGREGATE = "DP0309"
+    SECRET_IN_PLAIN_TEXT = "DP0401"
+    INVALID_DEPLOY_SETTING = "DP0402"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

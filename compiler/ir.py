@@ -123,6 +123,44 @@ class Provenance:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SecretRef:
+    """An environment variable filled from a Secret Manager secret at run time."""
+
+    env: str
+    secret: str
+    version: str = "latest"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """How the pod runs on Cloud Run: the spec's deploy block over the project's defaults.
+
+    `project` is None when the build's own project is meant; `service_account` is an e-mail,
+    possibly containing the `${_PROJECT}` substitution when the spec gave a bare name.
+    """
+
+    enabled: bool = True
+    project: str | None = None
+    region: str = "europe-west1"
+    repository: str = "datapic"
+    service_account: str = "datapic-pods@${_PROJECT}.iam.gserviceaccount.com"
+    min_instances: int = 0
+    max_instances: int = 10
+    memory: str = "1Gi"
+    cpu: str = "1"
+    concurrency: int = 80
+    timeout_seconds: int = 300
+    public: bool = False
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[SecretRef, ...] = ()
+    config_files: tuple[str, ...] = ()
+
+
+DEFAULT_DEPLOYMENT = Deployment()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pod:
     """Everything a spec says, normalised: the input of lowering and rendering."""
 
@@ -138,6 +176,8 @@ class Pod:
     freshness_seconds: float
     deploy: bool
     provenance: Provenance
+    deployment: Deployment = DEFAULT_DEPLOYMENT
+    span: Span = field(default=NO_SPAN, compare=False)  # where resource_name's value stands
 
     @property
     def operation(self) -> Operation:

@@ -11,6 +11,7 @@ from .diagnostics import Diagnostic, has_errors
 from .ir import Pod
 from .load import load
 from .lower import lower
+from .project import project_defaults
 from .render import render
 from .validate import validate
 
@@ -52,7 +53,10 @@ def compile_spec(spec: Path) -> Result:
     diagnostics = validate(document)
     if has_errors(diagnostics):
         return stopped(diagnostics)
-    pod, diagnostics = build(document, provenance_path(spec))
+    defaults, found = project_defaults(spec)
+    if has_errors(found):
+        return stopped(found)
+    pod, diagnostics = build(document, provenance_path(spec), defaults)
     if pod is None or has_errors(diagnostics):
         return stopped(diagnostics)
     query, diagnostics = lower(pod)

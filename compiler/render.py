@@ -18,6 +18,8 @@ from . import __version__
 from .assets import templates_dir
 from .ir import CompiledQuery, Pod
 from .openapi import openapi
+from .podhash import LABEL as HASH_LABEL
+from .podhash import PLACEHOLDER, stamp
 
 RUNTIME_DIR = "pod"
 GENERATOR = f"datapic {__version__}"
@@ -25,7 +27,7 @@ GENERATOR = f"datapic {__version__}"
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -33,6 +35,9 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    # A double-quoted scalar, valid in YAML and in Dockerfile labels, whatever the value holds.
+    environment.filters["quote"] = lambda value: json.dumps(str(value), ensure_ascii=False)
+    return environment
 
 
 def render(pod: Pod, query: CompiledQuery) -> Mapping[str, bytes]:
@@ -44,7 +49,7 @@ def render(pod: Pod, query: CompiledQuery) -> Mapping[str, bytes]:
     context = _template_context(pod, query)
     for template in sorted(_environment().list_templates(filter_func=_is_pod_template)):
         files[template.removesuffix(".jinja")] = _render_template(template, context)
-    return dict(sorted(files.items()))
+    return dict(sorted(stamp(files).items()))
 
 
 def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
@@ -96,6 +101,42 @@ def _template_context(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
         "markdown_header": header(pod, "<!--") + " -->",
         "generator": GENERATOR,
         "source_name": ".".join((*pod.source.namespace, pod.source.table)),
+        **_deploy_context(pod),
+    }
+
+
+def service_name(pod_name: str) -> str:
+    """The Cloud Run service of a pod: lower case, dashes for underscores.
+
+    >>> service_name("Big_Orders")
+    'big-orders'
+    """
+    return pod_name.lower().replace("_", "-").strip("-")
+
+
+def _deploy_context(pod: Pod) -> dict[str, Any]:
+    """What cloudbuild.yaml, service.yaml and .dockerignore need, decided here, not there."""
+    deployment = pod.deployment
+    service = service_name(pod.name)
+    return {
+        "deployment": deployment,
+        "service": service,
+        # Cloud Build substitutions, in the order the file lists them.
+        "substitutions": {
+            "_PROJECT": deployment.project or "${PROJECT_ID}",
+            "_REGION": deployment.region,
+            "_REPOSITORY": deployment.repository,
+            "_SERVICE_ACCOUNT": deployment.service_account,
+            "_TAG": "latest",
+        },
+        "image": f"${{_REGION}}-docker.pkg.dev/${{_PROJECT}}/${{_REPOSITORY}}/{service}:${{_TAG}}",
+        "labels": {"datapic-pod": service, HASH_LABEL: PLACEHOLDER},
+        "runtime_env": [{"name": name, "value": value} for name, value in deployment.env],
+        "config_note": (
+            f"Deploy settings: the spec's deploy block over {', '.join(deployment.config_files)}."
+            if deployment.config_files
+            else "Deploy settings: the spec's deploy block over datapic's defaults."
+        ),
     }
 
 

@@ -1,26 +1,33 @@
-"""pod.json, loaded once at start-up into typed, immutable values."""
+"""pod.json, loaded once at start-up into typed, immutable values (schemas/pod.schema.json)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .errors import ConfigError
+from .predicates import Predicate, parse_predicate
+from .values import TYPES, from_json
+
+FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParameterSpec:
-    """A declared request parameter."""
+    """A declared request parameter; `default` is already typed (a date for a date, …)."""
 
     name: str
     type: str
     required: bool
-    default: Any
+    default: Any = None
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSpec:
-    """The Iceberg table and the pyiceberg catalog name."""
+    """The Iceberg table and the name of the pyiceberg catalog that knows it."""
 
     catalog: str
     namespace: tuple[str, ...]
@@ -47,28 +54,82 @@ class PodConfig:
     read_columns: tuple[str, ...]
     parameters: tuple[ParameterSpec, ...]
     sql: str
-    pushdown: tuple[dict, ...]
-    freshness_seconds: float
+    pushdown: tuple[Predicate, ...] = ()
+    freshness_seconds: float = 0
+    description: str = field(default="", compare=False)
 
 
 def load_config(pod_dir: Path) -> PodConfig:
-    """Read pod.json from the pod directory."""
-    raw = json.loads((pod_dir / "pod.json").read_text(encoding="utf-8"))
+    """Read and check pod.json in `pod_dir`; ConfigError says what is wrong."""
+    path = pod_dir / "pod.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    return parse_config(raw)
+
+
+def parse_config(raw: Any) -> PodConfig:
+    """The typed form of pod.json's content; ConfigError names the first bad field."""
+    try:
+        return _parse(raw)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"pod.json: missing or malformed field ({problem})") from None
+
+
+def _parse(raw: dict) -> PodConfig:
+    if raw["format_version"] != FORMAT_VERSION:
+        raise ConfigError(
+            f"pod.json: format_version {raw['format_version']!r} is not {FORMAT_VERSION}; "
+            "recompile the pod with a datapic matching this runtime"
+        )
+    parameters = tuple(_parameter(p, f"parameters[{i}]") for i, p in enumerate(raw["parameters"]))
+    names = [p.name for p in parameters]
+    if len(set(names)) != len(names):
+        raise ConfigError("pod.json: parameters: a name is declared twice")
     source = raw["source"]
     return PodConfig(
-        name=raw["name"],
+        name=_text(raw["name"]),
+        description=_text(raw["description"]),
         source=SourceSpec(
-            catalog=source["catalog"], namespace=tuple(source["namespace"]), table=source["table"]
+            catalog=_text(source["catalog"]),
+            namespace=tuple(_text(part) for part in source["namespace"]),
+            table=_text(source["table"]),
         ),
-        columns=tuple(raw["columns"]),
-        read_columns=tuple(raw["read_columns"]),
-        parameters=tuple(
-            ParameterSpec(
-                name=p["name"], type=p["type"], required=p["required"], default=p["default"]
-            )
-            for p in raw["parameters"]
+        columns=tuple(_text(c) for c in raw["columns"]),
+        read_columns=tuple(_text(c) for c in raw["read_columns"]),
+        parameters=parameters,
+        sql=_text(raw["sql"]),
+        pushdown=tuple(
+            parse_predicate(node, names, f"pod.json: pushdown[{i}]")
+            for i, node in enumerate(raw["pushdown"])
         ),
-        sql=raw["sql"],
-        pushdown=tuple(raw["pushdown"]),
-        freshness_seconds=raw["freshness_seconds"],
+        freshness_seconds=float(raw["freshness_seconds"]),
     )
+
+
+def _parameter(raw: dict, where: str) -> ParameterSpec:
+    if raw["type"] not in TYPES:
+        raise ConfigError(f"pod.json: {where}: unknown type {raw['type']!r}")
+    if raw["required"] and raw["default"] is not None:
+        raise ConfigError(f"pod.json: {where}: a required parameter has no default")
+    try:
+        default = from_json(raw["type"], raw["default"])
+    except ValueError as exc:
+        raise ConfigError(f"pod.json: {where}: default {exc}") from None
+    return ParameterSpec(
+        name=_text(raw["name"]),
+        type=raw["type"],
+        required=bool(raw["required"]),
+        default=default,
+        description=_text(raw["description"]),
+    )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
+    return value

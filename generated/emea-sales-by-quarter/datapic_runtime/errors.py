@@ -1,13 +1,108 @@
-"""The one exception type request handling raises: a status and a message safe for clients."""
+"""Failures as client-safe answers: a status, a message without secrets, and maybe headers."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import duckdb
+
+RETRY_AFTER_SECONDS = "5"
+# The whole message of an unexpected failure: its details go to the log, never to the client.
+INTERNAL_ERROR = "internal error"
+
+
+class ConfigError(ValueError):
+    """pod.json does not describe a pod this runtime can serve (raised at start-up)."""
 
 
 class PodError(Exception):
     """An answer other than 200: `message` goes to the client, so it must never hold a secret."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+
+
+# pyiceberg exception class names -> (status, message); names, because the REST, SQL and other
+# catalogs raise their own subclasses and the pod must not import optional catalog modules.
+_CATALOG_ERRORS = {
+    "NoSuchTableError": (404, "table {table} does not exist in catalog '{catalog}'"),
+    "NoSuchIcebergTableError": (404, "table {table} does not exist in catalog '{catalog}'"),
+    "NoSuchNamespaceError": (404, "table {table} does not exist in catalog '{catalog}'"),
+    "ForbiddenError": (403, "catalog '{catalog}' does not allow the pod to read table {table}"),
+    "UnauthorizedError": (502, "catalog '{catalog}' rejected the pod's credentials"),
+    "AuthorizationExpiredError": (502, "catalog '{catalog}' rejected the pod's credentials"),
+    "OAuthError": (502, "catalog '{catalog}' rejected the pod's credentials"),
+    "ServerError": (502, "catalog '{catalog}' failed to answer"),
+    "ServiceUnavailableError": (503, "catalog '{catalog}' is unavailable"),
+    "TooManyRequestsError": (503, "catalog '{catalog}' is rate-limiting the pod"),
+}
+# Connection-level failures of the catalog (requests, SQLAlchemy, the OS) or of storage
+# (botocore, aiohttp under fsspec), by class name: the pod does not import those libraries.
+_UNREACHABLE = {
+    "ConnectionError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "Timeout",
+    "OperationalError",
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ClientConnectionError",
+    "ServerTimeoutError",
+}
+# Errors DuckDB raises when a value cannot be converted or does not fit a type.
+_VALUE_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
+
+
+def classify(
+    exc: BaseException, *, catalog: str, table: str, given: Mapping[str, str] | None = None
+) -> PodError:
+    """The client-facing error for `exc`, raised while answering with these request values."""
+    if isinstance(exc, PodError):
+        return exc
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    for name, (status, message) in _CATALOG_ERRORS.items():
+        if name in names:
+            return _with_retry(status, message.format(catalog=catalog, table=table))
+    # pyarrow's file systems raise a plain OSError when storage cannot be reached.
+    if (
+        names & _UNREACHABLE
+        or isinstance(exc, ConnectionError | TimeoutError)
+        or type(exc) is OSError
+    ):
+        # The class name says what failed; its message may hold a host or a connection string.
+        message = f"catalog '{catalog}' or its storage cannot be reached ({type(exc).__name__})"
+        return _with_retry(503, message)
+    if isinstance(exc, _VALUE_ERRORS):
+        culprit = _culprit(str(exc), given or {})
+        if culprit:
+            return PodError(400, f"parameter '{culprit}' does not fit the query: {_line(exc)}")
+    return PodError(500, INTERNAL_ERROR)
+
+
+def _with_retry(status: int, message: str) -> PodError:
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
+    return PodError(status, message, headers)
+
+
+def _culprit(message: str, given: Mapping[str, str]) -> str | None:
+    """The request parameter whose value DuckDB's message names, if exactly one does."""
+    texts = {name: text for name, text in given.items() if text.strip()}
+    quoted = [name for name, text in texts.items() if f"'{text}'" in message]
+    if len(quoted) == 1:
+        return quoted[0]
+    # Numbers appear unquoted ("Overflow in addition of INT64 (1 + 9223372036854775807)").
+    bare = [
+        name
+        for name, text in texts.items()
+        if re.search(rf"(?<![\w.]){re.escape(text)}(?![\w.])", message)
+    ]
+    return bare[0] if len(bare) == 1 else None
+
+
+def _line(exc: BaseException) -> str:
+    """The first line of DuckDB's message: it quotes the value, not the data or the SQL."""
+    return str(exc).strip().splitlines()[0]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
+from pyiceberg.types import PrimitiveType
 
 from .config import PodConfig
 from .errors import PodError
@@ -20,60 +23,77 @@ from .secrets import redact
 log = logging.getLogger("datapic.pod")
 
 # Settings that close DuckDB off from everything but the Arrow data we register: no files, no
-# network, no extensions; lock_configuration (set last) stops the SQL from re-opening them.
-_HARDENED = {
+# network, no extensions. lock_configuration, set last, stops the SQL from re-opening them.
+HARDENED = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
-RETRY_AFTER_SECONDS = "5"
+# DuckDB's session time zone defaults to the machine's; it decides how TIMESTAMP and
+# TIMESTAMPTZ values compare and cast, so every pod uses the same one.
+TIME_ZONE = "UTC"
+# DuckDB types that Arrow carries as decimal128(38, 0) but that are integers (SUM of INTEGER).
+_WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
+# Errors after which the catalog client is rebuilt, so that it signs in again.
+_STALE_CLIENT = {"UnauthorizedError", "AuthorizationExpiredError", "OAuthError"}
 
 
-def _catalog_errors() -> dict[str, tuple[int, str]]:
-    """pyiceberg exception names -> (status, what to tell the client)."""
-    return {
-        "NoSuchTableError": (404, "table {table} does not exist in catalog '{catalog}'"),
-        "NoSuchNamespaceError": (404, "table {table} does not exist in catalog '{catalog}'"),
-        "ForbiddenError": (403, "the pod's principal may not read table {table}"),
-        "UnauthorizedError": (502, "catalog '{catalog}' rejected the pod's credentials"),
-        "OAuthError": (502, "catalog '{catalog}' rejected the pod's credentials"),
-        "ServiceUnavailableError": (503, "catalog '{catalog}' is unavailable"),
-    }
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The query's result rows (Arrow) and which of its columns are 128-bit integers."""
+
+    data: pa.Table
+    wide_integers: frozenset[int]
 
 
-_UNREACHABLE = ("ConnectionError", "Timeout", "OperationalError", "ConnectTimeout", "ReadTimeout")
+def hardened_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that can read registered data and nothing else."""
+    connection = duckdb.connect(config=HARDENED)
+    connection.execute(f"SET TimeZone = '{TIME_ZONE}'")
+    connection.execute("SET lock_configuration = true")
+    return connection
 
 
-def classify(exc: BaseException, config: PodConfig) -> PodError:
-    """The client-facing error for a failure while loading or reading the table."""
-    if isinstance(exc, PodError):
-        return exc
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    words = {"table": config.source.display, "catalog": config.source.catalog}
-    for name, (status, message) in _catalog_errors().items():
-        if name in names:
-            headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
-            return PodError(status, message.format(**words), headers)
-    if names & set(_UNREACHABLE) or isinstance(exc, ConnectionError | TimeoutError):
-        return PodError(
-            503,
-            f"catalog '{config.source.catalog}' or its storage cannot be reached "
-            f"({type(exc).__name__})",
-            {"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    if isinstance(exc, duckdb.ConversionException):
-        return PodError(400, f"a parameter value does not fit its column: {_first_line(exc)}")
-    if isinstance(exc, duckdb.Error):
-        return PodError(500, f"query failed: {_first_line(exc)}")
-    return PodError(500, "internal error")
+def execute(sql: str, data: pa.Table, values: Mapping[str, Any]) -> Answer:
+    """Run `sql` over `data` registered as `source`, with `values` bound to its $parameters."""
+    connection = hardened_connection()
+    try:
+        connection.register("source", data)
+        relation = connection.sql(sql, params=dict(values) or None)
+        wide = frozenset(i for i, t in enumerate(relation.types) if str(t) in _WIDE_INTEGERS)
+        return Answer(relation.to_arrow_table(), wide)
+    finally:
+        connection.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    return redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+def read(table: Table, config: PodConfig, values: Mapping[str, Any]) -> pa.Table:
+    """The columns the query needs, from the files the pushdown cannot rule out."""
+    schema = table.schema()
+    columns = [_column_name(schema, name, config) for name in config.read_columns]
+    if not columns:
+        # count(*) alone reads no column, but a scan must select one to count the rows.
+        columns = [next(f.name for f in schema.fields if isinstance(f.field_type, PrimitiveType))]
+    scan = table.scan(
+        row_filter=row_filter(config.pushdown, schema, values), selected_fields=tuple(columns)
+    )
+    return scan.to_arrow()
+
+
+def _column_name(schema: Schema, name: str, config: PodConfig) -> str:
+    """The table's spelling of `name` (DuckDB's SQL matches names in any case)."""
+    try:
+        field = schema.find_field(name, case_sensitive=False)
+    except ValueError:
+        raise PodError(
+            500,
+            f"table {config.source.display} has no column '{name}', which this pod reads: "
+            "the table changed since the pod was compiled",
+        ) from None
+    return schema.find_column_name(field.field_id) or name
 
 
 class QueryEngine:
-    """Per-process state of a pod: one catalog client, reused by every request."""
+    """Per-process state of a pod: one catalog client, created lazily, shared by requests."""
 
     def __init__(
         self, config: PodConfig, catalog_factory: Callable[[str], Catalog] = load_catalog
@@ -84,18 +104,23 @@ class QueryEngine:
         self._lock = threading.Lock()
 
     def catalog(self) -> Catalog:
-        """The catalog client, created on first use (a failed creation is retried next time)."""
+        """The catalog client, created on first use; a failed creation is retried next time."""
         with self._lock:
             if self._catalog is None:
-                self._catalog = self._load_catalog()
+                self._catalog = self._create_catalog()
             return self._catalog
 
-    def _load_catalog(self) -> Catalog:
+    def forget_catalog(self) -> None:
+        """Drop the client, so the next request builds a new one (and signs in afresh)."""
+        with self._lock:
+            self._catalog = None
+
+    def _create_catalog(self) -> Catalog:
         name = self.config.source.catalog
         try:
             return self._catalog_factory(name)
         except ValueError as exc:
-            # pyiceberg says ValueError for a catalog without properties: a deployment mistake.
+            # pyiceberg raises ValueError for a catalog without properties: a deployment mistake.
             log.error("catalog %r is not configured: %s", name, redact(str(exc)))
             raise PodError(
                 500,
@@ -104,36 +129,15 @@ class QueryEngine:
             ) from None
 
     def table(self) -> Table:
-        """The table's current metadata, from the catalog."""
+        """The table's current metadata (current snapshot and schema), from the catalog."""
         return self.catalog().load_table(self.config.source.identifier)
 
-    def answer(self, values: Mapping[str, Any]) -> list[tuple]:
-        """The query's rows for these parameter values; raises PodError for every failure."""
+    def answer(self, values: Mapping[str, Any]) -> Answer:
+        """The query's answer for these typed parameter values."""
         try:
-            data = self._read(self.table(), values)
-            return self._execute(data, values)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a clean JSON error
-            error = classify(exc, self.config)
-            level = logging.WARNING if error.status < 500 else logging.ERROR
-            log.log(level, "%s: %s (%s)", self.config.name, error.message, _first_line(exc))
-            raise error from None
-
-    def _read(self, table: Table, values: Mapping[str, Any]) -> pa.Table:
-        """The rows and columns the query needs: Iceberg prunes files, then reads what is left."""
-        schema = table.schema()
-        # count(*) alone reads no column, but a scan must select one to count rows.
-        columns = self.config.read_columns or (schema.fields[0].name,)
-        scan = table.scan(
-            row_filter=row_filter(self.config.pushdown, schema, values),
-            selected_fields=columns,
-        )
-        return scan.to_arrow()
-
-    def _execute(self, data: pa.Table, values: Mapping[str, Any]) -> list[tuple]:
-        connection = duckdb.connect(config=_HARDENED)
-        try:
-            connection.execute("SET lock_configuration = true")
-            connection.register("source", data)
-            return connection.execute(self.config.sql, dict(values)).fetchall()
-        finally:
-            connection.close()
+            data = read(self.table(), self.config, values)
+        except Exception as exc:
+            if {cls.__name__ for cls in type(exc).__mro__} & _STALE_CLIENT:
+                self.forget_catalog()
+            raise
+        return execute(self.config.sql, data, values)

@@ -1,1 +1,7 @@
-"""The datapic pod runtime: copied unchanged into every pod; the pod's query lives in pod.json."""
+"""The datapic pod runtime: copied unchanged into every pod; the pod's query lives in pod.json.
+
+One module per concern: `config` (pod.json, typed), `values` and `params` (request values),
+`predicates` and `pushdown` (the Iceberg row filter), `query` (catalog, scan, DuckDB),
+`serialize` (JSON), `errors` and `secrets` (what a client or a log may see), `server` (HTTP).
+It must not write anywhere, reach anything but its catalog and storage, or depend on datapic.
+"""

@@ -1,15 +1,18 @@
-"""pod.json's pushdown conjuncts as a pyiceberg row filter, with request values bound.
+"""The pushdown predicates as a pyiceberg row filter, with this request's values bound.
 
-Each conjunct is built and bound on its own; one that cannot be bound exactly (a parameter that
-is NULL, a literal of another type than its column, a decimal that would be rounded) is left
-out. That is always safe: the SQL re-applies every filter, so pushdown only decides which files
-are read, never which rows are answered.
+Each top-level conjunct is built and bound on its own; one that cannot be pushed exactly (it
+names a NULL parameter or an unknown column, its value would be rounded to the column's type,
+or Iceberg and DuckDB disagree on it, see _unsafe_on_floats) is left out. That is always safe:
+the SQL re-applies every filter, so pushdown only decides which files and rows are read, and
+must never drop a row the SQL would keep.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import logging
+import struct
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +33,19 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from .predicates import (
+    Comparison,
+    Junction,
+    Literal,
+    Membership,
+    Negation,
+    NullCheck,
+    Predicate,
+    Value,
+)
+
+log = logging.getLogger("datapic.pod")
+
 _COMPARISONS = {
     "eq": ex.EqualTo,
     "ne": ex.NotEqualTo,
@@ -39,6 +55,11 @@ _COMPARISONS = {
     "ge": ex.GreaterThanOrEqual,
     "starts_with": ex.StartsWith,
 }
+_NEGATED = {"eq": "ne", "ne": "eq", "lt": "ge", "le": "gt", "gt": "le", "ge": "lt"}
+# A float64 holds every integer below 2**53 exactly; DuckDB compares BIGINT with DOUBLE as doubles.
+_EXACT_FLOAT_INT = 2**53
+# Decimals of up to 15 significant digits survive a round trip through a double.
+_EXACT_FLOAT_DIGITS = 15
 
 
 class _Skip(Exception):
@@ -46,78 +67,155 @@ class _Skip(Exception):
 
 
 def row_filter(
-    conjuncts: Iterable[dict], schema: Schema, values: Mapping[str, Any]
+    predicates: Iterable[Predicate], schema: Schema, values: Mapping[str, Any]
 ) -> ex.BooleanExpression:
     """The AND of every conjunct that binds exactly against `schema`; AlwaysTrue if none does."""
     pushed: ex.BooleanExpression = ex.AlwaysTrue()
-    for conjunct in conjuncts:
+    for conjunct in _conjuncts(predicates):
         try:
-            expression = _expression(conjunct, schema, values)
+            expression = _build(conjunct, schema, values, negated=False)
             bind(schema, expression, case_sensitive=True)
-        except Exception:  # noqa: BLE001 - any failure only means "do not push this one"
+        except (_Skip, ValueError, TypeError) as exc:
+            # pyiceberg could not convert or bind it (ValueError, TypeError): the SQL applies it.
+            log.debug("not pushed down: %r (%s)", conjunct, type(exc).__name__)
             continue
         pushed = ex.And(pushed, expression)
     return pushed
 
 
-def _expression(node: dict, schema: Schema, values: Mapping[str, Any]) -> ex.BooleanExpression:
-    op = node["op"]
-    if op in ("and", "or"):
-        parts = [_expression(arg, schema, values) for arg in node["args"]]
-        combine = ex.And if op == "and" else ex.Or
-        return combine(*parts)
-    if op == "not":
-        return ex.Not(_expression(node["arg"], schema, values))
-    if op == "is_null":
-        return ex.IsNull(node["column"])
-    if op == "not_null":
-        return ex.NotNull(node["column"])
-    column_type = schema.find_type(node["column"], case_sensitive=True)
-    if op in ("in", "not_in"):
-        literals = {_exact(column_type, _value(v, values)) for v in node["values"]}
-        return (ex.In if op == "in" else ex.NotIn)(node["column"], literals)
-    return _COMPARISONS[op](node["column"], _exact(column_type, _value(node["value"], values)))
+def _conjuncts(predicates: Iterable[Predicate]) -> Iterator[Predicate]:
+    """Top-level AND arguments one by one, so one unpushable part does not cost the others."""
+    for predicate in predicates:
+        if isinstance(predicate, Junction) and predicate.op == "and":
+            yield from _conjuncts(predicate.args)
+        else:
+            yield predicate
 
 
-def _value(value: dict, values: Mapping[str, Any]) -> Any:
-    if "parameter" in value:
-        return values[value["parameter"]]
-    return value["literal"]
+def _build(
+    node: Predicate, schema: Schema, values: Mapping[str, Any], *, negated: bool
+) -> ex.BooleanExpression:
+    if isinstance(node, Junction):
+        parts = [_build(arg, schema, values, negated=negated) for arg in node.args]
+        return (ex.And if node.op == "and" else ex.Or)(*parts)
+    if isinstance(node, Negation):
+        return ex.Not(_build(node.arg, schema, values, negated=not negated))
+    name, column_type = _field(schema, node.column)
+    if isinstance(node, NullCheck):
+        return (ex.IsNull if node.op == "is_null" else ex.NotNull)(name)
+    if isinstance(node, Membership):
+        literals = {_exact(column_type, _resolve(v, values)) for v in node.values}
+        return (ex.In if node.op == "in" else ex.NotIn)(name, literals)
+    if isinstance(node, Comparison):
+        if node.op == "starts_with" and not isinstance(column_type, StringType):
+            raise _Skip
+        if _unsafe_on_floats(column_type, node.op, negated):
+            raise _Skip
+        return _COMPARISONS[node.op](name, _exact(column_type, _resolve(node.value, values)))
+    raise _Skip
+
+
+def _field(schema: Schema, column: str) -> tuple[str, IcebergType]:
+    """The schema's own spelling and type of `column`, found as DuckDB would (any case)."""
+    try:
+        found = schema.find_field(column, case_sensitive=False)
+    except ValueError:
+        raise _Skip from None
+    return schema.find_column_name(found.field_id) or column, found.field_type
+
+
+def _unsafe_on_floats(column_type: IcebergType, op: str, negated: bool) -> bool:
+    """DuckDB sorts NaN above every number (NaN > x is true), Iceberg says false and prunes
+    NaN-only files: a pushed `>`/`>=` (or a negated `<`/`<=`) would lose NaN rows."""
+    if not isinstance(column_type, FloatType | DoubleType):
+        return False
+    effective = _NEGATED.get(op, op) if negated else op
+    return effective in ("gt", "ge")
+
+
+def _resolve(value: Value, values: Mapping[str, Any]) -> Any:
+    resolved = value.value if isinstance(value, Literal) else values.get(value.name)
+    if resolved is None:
+        raise _Skip  # NULL never matches in SQL, but Iceberg literals cannot be NULL
+    return resolved
 
 
 def _exact(column_type: IcebergType, value: Any) -> Any:
-    """`value` in a form pyiceberg converts to `column_type` without rounding, else _Skip."""
-    if value is None or isinstance(value, bool) != isinstance(column_type, BooleanType):
+    """`value` in a form pyiceberg compares with `column_type` as DuckDB does, else _Skip."""
+    if isinstance(value, bool) != isinstance(column_type, BooleanType):
         raise _Skip
-    if isinstance(column_type, IntegerType | LongType):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int):
-            return value
-    elif isinstance(column_type, DecimalType):
-        if isinstance(value, int | float):
-            exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-            if -exact.as_tuple().exponent <= column_type.scale:
-                # pyiceberg wants the column's scale; quantizing to it is exact here.
-                return exact.quantize(Decimal(1).scaleb(-column_type.scale))
-    elif isinstance(column_type, FloatType | DoubleType):
-        if isinstance(value, int | float):
-            return float(value)
-    elif isinstance(column_type, StringType):
-        if isinstance(value, str):
-            return value
-    elif isinstance(column_type, BooleanType):
-        return value
-    elif isinstance(column_type, DateType):
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value.isoformat()
-        if isinstance(value, str):
-            return dt.date.fromisoformat(value).isoformat()
-    elif isinstance(column_type, TimestampType | TimestamptzType):
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        if isinstance(value, dt.datetime):
-            aware = value.tzinfo is not None
-            if aware == isinstance(column_type, TimestamptzType):
-                return value.isoformat()
+    for types, convert in _CONVERTERS:
+        if isinstance(column_type, types):
+            converted = convert(column_type, value)
+            if converted is not None:
+                return converted
+            break
     raise _Skip
+
+
+def _to_integer(column_type: IcebergType, value: Any) -> int | None:
+    if isinstance(value, int):
+        return value
+    # DuckDB compares an integer column with a DOUBLE parameter as doubles.
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT_INT:
+        return int(value)
+    return None
+
+
+def _to_decimal(column_type: DecimalType, value: Any) -> Decimal | None:
+    if isinstance(value, int):
+        exact = Decimal(value)
+    elif isinstance(value, float) and column_type.precision <= _EXACT_FLOAT_DIGITS:
+        exact = Decimal(repr(value))  # the shortest text that reads back as this double
+    else:
+        return None
+    if -exact.as_tuple().exponent > column_type.scale:
+        return None  # pyiceberg would round it to the column's scale
+    return exact.quantize(Decimal(1).scaleb(-column_type.scale))
+
+
+def _to_double(column_type: IcebergType, value: Any) -> float | None:
+    if not isinstance(value, int | float):
+        return None
+    if isinstance(column_type, FloatType):
+        # A 32-bit column: a bound that float32 cannot hold would be rounded by pyiceberg.
+        try:
+            as_float32 = struct.unpack("f", struct.pack("f", value))[0]
+        except OverflowError:
+            return None
+        return float(value) if as_float32 == value else None
+    return float(value)
+
+
+def _to_string(column_type: IcebergType, value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _to_boolean(column_type: IcebergType, value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _to_date(column_type: IcebergType, value: Any) -> str | None:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    return None
+
+
+def _to_timestamp(column_type: IcebergType, value: Any) -> str | None:
+    # Naive values only for `timestamp`, zoned ones only for `timestamptz`: DuckDB would cast
+    # across them with its session time zone, which Iceberg knows nothing about.
+    zoned = isinstance(column_type, TimestamptzType)
+    if isinstance(value, dt.datetime) and (value.tzinfo is not None) == zoned:
+        return value.isoformat()
+    return None
+
+
+_CONVERTERS = (
+    (IntegerType | LongType, _to_integer),
+    (DecimalType, _to_decimal),
+    (FloatType | DoubleType, _to_double),
+    (StringType, _to_string),
+    (BooleanType, _to_boolean),
+    (DateType, _to_date),
+    (TimestampType | TimestamptzType, _to_timestamp),
+)

@@ -1,0 +1,66 @@
+"""The hash of a pod's compiled form: what `datapic status` compares with Cloud Run's label.
+
+It covers every file of the pod directory, so any change that reaches the image or the
+service shows. service.yaml carries the hash itself as a label; for hashing, that label's
+value is replaced by a fixed placeholder, so the hash can be computed before it is written and
+recomputed from the files in Git.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+LABEL = "datapic-compiled-hash"
+# 40 hex digits: Cloud Run label values stop at 63 characters, and 160 bits is plenty.
+LENGTH = 40
+PLACEHOLDER = "0" * LENGTH
+SERVICE_FILE = "service.yaml"
+_LABEL_LINE = re.compile(rb"^(\s*" + LABEL.encode() + rb': ")([0-9a-f]{40})(")', re.MULTILINE)
+_SKIPPED_PARTS = {"__pycache__", ".venv"}
+
+
+def compiled_hash(files: Mapping[str, bytes]) -> str:
+    """The hash of a pod's files (relative '/'-separated path -> content).
+
+    >>> compiled_hash({"a.txt": b"x"}) == compiled_hash({"a.txt": b"x"})
+    True
+    """
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        content = files[path]
+        if path == SERVICE_FILE:
+            content = _LABEL_LINE.sub(rb"\g<1>" + PLACEHOLDER.encode() + rb"\g<3>", content)
+        digest.update(f"{len(path)}:{path}:{len(content)}:".encode())
+        digest.update(content)
+    return digest.hexdigest()[:LENGTH]
+
+
+def stamp(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """`files` with the placeholder label in service.yaml replaced by the pod's hash."""
+    stamped = dict(files)
+    if SERVICE_FILE in stamped:
+        value = compiled_hash(files).encode()
+        stamped[SERVICE_FILE] = _LABEL_LINE.sub(
+            rb"\g<1>" + value + rb"\g<3>", stamped[SERVICE_FILE]
+        )
+    return stamped
+
+
+def recorded_hash(service_yaml: bytes) -> str | None:
+    """The hash written in a service.yaml's label, if any."""
+    match = _LABEL_LINE.search(service_yaml)
+    return match[2].decode() if match else None
+
+
+def pod_files(pod_dir: Path) -> dict[str, bytes]:
+    """The files of a pod directory on disk, as render() produced them (no bytecode caches)."""
+    return {
+        path.relative_to(pod_dir).as_posix(): path.read_bytes()
+        for path in sorted(pod_dir.rglob("*"))
+        if path.is_file()
+        and not _SKIPPED_PARTS.intersection(path.relative_to(pod_dir).parts)
+        and path.suffix != ".pyc"
+    }
