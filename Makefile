@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Azurite (the Azure Storage emulator) is an npm package; the integration tests start it.
+AZURITE_VERSION := 3.37.0
+AZURITE := .cache/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: demo test regen lint bench clean
 
@@ -15,7 +18,10 @@ $(STAMP): pyproject.toml templates/pod/requirements.txt
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
-test: $(STAMP)
+$(AZURITE):
+	npm install --silent --no-audit --no-fund --prefix .cache/azurite azurite@$(AZURITE_VERSION)
+
+test: $(STAMP) $(AZURITE)
 	$(PY) -m ruff check compiler templates tests examples
 	$(PY) -m pytest
 
