@@ -63,10 +63,10 @@ def test_registered_data_still_answers_in_utc():
         pa.table({"a": [1, 2, 3]}),
         {"m": 1},
     )
-    assert answer.data.to_pylist() == [{"s": 5, "n": 2}]
+    assert answer.to_table().to_pylist() == [{"s": 5, "n": 2}]
     # SUM over integers is a HUGEINT, which Arrow carries as decimal128(38, 0): flagged as integer.
     assert answer.wide_integers == frozenset({0})
-    assert pa.types.is_decimal(answer.data.schema.field("s").type)
+    assert pa.types.is_decimal(answer.schema.field("s").type)
 
 
 def test_read_selects_only_the_read_columns(nasty):
@@ -109,14 +109,14 @@ def test_the_catalog_is_created_once_and_each_answer_reads_the_current_snapshot(
     props = {**catalog_props, "uri": f"sqlite:///{tmp_path / 'lake' / 'catalog.db'}"}
     factory = counting(functools.partial(load_catalog, **props))
     engine = QueryEngine(config("SELECT count(*) AS n FROM source"), factory)
-    assert engine.answer({}).data.to_pylist() == [{"n": 9}]
+    assert engine.answer({}).to_table().to_pylist() == [{"n": 9}]
 
     table = load_catalog("default", **props).load_table("t.nasty")
     table.append(table.scan(row_filter="id <= 2").to_arrow())
-    assert engine.answer({}).data.to_pylist() == [{"n": 11}]
+    assert engine.answer({}).to_table().to_pylist() == [{"n": 11}]
     assert factory.calls == 1
 
-    engine.forget_catalog()
+    engine.catalog.forget()
     engine.answer({})
     assert factory.calls == 2
 
@@ -129,7 +129,7 @@ def test_a_catalog_that_failed_to_start_is_retried(catalog_props, tmp_path):
         engine.answer({})
     later.mkdir()
     shutil.copy(Path(catalog_props["uri"].removeprefix("sqlite:///")), later / "catalog.db")
-    assert engine.answer({}).data.num_rows == 9
+    assert engine.answer({}).to_table().num_rows == 9
 
 
 def test_an_unconfigured_catalog_is_a_500_saying_how_to_configure_it(monkeypatch):

@@ -51,26 +51,27 @@ SOURCE = pa.table({"x": pa.array([1], pa.int32())})
 def test_each_duckdb_type_becomes_exact_json(expression, expected):
     answer = execute(f"SELECT {expression} AS v FROM source", SOURCE, {})
     assert (
-        rows_json(["v"], answer.data, answer.wide_integers) == b'[{"v":' + expected.encode() + b"}]"
+        rows_json(["v"], answer.to_table(), answer.wide_integers)
+        == b'[{"v":' + expected.encode() + b"}]"
     )
 
 
 def test_keys_follow_the_declared_columns_by_position():
     answer = execute("SELECT 3 AS z, 2 AS a, 1 AS m FROM source", SOURCE, {})
-    text = rows_json(["zeta", "alpha", "mu"], answer.data, answer.wide_integers)
+    text = rows_json(["zeta", "alpha", "mu"], answer.to_table(), answer.wide_integers)
     assert text == b'[{"zeta":3,"alpha":2,"mu":1}]'
     assert list(json.loads(text)[0]) == ["zeta", "alpha", "mu"]
 
 
 def test_no_rows_is_an_empty_array():
     answer = execute("SELECT x FROM source WHERE false", SOURCE, {})
-    assert rows_json(["x"], answer.data) == b"[]"
+    assert rows_json(["x"], answer.to_table()) == b"[]"
 
 
 def test_a_column_count_mismatch_is_an_error_not_a_silent_cut():
     answer = execute("SELECT x, x AS y FROM source", SOURCE, {})
     with pytest.raises(ValueError, match="the query gave 2 columns, pod.json 1"):
-        rows_json(["x"], answer.data)
+        rows_json(["x"], answer.to_table())
 
 
 def test_error_bodies():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +13,10 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import PrimitiveType
 
+from .catalog import CatalogClient
 from .config import PodConfig
 from .errors import PodError
 from .pushdown import row_filter
-from .secrets import redact
-
-log = logging.getLogger("datapic.pod")
 
 # Settings that close DuckDB off from everything but the Arrow data we register: no files, no
 # network, no extensions. lock_configuration, set last, stops the SQL from re-opening them.
@@ -34,16 +30,30 @@ HARDENED = {
 TIME_ZONE = "UTC"
 # DuckDB types that Arrow carries as decimal128(38, 0) but that are integers (SUM of INTEGER).
 _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
-# Errors after which the catalog client is rebuilt, so that it signs in again.
-_STALE_CLIENT = {"UnauthorizedError", "AuthorizationExpiredError", "OAuthError"}
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The query's result rows (Arrow) and which of its columns are 128-bit integers."""
+    """A query's result as a stream of Arrow batches, and where it came from.
 
-    data: pa.Table
+    `batches` may hold a DuckDB cursor open: consume it to the end or call `close()`.
+    """
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
+    # Columns that Arrow carries as decimal128(38, 0) but are integers (SUM of INTEGER).
     wide_integers: frozenset[int]
+    snapshot_id: int | None
+
+    def close(self) -> None:
+        """Release what the stream holds, when a client stops reading early."""
+        close = getattr(self.batches, "close", None)
+        if close is not None:
+            close()
+
+    def to_table(self) -> pa.Table:
+        """Every batch, in memory (for callers that need the whole answer)."""
+        return pa.Table.from_batches(list(self.batches), schema=self.schema)
 
 
 def hardened_connection() -> duckdb.DuckDBPyConnection:
@@ -54,16 +64,19 @@ def hardened_connection() -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def execute(sql: str, data: pa.Table, values: Mapping[str, Any]) -> Answer:
+def execute(
+    sql: str, data: pa.Table, values: Mapping[str, Any], snapshot_id: int | None = None
+) -> Answer:
     """Run `sql` over `data` registered as `source`, with `values` bound to its $parameters."""
     connection = hardened_connection()
     try:
         connection.register("source", data)
         relation = connection.sql(sql, params=dict(values) or None)
         wide = frozenset(i for i, t in enumerate(relation.types) if str(t) in _WIDE_INTEGERS)
-        return Answer(relation.to_arrow_table(), wide)
+        result = relation.to_arrow_table()
     finally:
         connection.close()
+    return Answer(result.schema, iter(result.to_batches()), wide, snapshot_id)
 
 
 def read(table: Table, config: PodConfig, values: Mapping[str, Any]) -> pa.Table:
@@ -93,51 +106,21 @@ def _column_name(schema: Schema, name: str, config: PodConfig) -> str:
 
 
 class QueryEngine:
-    """Per-process state of a pod: one catalog client, created lazily, shared by requests."""
+    """Per-process state of a pod: the catalog client and what is cached between requests."""
 
     def __init__(
         self, config: PodConfig, catalog_factory: Callable[[str], Catalog] = load_catalog
     ) -> None:
         self.config = config
-        self._catalog_factory = catalog_factory
-        self._catalog: Catalog | None = None
-        self._lock = threading.Lock()
-
-    def catalog(self) -> Catalog:
-        """The catalog client, created on first use; a failed creation is retried next time."""
-        with self._lock:
-            if self._catalog is None:
-                self._catalog = self._create_catalog()
-            return self._catalog
-
-    def forget_catalog(self) -> None:
-        """Drop the client, so the next request builds a new one (and signs in afresh)."""
-        with self._lock:
-            self._catalog = None
-
-    def _create_catalog(self) -> Catalog:
-        name = self.config.source.catalog
-        try:
-            return self._catalog_factory(name)
-        except ValueError as exc:
-            # pyiceberg raises ValueError for a catalog without properties: a deployment mistake.
-            log.error("catalog %r is not configured: %s", name, redact(str(exc)))
-            raise PodError(
-                500,
-                f"catalog '{name}' is not configured: set PYICEBERG_CATALOG__{name.upper()}__* "
-                "environment variables or .pyiceberg.yaml",
-            ) from None
+        self.catalog = CatalogClient(config.source.catalog, catalog_factory)
 
     def table(self) -> Table:
         """The table's current metadata (current snapshot and schema), from the catalog."""
-        return self.catalog().load_table(self.config.source.identifier)
+        return self.catalog.load_table(self.config.source.identifier)
 
     def answer(self, values: Mapping[str, Any]) -> Answer:
         """The query's answer for these typed parameter values."""
-        try:
-            data = read(self.table(), self.config, values)
-        except Exception as exc:
-            if {cls.__name__ for cls in type(exc).__mro__} & _STALE_CLIENT:
-                self.forget_catalog()
-            raise
-        return execute(self.config.sql, data, values)
+        table = self.table()
+        data = read(table, self.config, values)
+        snapshot = table.current_snapshot()
+        return execute(self.config.sql, data, values, snapshot.snapshot_id if snapshot else None)

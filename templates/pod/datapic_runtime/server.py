@@ -45,7 +45,7 @@ def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_c
         try:
             values = bind_parameters(config.parameters, query)
             answer = engine.answer(values)
-            body = rows_json(config.columns, answer.data, answer.wide_integers)
+            body = rows_json(config.columns, answer.to_table(), answer.wide_integers)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean JSON error
             raise _failure(exc, config, dict(query)) from None
         return Response(body, media_type=JSON, headers=cached)
