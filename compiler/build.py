@@ -31,6 +31,7 @@ from .project import NO_DEFAULTS, ProjectDefaults, resolve_deployment
 
 DEFAULT_CATALOG = "default"
 DEFAULT_FRESHNESS_SECONDS = 5
+DEFAULT_MAX_PAGE_SIZE = 10_000
 
 # dataPi's Malloy-style aggregates: `sales.sum()` is named sales_sum, `count()` is named count.
 _LEGACY_AGGREGATE = re.compile(
@@ -84,6 +85,9 @@ class _Builder:
             order_by=order_by,
             limit=self.data.get("limit"),
             freshness_seconds=freshness,
+            max_page_size=self.data.get("max_page_size", DEFAULT_MAX_PAGE_SIZE),
+            # Reductions are small and often repeated; projections can be large.
+            result_cache=self.data.get("result_cache", operation == "REDUCTION"),
             deploy=deployment.enabled,
             provenance=Provenance(spec_path=self.spec_path, spec_sha256=self.doc.sha256),
             deployment=deployment,

@@ -174,6 +174,8 @@ class Pod:
     order_by: tuple[OrderKey, ...]
     limit: int | None
     freshness_seconds: float
+    max_page_size: int
+    result_cache: bool
     deploy: bool
     provenance: Provenance
     deployment: Deployment = DEFAULT_DEPLOYMENT

@@ -81,6 +81,8 @@ def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
         "sql": query.sql,
         "pushdown": list(query.pushdown),
         "freshness_seconds": pod.freshness_seconds,
+        "max_page_size": pod.max_page_size,
+        "result_cache": pod.result_cache,
     }
 
 

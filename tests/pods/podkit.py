@@ -61,6 +61,8 @@ def pod_json(
         "description": f"test pod {name}",
         "format_version": 1,
         "freshness_seconds": 5,
+        "max_page_size": 10000,
+        "result_cache": False,
         "generator": "datapic 0.1.0",
         "name": name,
         "operation": "PROJECTION",

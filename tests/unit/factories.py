@@ -95,6 +95,8 @@ def pod(
         ),
         limit=limit,
         freshness_seconds=5,
+        max_page_size=10_000,
+        result_cache=False,
         deploy=True,
         provenance=Provenance(spec_path="specs/t.yaml", spec_sha256=SHA),
     )

@@ -62,6 +62,8 @@ def test_pod_json_is_the_compiled_query():
         "sql": query.sql,
         "pushdown": [{"op": "eq", "column": "region", "value": {"parameter": "region"}}],
         "freshness_seconds": 5,
+        "max_page_size": 10000,
+        "result_cache": False,
     }
     assert document == pod_document(the_pod, query)
 

@@ -20,6 +20,8 @@ EXAMPLE = {
     "description": "EMEA sales aggregated by quarter",
     "format_version": 1,
     "freshness_seconds": 5,
+    "max_page_size": 10000,
+    "result_cache": True,
     "generator": "datapic 0.1.0",
     "name": "emea-sales-by-quarter",
     "operation": "REDUCTION",

@@ -24,6 +24,8 @@ POD = {
     "description": "Rows of t.nasty",
     "format_version": 1,
     "freshness_seconds": 30,
+    "max_page_size": 10000,
+    "result_cache": False,
     "generator": "datapic 0.1.0",
     "name": "nasty-rows",
     "operation": "PROJECTION",

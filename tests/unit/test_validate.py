@@ -24,8 +24,8 @@ def problems(tmp_path, text: str) -> list[tuple[str, int, int, str]]:
 
 ALLOWED = (
     "aggregate, depends_on, deploy, filters, freshness_seconds, group_by, limit, local_engine, "
-    "long_description, operation_type, order_by, parameters, resource_name, select, "
-    "short_description, type"
+    "long_description, max_page_size, operation_type, order_by, parameters, resource_name, "
+    "result_cache, select, short_description, type"
 )
 
 # spec text -> every diagnostic (code, line, column, message)

@@ -56,6 +56,8 @@ class PodConfig:
     sql: str
     pushdown: tuple[Predicate, ...] = ()
     freshness_seconds: float = 0
+    max_page_size: int = 10_000
+    result_cache: bool = False
     description: str = field(default="", compare=False)
 
 
@@ -108,6 +110,8 @@ def _parse(raw: dict) -> PodConfig:
             for i, node in enumerate(raw["pushdown"])
         ),
         freshness_seconds=float(raw["freshness_seconds"]),
+        max_page_size=_positive_integer(raw["max_page_size"], "max_page_size"),
+        result_cache=_boolean(raw["result_cache"], "result_cache"),
     )
 
 
@@ -127,6 +131,18 @@ def _parameter(raw: dict, where: str) -> ParameterSpec:
         default=default,
         description=_text(raw["description"]),
     )
+
+
+def _positive_integer(value: Any, where: str) -> int:
+    if type(value) is not int or value < 1:
+        raise ConfigError(f"pod.json: {where}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if type(value) is not bool:
+        raise ConfigError(f"pod.json: {where}: expected true or false, got {value!r}")
+    return value
 
 
 def _text(value: Any) -> str:
