@@ -33,6 +33,28 @@ _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """A slice of an answer: rows [offset, offset + limit) of the answer at `snapshot_id`.
+
+    Pinning the snapshot keeps the pages of one answer consistent while the table changes.
+    """
+
+    offset: int
+    limit: int
+    snapshot_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStats:
+    """What answering cost: for the request log line and /metrics."""
+
+    files_planned: int = 0  # data files the scan kept after pruning
+    files_pruned: int = 0  # data files of the snapshot that pruning ruled out
+    bytes_planned: int = 0  # on-storage size of the kept files
+    cache: str = "off"  # "hit", "miss" or "off" (result cache)
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """A query's result as a stream of Arrow batches, and where it came from.
 
@@ -44,6 +66,7 @@ class Answer:
     # Columns that Arrow carries as decimal128(38, 0) but are integers (SUM of INTEGER).
     wide_integers: frozenset[int]
     snapshot_id: int | None
+    stats: ScanStats = ScanStats()
 
     def close(self) -> None:
         """Release what the stream holds, when a client stops reading early."""
@@ -118,9 +141,13 @@ class QueryEngine:
         """The table's current metadata (current snapshot and schema), from the catalog."""
         return self.catalog.load_table(self.config.source.identifier)
 
-    def answer(self, values: Mapping[str, Any]) -> Answer:
-        """The query's answer for these typed parameter values."""
+    def answer(self, values: Mapping[str, Any], page: Page | None = None) -> Answer:
+        """The query's answer for these typed parameter values, or one page of it."""
         table = self.table()
         data = read(table, self.config, values)
         snapshot = table.current_snapshot()
-        return execute(self.config.sql, data, values, snapshot.snapshot_id if snapshot else None)
+        sql = self.config.sql
+        if page is not None:
+            # Placeholder until issue 3's engine: not yet pinned to page.snapshot_id.
+            sql = f"SELECT * FROM ({sql}) LIMIT {int(page.limit)} OFFSET {int(page.offset)}"
+        return execute(sql, data, values, snapshot.snapshot_id if snapshot else None)
