@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 
@@ -47,6 +48,13 @@ class CatalogClient:
             if {cls.__name__ for cls in type(exc).__mro__} & _STALE_CLIENT:
                 self.forget()
             raise
+
+    def valid_until(self, table: Table) -> float:
+        """When (time.monotonic()) `table`'s storage access lapses, so it must be reloaded.
+
+        Infinite unless the catalog vended short-lived storage credentials with it.
+        """
+        return math.inf
 
     def _create(self) -> Catalog:
         try:
