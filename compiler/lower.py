@@ -95,7 +95,12 @@ def _printed(select: exp.Select) -> str:
     printing (BETWEEN SYMMETRIC becomes two BETWEENs), and only a second pass prints the
     rewritten tree the way a reader of the file would get it back."""
     sql = select.sql(dialect=DIALECT, pretty=True)
-    return sqlglot.parse_one(sql, read=DIALECT).sql(dialect=DIALECT, pretty=True)
+    try:
+        return sqlglot.parse_one(sql, read=DIALECT).sql(dialect=DIALECT, pretty=True)
+    except sqlglot.errors.SqlglotError:
+        # sqlglot's tokenizer misreads some valid DuckDB it printed itself: `$q AND s = ''`
+        # looks like the start of a $q$-quoted string. The first print is already correct.
+        return sql
 
 
 def _identifier(name: str) -> exp.Identifier:

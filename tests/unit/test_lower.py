@@ -230,3 +230,14 @@ def test_between_symmetric_is_expanded_and_still_re_parses_to_itself(tmp_path):
     )
     reparsed = sqlglot.parse_one(document["sql"], read="duckdb").sql("duckdb", pretty=True)
     assert reparsed == document["sql"]
+
+
+def test_a_parameter_before_an_empty_string_literal_compiles_and_runs(tmp_path):
+    # sqlglot's tokenizer reads `$q AND s = ''` as the start of a $q$-quoted string and fails
+    # to re-parse what it printed; found by hypothesis. DuckDB reads it correctly.
+    body = "select: [s]\nfilters: \"s = :q OR s = ''\"\nparameters: [{name: q, type: string}]"
+    document = compiled(tmp_path, body)
+    connection = duckdb.connect()
+    connection.execute("CREATE VIEW source AS SELECT * FROM (VALUES ('x'), (''), ('y')) AS t(s)")
+    rows = connection.execute(document["sql"] + " ORDER BY s", {"q": "x"}).fetchall()
+    assert rows == [("",), ("x",)]
