@@ -1,4 +1,5 @@
-"""The stages in order: load, validate, build, lower, render; stops after a stage with errors."""
+"""The stages in order: load, validate, build, lower, [check], render; stops after a stage with
+errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import build
+from .catalog import SchemaLookup
+from .check import check
 from .diagnostics import Diagnostic, has_errors
 from .ir import Pod
 from .load import load
@@ -37,8 +40,8 @@ class Result:
         return self.pod is not None and not has_errors(self.diagnostics)
 
 
-def compile_spec(spec: Path) -> Result:
-    """Run every stage on one spec file."""
+def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
+    """Run every stage on one spec file; with `lookup`, check it against its table first."""
     display = display_path(spec)
     document, diagnostics = load(spec, display)
     if document is None:
@@ -62,6 +65,13 @@ def compile_spec(spec: Path) -> Result:
     query, diagnostics = lower(pod)
     if query is None or has_errors(diagnostics):
         return stopped(diagnostics)
+    if lookup is not None:
+        schema, found = lookup.schema(pod.source, defaults.metastore)
+        if schema is not None:
+            found = check(pod, schema, text)
+        if has_errors(found):
+            return stopped([*diagnostics, *found])
+        diagnostics = [*diagnostics, *found]
     return Result(
         spec=spec,
         display_path=display,
