@@ -83,11 +83,14 @@ class CatalogSettings:
 class _Problem(Exception):
     """Why a schema could not be had: a diagnostic's code and message, before redaction."""
 
-    def __init__(self, code: Code, message: str, span: Span | None = None) -> None:
+    def __init__(
+        self, code: Code, message: str, span: Span | None = None, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.span = span
+        self.field = field  # the depends_on key at fault: "namespace" or "table"
 
 
 class _TimedOut(Exception):
@@ -109,9 +112,15 @@ class SchemaLookup:
         self._schemas: dict[tuple, Schema | _Problem] = {}
 
     def schema(
-        self, source: Source, metastore: Metastore | None = None
+        self,
+        source: Source,
+        metastore: Metastore | None = None,
+        spans: Mapping[str, Span] | None = None,
     ) -> tuple[Schema | None, list[Diagnostic]]:
-        """The table's current schema, or the one diagnostic saying why there is none."""
+        """The table's current schema, or the one diagnostic saying why there is none.
+
+        `spans` may say where the spec's namespace and table stand, for a missing one.
+        """
         settings: CatalogSettings | None = None
         try:
             settings = self.settings(source.catalog, metastore)
@@ -125,7 +134,8 @@ class SchemaLookup:
         except _Problem as problem:
             secrets = settings.secrets if settings else ()
             message = _redacted(problem.message, secrets)
-            return None, [error(problem.code, message, problem.span or source.span)]
+            where = problem.span or (spans or {}).get(problem.field or "") or source.span
+            return None, [error(problem.code, message, where)]
 
     def settings(self, name: str, metastore: Metastore | None) -> CatalogSettings:
         """The catalog's properties: pyiceberg's configuration first, then config.yml's."""
@@ -209,9 +219,8 @@ class SchemaLookup:
         except _Problem as problem:
             return problem
         except NoSuchNamespaceError:
-            return _Problem(
-                Code.MISSING_TABLE, f"namespace '{namespace}' does not exist in {where}"
-            )
+            message = f"namespace '{namespace}' does not exist in {where}"
+            return _Problem(Code.MISSING_TABLE, message, field="namespace")
         except (ForbiddenError, UnauthorizedError):
             return _Problem(
                 Code.CATALOG_UNAVAILABLE,
@@ -222,10 +231,8 @@ class SchemaLookup:
         except Exception:
             names = []
         tables = sorted(name[-1] for name in names)
-        return _Problem(
-            Code.MISSING_TABLE,
-            f"table '{table}' does not exist in {where}" + _hint(source.table, tables),
-        )
+        message = f"table '{table}' does not exist in {where}" + _hint(source.table, tables)
+        return _Problem(Code.MISSING_TABLE, message, field="table")
 
     def _bounded(self, settings: CatalogSettings, call: Callable[[], T]) -> T:
         """The call's result, or a DP0504 problem when the catalog does not answer in time."""

@@ -408,9 +408,13 @@ class _Checker:
         """Where `node` stands inside a one-line expression written verbatim at `span`."""
         start = _start_offset(node)
         base = self.verbatim_column(span, text)
-        if start is None or base is None:
-            return span
-        return Span(file=span.file, line=span.line, column=base + start)
+        if start is not None and base is not None:
+            return Span(file=span.file, line=span.line, column=base + start)
+        # Rewritten text (dataPi's `sales.sum()` is sum(sales)): the column's name on the line.
+        column = next(node.find_all(exp.Column), None)
+        return (
+            self.word_span(span, column.name) if column is not None and "\n" not in text else span
+        )
 
     def verbatim_column(self, span: Span, text: str) -> int | None:
         """The 1-based column where `text` starts on the span's line, if it stands there as is

@@ -66,7 +66,8 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     if query is None or has_errors(diagnostics):
         return stopped(diagnostics)
     if lookup is not None:
-        schema, found = lookup.schema(pod.source, defaults.metastore)
+        where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
+        schema, found = lookup.schema(pod.source, defaults.metastore, where)
         if schema is not None:
             found = check(pod, schema, text)
         if has_errors(found):

@@ -345,7 +345,7 @@ def test_validate_check(tmp_path, monkeypatch, sqlite_catalog):
         "2 spec(s): 1 valid, 1 invalid",
     ]
     assert result.stderr.splitlines()[0] == (
-        "gone.yaml:2:14: error[DP0501] table 'sales.order' does not exist in catalog 'default' "
+        "gone.yaml:2:40: error[DP0501] table 'sales.order' does not exist in catalog 'default' "
         "(did you mean 'orders'?)"
     )
 
