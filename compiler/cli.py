@@ -11,7 +11,6 @@ import click
 
 from . import __version__
 from .assets import schema_path
-from .catalog import DEFAULT_TIMEOUT_SECONDS, SchemaLookup
 from .deploy import deploy_command
 from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
 from .emit import emit
@@ -19,6 +18,9 @@ from .pipeline import Result, compile_spec
 from .status import status_command
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+# How long --check waits for each answer of the catalog (catalog.py's default; not imported from
+# there because pyiceberg takes a second to import and only --check needs it).
+CHECK_TIMEOUT_SECONDS = 20.0
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -85,7 +87,7 @@ def _check_option(function):
     function = click.option(
         "--check-timeout",
         type=click.FloatRange(min=0.1),
-        default=DEFAULT_TIMEOUT_SECONDS,
+        default=CHECK_TIMEOUT_SECONDS,
         show_default=True,
         metavar="SECONDS",
         help="With --check: how long to wait for each answer of the catalog.",
@@ -100,7 +102,11 @@ def _check_option(function):
 
 
 def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[Result]:
-    lookup = SchemaLookup(timeout=timeout) if check else None
+    lookup = None
+    if check:
+        from .catalog import SchemaLookup
+
+        lookup = SchemaLookup(timeout=timeout)
     return _with_unique_names([compile_spec(spec, lookup) for spec in _expand(specs)])
 
 

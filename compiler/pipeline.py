@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .build import build
-from .catalog import SchemaLookup
-from .check import check
 from .diagnostics import Diagnostic, has_errors
 from .ir import Pod
 from .load import load
@@ -17,6 +16,9 @@ from .lower import lower
 from .project import project_defaults
 from .render import render
 from .validate import validate
+
+if TYPE_CHECKING:  # pyiceberg takes a second to import: only `--check` pays for it
+    from .catalog import SchemaLookup
 
 # A spec's provenance path is relative to the nearest folder holding one of these, so it is the
 # same whatever the working directory or machine.
@@ -66,6 +68,8 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     if query is None or has_errors(diagnostics):
         return stopped(diagnostics)
     if lookup is not None:
+        from .check import check
+
         where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
         schema, found = lookup.schema(pod.source, defaults.metastore, where)
         if schema is not None:

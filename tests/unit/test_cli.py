@@ -431,7 +431,7 @@ def test_the_catalog_secret_name_and_catalog_name_can_be_chosen(
         ),
         (
             ("metastore_uri: 'https://polaris.example.com/api/catalog'", "metastore_uri: polaris"),
-            "config.yml:3:16: error[DP0103] metastore_uri: \"polaris\" does not match ^https?://",
+            'config.yml:3:16: error[DP0103] metastore_uri: "polaris" does not match ^https?://',
         ),
         (
             ("table: orders}", "table: orders, catalog: my_lake}"),
@@ -472,3 +472,19 @@ def test_check_with_config_yml_uses_its_catalog_and_hides_its_secret(
     )
     assert "Traceback" not in result.output and SECRET not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_only_check_pays_for_importing_pyiceberg():
+    """pyiceberg takes about a second to import; compiling without --check must not wait for it."""
+    probe = "import sys, compiler.cli; print(any(m.startswith('pyiceberg') for m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_the_check_timeout_default_is_the_lookups():
+    from compiler.catalog import DEFAULT_TIMEOUT_SECONDS
+    from compiler.cli import CHECK_TIMEOUT_SECONDS
+
+    assert CHECK_TIMEOUT_SECONDS == DEFAULT_TIMEOUT_SECONDS
