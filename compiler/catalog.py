@@ -229,9 +229,10 @@ class SchemaLookup:
                 "the principal read access to the table (Polaris: TABLE_READ_DATA)",
             )
         except Exception:
-            names = []
-        tables = sorted(name[-1] for name in names)
-        message = f"table '{table}' does not exist in {where}" + _hint(source.table, tables)
+            names = None  # the table is missing all the same; only the hint is lost
+        message = f"table '{table}' does not exist in {where}"
+        if names is not None:
+            message += _hint(source.table, sorted(name[-1] for name in names))
         return _Problem(Code.MISSING_TABLE, message, field="table")
 
     def _bounded(self, settings: CatalogSettings, call: Callable[[], T]) -> T:
