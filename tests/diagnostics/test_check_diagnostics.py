@@ -49,20 +49,27 @@ ORDERS = Schema(
 )
 
 
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> tuple[str, str]:
+    """sales.orders in a real SQL catalog: its uri and warehouse."""
+    root = tmp_path_factory.mktemp("check-diagnostics")
+    uri, warehouse = f"sqlite:///{root / 'catalog.db'}", root.as_uri()
+    catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
+    catalog.create_namespace("sales")
+    catalog.create_table("sales.orders", schema=ORDERS)
+    return uri, warehouse
+
+
 @pytest.fixture
-def catalog(tmp_path, monkeypatch) -> None:
-    """sales.orders in a real SQL catalog, the only catalog settings the CLI can see."""
+def catalog(lake, tmp_path, monkeypatch) -> None:
+    """The lake, the only catalog settings the CLI can see."""
     for name in list(os.environ):
         if name.upper().startswith("PYICEBERG_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("PYICEBERG_HOME", str(tmp_path))
-    uri, warehouse = f"sqlite:///{tmp_path / 'catalog.db'}", tmp_path.as_uri()
-    lake = SqlCatalog("default", uri=uri, warehouse=warehouse)
-    lake.create_namespace("sales")
-    lake.create_table("sales.orders", schema=ORDERS)
-    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", uri)
-    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__WAREHOUSE", warehouse)
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", lake[0])
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__WAREHOUSE", lake[1])
     monkeypatch.chdir(ROOT)
 
 
