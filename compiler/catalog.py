@@ -131,7 +131,8 @@ class SchemaLookup:
             if isinstance(found, _Problem):
                 raise found
             return found, []
-        except _Problem as problem:
+        except Exception as exc:
+            problem = exc if isinstance(exc, _Problem) else _unexpected(exc, source)
             secrets = settings.secrets if settings else ()
             message = _redacted(problem.message, secrets)
             where = problem.span or (spans or {}).get(problem.field or "") or source.span
@@ -146,7 +147,12 @@ class SchemaLookup:
                 raise _Problem(
                     Code.CATALOG_UNAVAILABLE, f"pyiceberg configuration cannot be read: {exc}"
                 ) from None
-        configured = self._config.get_catalog_config(name)
+        try:
+            configured = self._config.get_catalog_config(name)
+        except ValueError as exc:  # `catalog:` or the catalog's entry is not a mapping
+            raise _Problem(
+                Code.CATALOG_UNAVAILABLE, f"pyiceberg configuration of catalog '{name}': {exc}"
+            ) from None
         if configured:
             return CatalogSettings(
                 name=name, origin=PYICEBERG_CONFIGURATION, properties=dict(configured)
@@ -331,6 +337,14 @@ def _table_problem(exc: Exception, settings: CatalogSettings, source: Source) ->
     )
 
 
+def _unexpected(exc: Exception, source: Source) -> _Problem:
+    """Whatever else went wrong: still one line, never a traceback."""
+    return _Problem(
+        Code.CATALOG_UNAVAILABLE,
+        f"catalog '{source.catalog}' failed: {type(exc).__name__}: {_first_line(exc)}",
+    )
+
+
 def _is_network_error(exc: BaseException) -> bool:
     return any(cls.__module__.startswith(("requests", "urllib3")) for cls in type(exc).__mro__)
 
@@ -350,7 +364,9 @@ def _hint(name: str, tables: list[str]) -> str:
     if not tables:
         return " (the namespace holds no tables)"
     shown = ", ".join(tables[:_MAX_LISTED_TABLES])
-    more = f", and {len(tables) - _MAX_LISTED_TABLES} more" if len(tables) > 10 else ""
+    more = (
+        f", and {len(tables) - _MAX_LISTED_TABLES} more" if len(tables) > _MAX_LISTED_TABLES else ""
+    )
     return f" (its tables: {shown}{more})"
 
 

@@ -228,7 +228,11 @@ class _Checker:
         if close:
             return f"{message} (did you mean '{close[0]}'?)"
         shown = ", ".join(names[:_MAX_LISTED_COLUMNS])
-        more = f", and {len(names) - _MAX_LISTED_COLUMNS} more" if len(names) > 12 else ""
+        more = (
+            f", and {len(names) - _MAX_LISTED_COLUMNS} more"
+            if len(names) > _MAX_LISTED_COLUMNS
+            else ""
+        )
         return f"{message} (its columns: {shown}{more})"
 
     # --- expressions --------------------------------------------------------------------------

@@ -482,6 +482,13 @@ def test_pyiceberg_yaml_is_read(monkeypatch, tmp_path):
     assert problems == [] and found == SCHEMA
 
 
+def test_a_malformed_pyiceberg_yaml_is_a_diagnostic(monkeypatch, tmp_path):
+    (tmp_path / ".pyiceberg.yaml").write_text("catalog:\n  lake: just-a-string\n")
+    monkeypatch.setenv("PYICEBERG_HOME", str(tmp_path))
+    code, message = problem(SchemaLookup().schema(source(catalog="lake")))
+    assert code == "DP0504" and message.startswith("pyiceberg configuration of catalog 'lake': ")
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
