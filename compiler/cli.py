@@ -18,6 +18,9 @@ from .pipeline import Result, compile_spec
 from .status import status_command
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+# How long --check waits for each answer of the catalog (catalog.py's default; not imported from
+# there because pyiceberg takes a second to import and only --check needs it).
+CHECK_TIMEOUT_SECONDS = 20.0
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -79,6 +82,34 @@ def main() -> None:
     """Compile YAML query specs over Iceberg tables into deployable data pods."""
 
 
+def _check_option(function):
+    """`--check`: load each table's schema from the catalog and check the spec against it."""
+    function = click.option(
+        "--check-timeout",
+        type=click.FloatRange(min=0.1),
+        default=CHECK_TIMEOUT_SECONDS,
+        show_default=True,
+        metavar="SECONDS",
+        help="With --check: how long to wait for each answer of the catalog.",
+    )(function)
+    return click.option(
+        "--check",
+        "check",
+        is_flag=True,
+        help="Load each table's current schema from the catalog (pyiceberg configuration or "
+        "config.yml) and report unknown columns, type mismatches and missing tables.",
+    )(function)
+
+
+def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[Result]:
+    lookup = None
+    if check:
+        from .catalog import SchemaLookup
+
+        lookup = SchemaLookup(timeout=timeout)
+    return _with_unique_names([compile_spec(spec, lookup) for spec in _expand(specs)])
+
+
 @main.command("compile")
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -90,9 +121,12 @@ def main() -> None:
     help="Folder receiving one pod directory per spec.",
 )
 @click.option("--fail-on-warning", is_flag=True, help="Treat warnings as errors.")
-def compile_command(specs: tuple[Path, ...], output: Path, fail_on_warning: bool) -> None:
+@_check_option
+def compile_command(
+    specs: tuple[Path, ...], output: Path, fail_on_warning: bool, check: bool, check_timeout: float
+) -> None:
     """Compile SPECS (files, or folders of .yaml files) into OUTPUT/<resource_name>/."""
-    results = _with_unique_names([compile_spec(spec) for spec in _expand(specs)])
+    results = _compile_all(specs, check, check_timeout)
     written = failed = 0
     for result in results:
         ok = _report(result, fail_on_warning)
@@ -112,9 +146,12 @@ def compile_command(specs: tuple[Path, ...], output: Path, fail_on_warning: bool
 @main.command("validate")
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--fail-on-warning", is_flag=True, help="Treat warnings as errors.")
-def validate_command(specs: tuple[Path, ...], fail_on_warning: bool) -> None:
+@_check_option
+def validate_command(
+    specs: tuple[Path, ...], fail_on_warning: bool, check: bool, check_timeout: float
+) -> None:
     """Check SPECS without writing anything."""
-    results = _with_unique_names([compile_spec(spec) for spec in _expand(specs)])
+    results = _compile_all(specs, check, check_timeout)
     failed = sum(not _report(r, fail_on_warning) for r in results)
     for result in results:
         click.echo(f"{'ok    ' if result.ok else 'FAILED'}  {result.display_path}")

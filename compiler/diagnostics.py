@@ -43,6 +43,11 @@ class Code(enum.Enum):
     NOT_AN_AGGREGATE = "DP0309"
     SECRET_IN_PLAIN_TEXT = "DP0401"
     INVALID_DEPLOY_SETTING = "DP0402"
+    # DP05xx: found by `--check`, against the table's current schema in the catalog.
+    MISSING_TABLE = "DP0501"
+    UNKNOWN_COLUMN = "DP0502"
+    COLUMN_TYPE_MISMATCH = "DP0503"
+    CATALOG_UNAVAILABLE = "DP0504"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

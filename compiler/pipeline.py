@@ -1,10 +1,12 @@
-"""The stages in order: load, validate, build, lower, render; stops after a stage with errors."""
+"""The stages in order: load, validate, build, lower, [check], render; stops after a stage with
+errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .build import build
 from .diagnostics import Diagnostic, has_errors
@@ -14,6 +16,9 @@ from .lower import lower
 from .project import project_defaults
 from .render import render
 from .validate import validate
+
+if TYPE_CHECKING:  # pyiceberg takes a second to import: only `--check` pays for it
+    from .catalog import SchemaLookup
 
 # A spec's provenance path is relative to the nearest folder holding one of these, so it is the
 # same whatever the working directory or machine.
@@ -37,8 +42,8 @@ class Result:
         return self.pod is not None and not has_errors(self.diagnostics)
 
 
-def compile_spec(spec: Path) -> Result:
-    """Run every stage on one spec file."""
+def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
+    """Run every stage on one spec file; with `lookup`, check it against its table first."""
     display = display_path(spec)
     document, diagnostics = load(spec, display)
     if document is None:
@@ -62,6 +67,16 @@ def compile_spec(spec: Path) -> Result:
     query, diagnostics = lower(pod)
     if query is None or has_errors(diagnostics):
         return stopped(diagnostics)
+    if lookup is not None:
+        from .check import check
+
+        where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
+        schema, found = lookup.schema(pod.source, defaults.metastore, where)
+        if schema is not None:
+            found = check(pod, schema, text)
+        if has_errors(found):
+            return stopped([*diagnostics, *found])
+        diagnostics = [*diagnostics, *found]
     return Result(
         spec=spec,
         display_path=display,

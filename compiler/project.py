@@ -1,10 +1,16 @@
-"""Project-wide deploy defaults, read before building a spec's IR.
+"""Project-wide settings, read before building a spec's IR.
 
 Two files at the project root (the nearest folder above the spec holding a project marker) can
 set defaults for every spec's `deploy:` block: datapic's own `datapic.yaml` (its `deploy:`
 block has the spec's shape, schemas/project.schema.json) and the original dataPi `config.yml`
 (its `deployment:` block: deployment_target, build_service, project_id, registry_url, region).
 Precedence, weakest first: built-in defaults, config.yml, datapic.yaml, the spec.
+
+config.yml's metastore settings (metastore_type POLARIS, metastore_uri, metastore_catalog,
+metastore_credentials) name the Iceberg REST catalog. They become the pod's catalog
+environment (PYICEBERG_CATALOG__<NAME>__URI, __WAREHOUSE, __SCOPE as plain values, __CREDENTIAL
+from a Secret Manager secret) and the catalog `datapic compile --check` asks. The credential
+itself is only ever handed to --check: it never enters the IR's deployment or a generated file.
 """
 
 from __future__ import annotations
@@ -44,6 +50,33 @@ _URL_USERINFO = re.compile(r"://[^/@\s]+@")
 # dataPi's values for where pods run and what builds them, compared without case or separators.
 _CLOUD_RUN = {"cloudrun", "gcpcloudrun", "googlecloudrun", "gcp"}
 _CLOUD_BUILD = {"cloudbuild", "gcpcloudbuild", "googlecloudbuild", "gcp"}
+# Catalogs spoken to over the Iceberg REST protocol, as dataPi's metastore_type names them.
+_REST_METASTORES = {"polaris", "rest", "icebergrest"}
+_METASTORE_KEYS = ("metastore_type", "metastore_uri", "metastore_credentials", "metastore_catalog")
+# Polaris grants a principal's roles through this OAuth2 scope; other REST catalogs ignore it.
+POLARIS_SCOPE = "PRINCIPAL_ROLE:ALL"
+# The Secret Manager secret a pod's catalog credential comes from unless deploy.secrets says
+# otherwise (datapic.yaml or the spec: PYICEBERG_CATALOG__<NAME>__CREDENTIAL: other-secret).
+DEFAULT_CREDENTIAL_SECRET = "datapic-catalog-credential"
+DEFAULT_CATALOG = "default"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metastore:
+    """dataPi config.yml's Iceberg REST catalog (Polaris): where it is and how to sign in.
+
+    `credential` is `CLIENT_ID:CLIENT_SECRET` as written, or `${VARIABLE}` naming an environment
+    variable that holds it; it is for `--check` only and kept out of repr so no log shows it.
+    """
+
+    uri: str
+    warehouse: str | None
+    credential: str | None = field(default=None, repr=False)
+    spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+    def span(self, key: str) -> Span:
+        """Where a metastore_* key's value stands in config.yml (else metastore_uri)."""
+        return self.spans.get(key) or self.spans["metastore_uri"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +89,7 @@ class ProjectDefaults:
     settings: Mapping[str, Any] = field(default_factory=dict)
     spans: Mapping[Any, Span] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    metastore: Metastore | None = None
 
 
 NO_DEFAULTS = ProjectDefaults()
@@ -78,6 +112,7 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
     spans: dict[Any, Span] = {}
     files: list[str] = []
     diagnostics: list[Diagnostic] = []
+    metastore: Metastore | None = None
     for name, read in ((DATAPI_CONFIG, _datapi_settings), (DATAPIC_CONFIG, _datapic_settings)):
         path = root / name
         if not path.is_file() or _blank(path):
@@ -88,7 +123,10 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
             continue
         found, values, where = read(document)
         diagnostics += found
-        if values:
+        if name == DATAPI_CONFIG and not found:
+            metastore, found = _datapi_metastore(document)
+            diagnostics += found
+        if values or (name == DATAPI_CONFIG and metastore):
             files.append(name)
         for key, value in values.items():
             if key in ("env", "secrets"):
@@ -96,7 +134,10 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
             else:
                 settings[key] = value
         spans.update(where)
-    return ProjectDefaults(settings=settings, spans=spans, files=tuple(files)), diagnostics
+    defaults = ProjectDefaults(
+        settings=settings, spans=spans, files=tuple(files), metastore=metastore
+    )
+    return defaults, diagnostics
 
 
 def _datapic_settings(document: Document) -> tuple[list[Diagnostic], dict, dict]:
@@ -109,10 +150,10 @@ def _datapic_settings(document: Document) -> tuple[list[Diagnostic], dict, dict]
 
 def _datapi_settings(document: Document) -> tuple[list[Diagnostic], dict, dict]:
     block = document.data.get("deployment")
-    if block is None:
+    if block is None and not any(key in document.data for key in _METASTORE_KEYS):
         return [], {}, {}
     found = validate_against(document, _validator("#/$defs/datapi_config"))
-    if found:
+    if found or block is None:
         return found, {}, {}
     settings: dict[str, Any] = {}
     spans: dict[Any, Span] = {}
@@ -161,13 +202,88 @@ def _datapi_settings(document: Document) -> tuple[list[Diagnostic], dict, dict]:
     return found, settings, spans
 
 
+def _datapi_metastore(document: Document) -> tuple[Metastore | None, list[Diagnostic]]:
+    """config.yml's metastore_* keys as a REST catalog, or why they cannot be one."""
+    data = document.data
+    present = [key for key in _METASTORE_KEYS if key in data]
+    if not present:
+        return None, []
+    spans = {key: document.span((key,)) for key in present}
+    kind = data.get("metastore_type")
+    if kind is not None and _folded(kind) not in _REST_METASTORES:
+        message = (
+            f"metastore_type '{kind}' is not supported: only Iceberg REST catalogs "
+            "(POLARIS, or REST for any other)"
+        )
+        return None, [error(Code.NOT_SUPPORTED, message, spans["metastore_type"])]
+    if "metastore_uri" not in data:
+        where = spans[present[0]]
+        return None, [error(Code.MISSING_FIELD, "config.yml: metastore_uri is missing", where)]
+    uri = data["metastore_uri"]
+    if _URL_USERINFO.search(uri):
+        message = (
+            "metastore_uri holds a user name or password: put the credential in "
+            "metastore_credentials (or ${VARIABLE} there) instead"
+        )
+        return None, [error(Code.SECRET_IN_PLAIN_TEXT, message, spans["metastore_uri"])]
+    metastore = Metastore(
+        uri=uri.rstrip("/"),
+        warehouse=data.get("metastore_catalog"),
+        credential=data.get("metastore_credentials"),
+        spans=spans,
+    )
+    return metastore, []
+
+
+def catalog_environment(
+    metastore: Metastore, catalog: str
+) -> tuple[dict[str, str], dict[str, str], dict[tuple[str, str], Span]]:
+    """The plain env, the secrets and their config.yml spans that let a pod reach `metastore`
+    as pyiceberg catalog `catalog`. The credential is named (a Secret Manager secret), never
+    copied."""
+    prefix = f"PYICEBERG_CATALOG__{catalog.upper()}__"
+    env = {f"{prefix}URI": metastore.uri, f"{prefix}SCOPE": POLARIS_SCOPE}
+    spans = {("env", f"{prefix}URI"): metastore.span("metastore_uri")}
+    spans[("env", f"{prefix}SCOPE")] = metastore.span("metastore_type")
+    if metastore.warehouse:
+        env[f"{prefix}WAREHOUSE"] = metastore.warehouse
+        spans[("env", f"{prefix}WAREHOUSE")] = metastore.span("metastore_catalog")
+    secrets = {f"{prefix}CREDENTIAL": DEFAULT_CREDENTIAL_SECRET}
+    spans[("secrets", f"{prefix}CREDENTIAL")] = metastore.span("metastore_credentials")
+    return env, secrets, spans
+
+
+def spec_catalog(document: Document) -> str:
+    """The pyiceberg catalog name of a spec's (first) table."""
+    items = document.data.get("depends_on") or [{}]
+    first = items[0] if isinstance(items[0], dict) else {}
+    return first.get("catalog", DEFAULT_CATALOG)
+
+
 def resolve_deployment(
     document: Document, defaults: ProjectDefaults = NO_DEFAULTS
 ) -> tuple[Deployment, list[Diagnostic]]:
     """A spec's `deploy:` (true/false or settings) over the project's defaults, checked."""
     raw = document.data.get("deploy", True)
     block: Mapping[str, Any] = raw if isinstance(raw, dict) else {"enabled": raw}
-    spans = dict(defaults.spans)
+    catalog_env: dict[str, str] = {}
+    catalog_secrets: dict[str, str] = {}
+    spans: dict[Any, Span] = {}
+    found: list[Diagnostic] = []
+    if defaults.metastore is not None:
+        catalog = spec_catalog(document)
+        catalog_env, catalog_secrets, spans = catalog_environment(defaults.metastore, catalog)
+        if "_" in catalog:
+            found.append(
+                error(
+                    Code.INVALID_DEPLOY_SETTING,
+                    f"catalog '{catalog}' cannot be configured through PYICEBERG_CATALOG__ "
+                    "environment variables (pyiceberg reads '_' in them as '-'), so config.yml's "
+                    "metastore cannot reach the pod: use a catalog name without '_'",
+                    document.span(("depends_on", 0, "catalog")),
+                )
+            )
+    spans.update(defaults.spans)
     if isinstance(raw, dict):
         spans.update(_spans(document, ("deploy",), block))
     else:
@@ -175,7 +291,10 @@ def resolve_deployment(
     settings = {**defaults.settings, **block}
     for key in ("env", "secrets"):
         settings[key] = {**defaults.settings.get(key, {}), **block.get(key, {})}
-    found: list[Diagnostic] = []
+    # config.yml's catalog settings are the weakest: any env or secret of the same name wins.
+    given = settings["env"].keys() | settings["secrets"].keys()
+    settings["env"] = {**_without(catalog_env, given), **settings["env"]}
+    settings["secrets"] = {**_without(catalog_secrets, given), **settings["secrets"]}
 
     def fail(code: Code, message: str, key: Any) -> None:
         found.append(error(code, message, spans.get(key, document.span(("deploy",)))))
@@ -250,6 +369,10 @@ def resolve_deployment(
         config_files=defaults.files,
     )
     return deployment, found
+
+
+def _without(mapping: Mapping[str, str], names: Any) -> dict[str, str]:
+    return {name: value for name, value in mapping.items() if name not in names}
 
 
 def _env_text(value: Any) -> str:

@@ -4,6 +4,8 @@ the same bytes whatever the working directory."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +238,253 @@ def test_the_installed_command_never_shows_a_traceback(tmp_path):
     assert "broken.yaml:2:1: error[DP0002]" in result.stderr
     assert "merge.yaml:1:1: error[DP0102] unknown field 'base'" in result.stderr
     assert result.stdout.splitlines()[-1] == "3 spec(s): 0 compiled, 3 failed"
+
+
+# --- --check and dataPi's config.yml ----------------------------------------------------------
+
+SECRET = "Zq9-client-secret-7f3a"
+CLIENT = "datapic-ci-client"
+CONFIG_YML = f"""\
+# datapi configuration file
+metastore_type: POLARIS
+metastore_uri: 'https://polaris.example.com/api/catalog'
+metastore_credentials: '{CLIENT}:{SECRET}'
+metastore_catalog: 'prod_lake'
+
+deployment:
+  deployment_target: GCP_CLOUD_RUN
+  build_service: GCP_CLOUD_BUILD
+  project_id: legacy-proj
+  region: us-east1
+"""
+
+
+@pytest.fixture
+def no_pyiceberg_config(tmp_path, monkeypatch):
+    """No catalog settings from the machine running the tests: no PYICEBERG_* variables, no
+    .pyiceberg.yaml in the home folder."""
+    for name in list(os.environ):
+        if name.upper().startswith("PYICEBERG_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PYICEBERG_HOME", str(home))
+
+
+@pytest.fixture
+def sqlite_catalog(tmp_path, monkeypatch, no_pyiceberg_config):
+    """A real SQL catalog with sales.orders (region string, sales decimal, day date), reached
+    through PYICEBERG_CATALOG__DEFAULT__* as a pod would."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import DateType, DecimalType, NestedField, StringType
+
+    uri, warehouse = f"sqlite:///{tmp_path / 'catalog.db'}", (tmp_path / "wh").as_uri()
+    (tmp_path / "wh").mkdir()
+    catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
+    catalog.create_namespace("sales")
+    fields = [("region", StringType()), ("sales", DecimalType(10, 2)), ("day", DateType())]
+    catalog.create_table(
+        "sales.orders",
+        Schema(*(NestedField(i, n, t) for i, (n, t) in enumerate(fields, start=1))),
+    )
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", uri)
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__WAREHOUSE", warehouse)
+
+
+FITS = "select: [region, day]\nfilters: [\"day >= '2024-01-01'\"]\n"
+UNKNOWN = "select: [region, amount]\n"
+MISTYPED = "aggregate: {total: sum(region)}\nfilters: [day > 20240101]\n"
+
+
+def test_check_reports_before_anything_is_written(tmp_path, monkeypatch, sqlite_catalog):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "good.yaml", FITS)
+    spec(tmp_path, "unknown.yaml", UNKNOWN)
+    spec(tmp_path, "mistyped.yaml", MISTYPED)
+    result = run("compile", "--check", "good.yaml", "unknown.yaml", "mistyped.yaml", "-o", "out")
+    assert result.exit_code == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good"]
+    assert result.stdout.splitlines()[1:] == [
+        "FAILED  unknown.yaml",
+        "FAILED  mistyped.yaml",
+        "3 spec(s): 1 compiled, 2 failed",
+    ]
+    headlines = [line for line in result.stderr.splitlines() if not line.startswith("    ")]
+    assert headlines == [
+        "unknown.yaml:3:18: error[DP0502] column 'amount' does not exist in sales.orders "
+        "(its columns: region, sales, day)",
+        "mistyped.yaml:3:20: error[DP0503] sum() needs number or boolean, but column 'region' "
+        "(string) is not one",
+        "mistyped.yaml:4:11: error[DP0503] column 'day' (date) is compared with number 20240101",
+    ]
+
+
+def test_without_check_the_catalog_is_not_asked(tmp_path, monkeypatch, no_pyiceberg_config):
+    """The same specs compile without --check, even with a catalog that cannot be reached."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", "http://127.0.0.1:9")
+    spec(tmp_path, "unknown.yaml", UNKNOWN)
+    spec(tmp_path, "mistyped.yaml", MISTYPED)
+    assert run("compile", "unknown.yaml", "mistyped.yaml", "-o", "out").exit_code == 0
+    assert run("validate", "unknown.yaml").exit_code == 0
+
+
+def test_validate_check(tmp_path, monkeypatch, sqlite_catalog):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "good.yaml", FITS)
+    spec(tmp_path, "gone.yaml", FITS, resource="gone").write_text(
+        (tmp_path / "good.yaml").read_text().replace("table: orders", "table: order")
+    )
+    result = run("validate", "--check", "good.yaml", "gone.yaml")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "ok      good.yaml",
+        "FAILED  gone.yaml",
+        "2 spec(s): 1 valid, 1 invalid",
+    ]
+    assert result.stderr.splitlines()[0] == (
+        "gone.yaml:2:40: error[DP0501] table 'sales.order' does not exist in catalog 'default' "
+        "(did you mean 'orders'?)"
+    )
+
+
+def datapi_project(tmp_path, config: str = CONFIG_YML, body: str = FITS):
+    """A dataPi project: config.yml at the root, specs under resources/."""
+    (tmp_path / "config.yml").write_text(config)
+    return spec(tmp_path, "resources/orders.yaml", body)
+
+
+def every_byte(folder) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def service_env(pod_dir) -> list[dict]:
+    from ruamel.yaml import YAML
+
+    service = YAML(typ="safe").load((pod_dir / "service.yaml").read_text())
+    return service["spec"]["template"]["spec"]["containers"][0]["env"]
+
+
+def test_datapi_config_yml_gives_the_pod_its_catalog_but_never_the_credential(
+    tmp_path, monkeypatch, no_pyiceberg_config
+):
+    monkeypatch.chdir(tmp_path)
+    datapi_project(tmp_path)
+    result = run("compile", "resources", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert service_env(tmp_path / "out" / "orders") == [
+        {"name": "PYICEBERG_CATALOG__DEFAULT__SCOPE", "value": "PRINCIPAL_ROLE:ALL"},
+        {
+            "name": "PYICEBERG_CATALOG__DEFAULT__URI",
+            "value": "https://polaris.example.com/api/catalog",
+        },
+        {"name": "PYICEBERG_CATALOG__DEFAULT__WAREHOUSE", "value": "prod_lake"},
+        {
+            "name": "PYICEBERG_CATALOG__DEFAULT__CREDENTIAL",
+            "valueFrom": {"secretKeyRef": {"name": "datapic-catalog-credential", "key": "latest"}},
+        },
+    ]
+    written = every_byte(tmp_path / "out")
+    assert SECRET.encode() not in written and CLIENT.encode() not in written
+    assert SECRET not in result.output
+    assert b'_REGION: "us-east1"' in (tmp_path / "out/orders/cloudbuild.yaml").read_bytes()
+
+
+def test_the_catalog_secret_name_and_catalog_name_can_be_chosen(
+    tmp_path, monkeypatch, no_pyiceberg_config
+):
+    monkeypatch.chdir(tmp_path)
+    datapi_project(tmp_path)
+    (tmp_path / "datapic.yaml").write_text(
+        "deploy:\n  secrets:\n    PYICEBERG_CATALOG__LAKE__CREDENTIAL: polaris-reader:3\n"
+    )
+    path = tmp_path / "resources/orders.yaml"
+    path.write_text(path.read_text().replace("table: orders}", "table: orders, catalog: lake}"))
+    assert run("compile", "resources", "-o", "out").exit_code == 0
+    env = {e["name"]: e for e in service_env(tmp_path / "out" / "orders")}
+    assert sorted(env) == [
+        "PYICEBERG_CATALOG__LAKE__CREDENTIAL",
+        "PYICEBERG_CATALOG__LAKE__SCOPE",
+        "PYICEBERG_CATALOG__LAKE__URI",
+        "PYICEBERG_CATALOG__LAKE__WAREHOUSE",
+    ]
+    assert env["PYICEBERG_CATALOG__LAKE__CREDENTIAL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "polaris-reader",
+        "key": "3",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("metastore_type: POLARIS", "metastore_type: HIVE"),
+            "config.yml:2:17: error[DP0203] metastore_type 'HIVE' is not supported: only Iceberg "
+            "REST catalogs (POLARIS, or REST for any other)",
+        ),
+        (
+            ("'https://polaris", "'https://admin:pw@polaris"),
+            "config.yml:3:16: error[DP0401] metastore_uri holds a user name or password: put the "
+            "credential in metastore_credentials (or ${VARIABLE} there) instead",
+        ),
+        (
+            ("metastore_uri: 'https://polaris.example.com/api/catalog'", "metastore_uri: polaris"),
+            'config.yml:3:16: error[DP0103] metastore_uri: "polaris" does not match ^https?://',
+        ),
+        (
+            ("table: orders}", "table: orders, catalog: my_lake}"),
+            "resources/orders.yaml:2:57: error[DP0402] catalog 'my_lake' cannot be configured "
+            "through PYICEBERG_CATALOG__ environment variables",
+        ),
+    ],
+)
+def test_config_yml_metastore_problems_are_located(
+    tmp_path, monkeypatch, no_pyiceberg_config, change, expected
+):
+    monkeypatch.chdir(tmp_path)
+    path = datapi_project(tmp_path, CONFIG_YML.replace(*change))
+    path.write_text(path.read_text().replace(*change))
+    result = run("compile", "resources", "-o", "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(expected), result.stderr
+    assert SECRET not in result.output
+
+
+def test_check_with_config_yml_uses_its_catalog_and_hides_its_secret(
+    tmp_path, monkeypatch, no_pyiceberg_config
+):
+    """config.yml names a catalog nobody listens on: one located line, no traceback, no
+    secret, nothing written."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    datapi_project(
+        tmp_path, CONFIG_YML.replace("https://polaris.example.com", f"http://127.0.0.1:{port}")
+    )
+    result = run("compile", "--check", "resources", "-o", "out")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "resources/orders.yaml:2:14: error[DP0504] catalog 'default' (from config.yml) cannot be "
+        f"reached at http://127.0.0.1:{port}/api/catalog: connection refused"
+    )
+    assert "Traceback" not in result.output and SECRET not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_only_check_pays_for_importing_pyiceberg():
+    """pyiceberg takes about a second to import; compiling without --check must not wait for it."""
+    probe = "import sys, compiler.cli; print(any(m.startswith('pyiceberg') for m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_the_check_timeout_default_is_the_lookups():
+    from compiler.catalog import DEFAULT_TIMEOUT_SECONDS
+    from compiler.cli import CHECK_TIMEOUT_SECONDS
+
+    assert CHECK_TIMEOUT_SECONDS == DEFAULT_TIMEOUT_SECONDS

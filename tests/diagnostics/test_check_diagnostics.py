@@ -1,0 +1,124 @@
+"""Specs that are well formed but do not fit their table, run through the real CLI with `--check`
+against a real catalog (pyiceberg's SQL catalog in SQLite); the printed diagnostics are
+snapshotted like the other broken specs' (see test_diagnostics.py).
+
+Add a case: drop a spec in check/ and run `pytest tests/diagnostics --snapshot-update`, then
+read the new snapshot before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.schema import Schema
+from pyiceberg.types import (
+    BooleanType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestampType,
+)
+
+from compiler.cli import main
+from compiler.diagnostics import Code
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SPECS = sorted((HERE / "check").glob("*.yaml"))
+LOCATED = re.compile(r"^tests/diagnostics/check/[\w-]+\.yaml:\d+:\d+: error\[DP05\d\d\] \S")
+
+ORDERS = Schema(
+    NestedField(1, "order_id", LongType(), required=True),
+    NestedField(2, "region", StringType()),
+    NestedField(3, "sales", DecimalType(12, 2)),
+    NestedField(4, "quantity", IntegerType()),
+    NestedField(5, "order_date", DateType()),
+    NestedField(6, "shipped_at", TimestampType()),
+    NestedField(7, "paid", BooleanType()),
+    NestedField(8, "discount", DoubleType()),
+)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> tuple[str, str]:
+    """sales.orders in a real SQL catalog: its uri and warehouse."""
+    root = tmp_path_factory.mktemp("check-diagnostics")
+    uri, warehouse = f"sqlite:///{root / 'catalog.db'}", root.as_uri()
+    catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
+    catalog.create_namespace("sales")
+    catalog.create_table("sales.orders", schema=ORDERS)
+    return uri, warehouse
+
+
+@pytest.fixture
+def catalog(lake, tmp_path, monkeypatch) -> None:
+    """The lake, the only catalog settings the CLI can see."""
+    for name in list(os.environ):
+        if name.upper().startswith("PYICEBERG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PYICEBERG_HOME", str(tmp_path))
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", lake[0])
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__WAREHOUSE", lake[1])
+    monkeypatch.chdir(ROOT)
+
+
+def check_through_the_cli(tmp_path, *specs: str):
+    """`datapic compile --check SPECS -o TMP`: exit 1, no traceback, nothing written, every
+    headline located in its spec."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compile", "--check", *specs, "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    headlines = [line for line in result.stderr.splitlines() if not line.startswith("    ")]
+    assert headlines and all(LOCATED.match(line) for line in headlines), result.stderr
+    return result
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_spec_against_its_table(spec: Path, catalog, tmp_path, snapshot) -> None:
+    relative = spec.relative_to(ROOT).as_posix()
+    result = check_through_the_cli(tmp_path, relative)
+    assert result.stdout.splitlines() == [f"FAILED  {relative}", "1 spec(s): 0 compiled, 1 failed"]
+    assert result.stderr == snapshot
+
+
+def test_the_same_specs_compile_without_check(tmp_path, monkeypatch) -> None:
+    """What --check finds is invisible without it: no false alarms in the ordinary path."""
+    monkeypatch.chdir(ROOT)
+    arguments = [p.relative_to(ROOT).as_posix() for p in SPECS]
+    result = CliRunner().invoke(main, ["validate", *arguments])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_unreachable_catalog(catalog, tmp_path, monkeypatch, snapshot) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__CREDENTIAL", "client:hush-hush-secret")
+    specs = [
+        "tests/diagnostics/check/missing-table.yaml",
+        "tests/diagnostics/check/type-mismatches.yaml",
+    ]
+    result = check_through_the_cli(tmp_path, *specs)
+    assert "hush-hush-secret" not in result.output
+    assert result.stderr.replace(str(port), "PORT") == snapshot
+
+
+def test_every_check_code_is_exercised(catalog, tmp_path, monkeypatch) -> None:
+    arguments = [p.relative_to(ROOT).as_posix() for p in SPECS]
+    result = CliRunner().invoke(main, ["validate", "--check", *arguments])
+    seen = set(re.findall(r"\[(DP05\d\d)\]", result.stderr))
+    assert seen == {c.value for c in Code if c.value.startswith("DP05")}
