@@ -28,7 +28,11 @@ S3_SCHEMES = ("s3", "s3a", "s3n")
 GCS_SCHEMES = ("gs", "gcs")
 ADLS_SCHEMES = ("abfs", "abfss")
 # Table properties that put data files outside the table's location (Iceberg's own names).
-_DATA_PATH_PROPERTIES = ("write.data.path", "write.object-storage.path", "write.folder-storage.path")
+_DATA_PATH_PROPERTIES = (
+    "write.data.path",
+    "write.object-storage.path",
+    "write.folder-storage.path",
+)
 
 
 class _S3(ArrowFSWrapper):
