@@ -576,6 +576,42 @@ def _seaweedfs_config_files(
     return identities_path, iam_path
 
 
+def _reader_actions(bucket: str) -> tuple[str, ...]:
+    return (
+        f"Read:{bucket}",
+        f"List:{bucket}",
+        f"s3tables:ListNamespaces:{bucket}",
+        f"s3tables:GetNamespace:{bucket}",
+        f"s3tables:ListTables:{bucket}",
+        f"s3tables:GetTable:{bucket}",
+    )
+
+
+def add_seaweedfs_principal(backend: Backend, name: str, reader_like: bool = True) -> S3Principal:
+    """A new principal (with the reader's rights, or none) that the running server does not
+    know yet: `write_seaweedfs_identities` and a restart make it known."""
+    actions = _reader_actions(backend.details["bucket"]) if reader_like else ()
+    return _new_principal(name, "N", actions)
+
+
+def write_seaweedfs_identities(backend: Backend, include: list[S3Principal]) -> None:
+    """Rewrite the identities file with the backend's principals plus `include`; SeaweedFS
+    reads it when it starts."""
+    principals = [backend.details[role] for role in ("writer", "reader", "outsider")]
+    path: Path = backend.details["identities_path"]
+    identities = {
+        "identities": [
+            {
+                "name": p.name,
+                "credentials": [{"accessKey": p.access_key, "secretKey": p.secret_key}],
+                "actions": list(p.actions),
+            }
+            for p in [*principals, *include]
+        ]
+    }
+    path.write_text(json.dumps(identities, indent=2))
+
+
 def _remove_stale_sockets(paths: list[Path]) -> None:
     """Remove these unix sockets where nothing listens any more."""
     for path in paths:
@@ -606,18 +642,7 @@ def start_seaweedfs(root: Path, timeout: float = STARTUP_TIMEOUT) -> Backend:
     weed = find_weed()
     bucket = SEAWEEDFS_BUCKET
     writer = _new_principal("datapic-writer", "W", ("Admin", "Read", "Write", "List", "Tagging"))
-    reader = _new_principal(
-        "datapic-reader",
-        "R",
-        (
-            f"Read:{bucket}",
-            f"List:{bucket}",
-            f"s3tables:ListNamespaces:{bucket}",
-            f"s3tables:GetNamespace:{bucket}",
-            f"s3tables:ListTables:{bucket}",
-            f"s3tables:GetTable:{bucket}",
-        ),
-    )
+    reader = _new_principal("datapic-reader", "R", _reader_actions(bucket))
     outsider = _new_principal("datapic-outsider", "O", ())
     signing_key = base64.b64encode(secrets.token_bytes(32)).decode()
     identities_path, iam_path = _seaweedfs_config_files(
@@ -746,6 +771,7 @@ def start_seaweedfs(root: Path, timeout: float = STARTUP_TIMEOUT) -> Backend:
                 "outsider": outsider,
                 "vending_role": SEAWEEDFS_VENDING_ROLE,
                 "credential_seconds": SEAWEEDFS_CREDENTIAL_SECONDS,
+                "identities_path": identities_path,
             }
         ),
     )
