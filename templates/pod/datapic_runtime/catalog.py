@@ -199,13 +199,13 @@ def pod_catalog(name: str) -> Catalog:
     """pyiceberg's catalog `name`, with bounded requests and token renewal for REST."""
     properties = catalog_properties(name)
     remember(_secret_values(properties))
-    if not _is_rest(properties):
-        return load_catalog(name)
-    _bound_rest_sessions()
-    extra: dict[str, Any] = {}
-    if properties.get("credential") and not properties.get("auth") and not properties.get("token"):
-        extra["auth"] = {"type": AUTH_TYPE, AUTH_TYPE: _auth_config(properties)}
-    return load_catalog(name, **extra)
+    if _is_rest(properties):
+        _bound_rest_sessions()
+        credential = properties.get("credential")
+        if credential and not properties.get("auth") and not properties.get("token"):
+            properties["auth"] = {"type": AUTH_TYPE, AUTH_TYPE: _auth_config(properties)}
+    # Given explicitly: pyiceberg's own copy of the environment is read once, at import.
+    return load_catalog(name, **properties)
 
 
 def _is_rest(properties: Mapping[str, Any]) -> bool:
