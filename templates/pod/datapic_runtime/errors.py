@@ -58,8 +58,9 @@ _UNREACHABLE = {
 _STORAGE_DENIAL = re.compile(
     r"ACCESS_DENIED|AccessDenied|ExpiredToken|InvalidAccessKeyId|SignatureDoesNotMatch|"
     r"AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|"
-    r"\bForbidden\b|\b403\b|PermissionError|Permission denied"
+    r"PERMISSION_DENIED|\bForbidden\b|\b403\b|PermissionError|Permission denied"
 )
+_DUCKDB_IO_ERRORS = (duckdb.Error, duckdb.IOException, duckdb.HTTPException)
 # Errors DuckDB raises when a value cannot be converted or does not fit a type.
 _VALUE_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
 
@@ -101,7 +102,11 @@ def storage_denied(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"ClientAuthenticationError", "Forbidden", "Unauthorized"}:
         return True
-    storage_like = isinstance(exc, OSError) or bool(names & {"IOException", "HttpResponseError"})
+    # DuckDB re-raises a registered file system's OSError as a plain duckdb.Error; its other
+    # errors (a conversion quoting a request value "403") are not about storage.
+    storage_like = (
+        isinstance(exc, OSError) or type(exc) in _DUCKDB_IO_ERRORS or "HttpResponseError" in names
+    )
     return storage_like and bool(_STORAGE_DENIAL.search(str(exc)))
 
 
