@@ -80,17 +80,21 @@ class WrittenTable:
     identifier: str
 
 
-def write_table(backend: servers.Backend, prefix: str = "pods") -> WrittenTable:
-    """A fresh namespace and table written by the writer in two appends (two data files)."""
+def write_table(
+    backend: servers.Backend, prefix: str = "pods", rows: int | None = None
+) -> WrittenTable:
+    """A fresh namespace and table written by the writer in two appends (two data files):
+    ROWS, or only its first `rows` (for tables no answer is compared with)."""
     namespace = f"{prefix}{secrets.token_hex(4)}"
     identifier = f"{namespace}.sales"
     catalog = backend.catalog()
     catalog.create_namespace(namespace)
     table = catalog.create_table(identifier, schema=SCHEMA)
     arrow_schema = SCHEMA.as_arrow()
-    half = len(ROWS) // 2
-    table.append(pa.Table.from_pylist(ROWS[:half], schema=arrow_schema))
-    table.append(pa.Table.from_pylist(ROWS[half:], schema=arrow_schema))
+    data = ROWS[:rows] if rows is not None else ROWS
+    half = len(data) // 2
+    table.append(pa.Table.from_pylist(data[:half], schema=arrow_schema))
+    table.append(pa.Table.from_pylist(data[half:], schema=arrow_schema))
     return WrittenTable(backend, namespace, identifier)
 
 
@@ -136,24 +140,25 @@ class RunningPod:
 
 @contextlib.contextmanager
 def served_many(
-    tmp_path: Path, written: WrittenTable, envs: Mapping[str, Mapping[str, str]]
+    tmp_path: Path, pods: Mapping[str, tuple[WrittenTable, Mapping[str, str]]]
 ) -> Iterator[dict[str, RunningPod]]:
-    """Several pods over the same table, started side by side (each takes seconds to import
-    its runtime); all stopped on exit."""
+    """Pods by name, each over a table with an environment, started side by side (each takes
+    seconds to import its runtime); all stopped on exit."""
     with contextlib.ExitStack() as stack:
 
         def start(name: str) -> RunningPod:
+            written, env = pods[name]
             directory = pod_dir(tmp_path / name, written)
             log = tmp_path / f"{name}.log"
             home = tmp_path / f"{name}-home"
             home.mkdir()
-            manager = serving(directory, {"HOME": str(home), **envs[name]}, log)
+            manager = serving(directory, {"HOME": str(home), **env}, log)
             client = manager.__enter__()
             stack.push(manager.__exit__)
             return RunningPod(client, log, directory)
 
-        with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-            futures = {name: pool.submit(start, name) for name in envs}
+        with ThreadPoolExecutor(max_workers=len(pods)) as pool:
+            futures = {name: pool.submit(start, name) for name in pods}
         yield {name: future.result() for name, future in futures.items()}
 
 

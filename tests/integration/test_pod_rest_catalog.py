@@ -66,7 +66,8 @@ def pods(written, hung_catalog, newcomer, tmp_path_factory):
             **servers.catalog_env(backend.catalog_name, {"credential": newcomer.credential}),
         },
     }
-    with served_many(tmp_path_factory.mktemp("rest-pods"), written, envs) as running:
+    pods = {name: (written, env) for name, env in envs.items()}
+    with served_many(tmp_path_factory.mktemp("rest-pods"), pods) as running:
         yield running
 
 

@@ -42,7 +42,7 @@ def tables(request):
     written = {}
     for kind in ("seaweedfs", "gcs", "adls"):
         backend = request.getfixturevalue(kind)
-        written[kind] = (write_table(backend, "store"), write_table(backend, "other"))
+        written[kind] = (write_table(backend, "store"), write_table(backend, "other", rows=5))
     return written
 
 
@@ -96,21 +96,14 @@ def storage_pods(tables, gcs_redirect, tmp_path_factory):
     """Pods over GCS and ADLS, plus a GCS pod whose operator allows gcs.service.host from
     table properties."""
     gcs_written, adls_written = tables["gcs"][0], tables["adls"][0]
-    root = tmp_path_factory.mktemp("storage-pods")
-    with (
-        served_many(
-            root / "gcs",
-            gcs_written,
-            {
-                "gcs": pod_env(gcs_written.backend),
-                "gcs-opted-in": pod_env(
-                    gcs_written.backend, DATAPIC_TABLE_IO_PROPERTIES="gcs.service.host"
-                ),
-            },
-        ) as gcs_pods,
-        served_many(root / "adls", adls_written, {"adls": pod_env(adls_written.backend)}) as adls,
-    ):
-        yield {**gcs_pods, **adls}
+    gcs_opted_in = pod_env(gcs_written.backend, DATAPIC_TABLE_IO_PROPERTIES="gcs.service.host")
+    pods = {
+        "gcs": (gcs_written, pod_env(gcs_written.backend)),
+        "gcs-opted-in": (gcs_written, gcs_opted_in),
+        "adls": (adls_written, pod_env(adls_written.backend)),
+    }
+    with served_many(tmp_path_factory.mktemp("storage-pods"), pods) as running:
+        yield running
 
 
 @pytest.mark.parametrize("kind", ["gcs", "adls"])
