@@ -62,6 +62,8 @@ actions}]}`): S3 actions `Read`, `Write`, `List`, `Tagging`, `Admin`, optionally
 - `s3tables:*`, or the s3tables read actions above, without S3 rights: loads tables, reads the
   files only through vended credentials.
 - No actions (the outsider here): valid token, no rights.
+The identities file is read at start: `write_seaweedfs_identities` plus a restart (stop, start)
+makes a principal from `add_seaweedfs_principal` known, with tokens of the others still valid.
 What a principal without rights gets from the catalog: SeaweedFS hides existence on reads:
 load_table and drop_table answer 404 `NoSuchTableException` ("Table does not exist: t"), the
 same as for a missing table, and list_namespaces answers 404 `NoSuchNamespaceException` ("table
