@@ -61,6 +61,18 @@ def pods(written, hung_catalog, newcomer, tmp_path_factory):
             k: v.replace(catalog_uri, hung_catalog.url)
             for k, v in pod_env(backend, "reader").items()
         },
+        # May load the table, but reads storage with keys that have no S3 rights.
+        "no-storage-rights": {
+            **pod_env(backend, "reader"),
+            **servers.catalog_env(
+                backend.catalog_name,
+                {
+                    "s3.access-key-id": backend.details["outsider"].access_key,
+                    "s3.secret-access-key": backend.details["outsider"].secret_key,
+                    **servers.OPT_OUT_OF_VENDING,
+                },
+            ),
+        },
         "newcomer": {
             **pod_env(backend, "reader"),
             **servers.catalog_env(backend.catalog_name, {"credential": newcomer.credential}),
@@ -108,6 +120,17 @@ def test_a_principal_without_rights_gets_the_catalogs_404_naming_the_table(writt
     assert written.identifier in body(answer)["error"]
     assert client.get("/healthz").status_code == 200
     _scan(written.backend, pods["outsider"], [answer])
+
+
+def test_storage_that_refuses_the_pods_keys_is_a_403_naming_the_table(written, pods):
+    """The catalog lets the principal load the table, S3 refuses its keys: a 403 (after one
+    reload, when the engine retries), not a 500 or a 503."""
+    answer = pods["no-storage-rights"].client.get("/get_data")
+    assert answer.status_code == 403, answer.text
+    assert body(answer) == {
+        "error": f"storage refused the pod access to the files of table {written.identifier}"
+    }
+    _scan(written.backend, pods["no-storage-rights"], [answer])
 
 
 def test_a_table_property_cannot_route_reads_through_another_host(written, pods):
