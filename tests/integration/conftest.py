@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The pod runtime as an ordinary package (as tests/unit imports it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "templates" / "pod"))
 
 import servers  # noqa: E402
 

@@ -62,6 +62,8 @@ actions}]}`): S3 actions `Read`, `Write`, `List`, `Tagging`, `Admin`, optionally
 - `s3tables:*`, or the s3tables read actions above, without S3 rights: loads tables, reads the
   files only through vended credentials.
 - No actions (the outsider here): valid token, no rights.
+The identities file is read at start: `write_seaweedfs_identities` plus a restart (stop, start)
+makes a principal from `add_seaweedfs_principal` known, with tokens of the others still valid.
 What a principal without rights gets from the catalog: SeaweedFS hides existence on reads:
 load_table and drop_table answer 404 `NoSuchTableException` ("Table does not exist: t"), the
 same as for a missing table, and list_namespaces answers 404 `NoSuchNamespaceException` ("table
@@ -576,6 +578,42 @@ def _seaweedfs_config_files(
     return identities_path, iam_path
 
 
+def _reader_actions(bucket: str) -> tuple[str, ...]:
+    return (
+        f"Read:{bucket}",
+        f"List:{bucket}",
+        f"s3tables:ListNamespaces:{bucket}",
+        f"s3tables:GetNamespace:{bucket}",
+        f"s3tables:ListTables:{bucket}",
+        f"s3tables:GetTable:{bucket}",
+    )
+
+
+def add_seaweedfs_principal(backend: Backend, name: str, reader_like: bool = True) -> S3Principal:
+    """A new principal (with the reader's rights, or none) that the running server does not
+    know yet: `write_seaweedfs_identities` and a restart make it known."""
+    actions = _reader_actions(backend.details["bucket"]) if reader_like else ()
+    return _new_principal(name, "N", actions)
+
+
+def write_seaweedfs_identities(backend: Backend, include: list[S3Principal]) -> None:
+    """Rewrite the identities file with the backend's principals plus `include`; SeaweedFS
+    reads it when it starts."""
+    principals = [backend.details[role] for role in ("writer", "reader", "outsider")]
+    path: Path = backend.details["identities_path"]
+    identities = {
+        "identities": [
+            {
+                "name": p.name,
+                "credentials": [{"accessKey": p.access_key, "secretKey": p.secret_key}],
+                "actions": list(p.actions),
+            }
+            for p in [*principals, *include]
+        ]
+    }
+    path.write_text(json.dumps(identities, indent=2))
+
+
 def _remove_stale_sockets(paths: list[Path]) -> None:
     """Remove these unix sockets where nothing listens any more."""
     for path in paths:
@@ -606,18 +644,7 @@ def start_seaweedfs(root: Path, timeout: float = STARTUP_TIMEOUT) -> Backend:
     weed = find_weed()
     bucket = SEAWEEDFS_BUCKET
     writer = _new_principal("datapic-writer", "W", ("Admin", "Read", "Write", "List", "Tagging"))
-    reader = _new_principal(
-        "datapic-reader",
-        "R",
-        (
-            f"Read:{bucket}",
-            f"List:{bucket}",
-            f"s3tables:ListNamespaces:{bucket}",
-            f"s3tables:GetNamespace:{bucket}",
-            f"s3tables:ListTables:{bucket}",
-            f"s3tables:GetTable:{bucket}",
-        ),
-    )
+    reader = _new_principal("datapic-reader", "R", _reader_actions(bucket))
     outsider = _new_principal("datapic-outsider", "O", ())
     signing_key = base64.b64encode(secrets.token_bytes(32)).decode()
     identities_path, iam_path = _seaweedfs_config_files(
@@ -746,6 +773,7 @@ def start_seaweedfs(root: Path, timeout: float = STARTUP_TIMEOUT) -> Backend:
                 "outsider": outsider,
                 "vending_role": SEAWEEDFS_VENDING_ROLE,
                 "credential_seconds": SEAWEEDFS_CREDENTIAL_SECONDS,
+                "identities_path": identities_path,
             }
         ),
     )

@@ -11,7 +11,7 @@ import pyiceberg.exceptions as iceberg
 import pytest
 import requests
 import sqlalchemy
-from datapic_runtime.errors import PodError, classify
+from datapic_runtime.errors import PodError, classify, storage_denied
 
 TABLE = {"catalog": "prod", "table": "sales.orders"}
 
@@ -128,3 +128,37 @@ def test_conversion_errors_blame_the_parameter_whose_value_failed(sql, params, g
         assert error.status == 400
         assert error.message.startswith(f"parameter '{expected}' does not fit the query: ")
         assert "LINE 1" not in error.message  # DuckDB's SQL excerpt stays server-side
+
+
+# --- storage refusals ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        PermissionError("Cannot get file info, access denied: s3://lake/t/x.parquet"),
+        OSError("When reading 'x' in bucket 'lake': AWS Error ACCESS_DENIED during GetObject"),
+        OSError("AWS Error ExpiredToken during HeadObject: The provided token has expired"),
+        duckdb.Error("OSError: AWS Error ACCESS_DENIED during HeadObject operation"),
+        duckdb.IOException("GCS error: PERMISSION_DENIED: caller lacks storage.objects.get"),
+    ],
+)
+def test_storage_refusals_are_403_and_worth_a_reload(exc):
+    assert storage_denied(exc)
+    error = classify(exc, catalog="prod", table="sales.orders")
+    assert (error.status, error.message) == (
+        403,
+        "storage refused the pod access to the files of table sales.orders",
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError("Couldn't connect to server"),
+        duckdb.ConversionException("Could not convert string '403' to INT32"),
+        ValueError("403"),
+    ],
+)
+def test_other_failures_are_not_storage_refusals(exc):
+    assert not storage_denied(exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from datapic_runtime.secrets import redact
+from datapic_runtime.secrets import redact, remember
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,22 @@ def test_the_longest_secret_is_masked_first(monkeypatch):
     monkeypatch.setenv("DB_PASSWORD", "abcdef")
     monkeypatch.setenv("API_KEY", "abcdefghij")
     assert redact("key=abcdefghij") == "key=***"
+
+
+def test_azure_connection_strings_are_secret_by_name_and_their_key_by_part(monkeypatch):
+    connection = (
+        "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=c2VjcmV0LWtleQ==;"
+        "BlobEndpoint=http://127.0.0.1:10000/acct;"
+    )
+    monkeypatch.setenv("PYICEBERG_CATALOG__ADLS__ADLS__CONNECTION_STRING", connection)
+    assert redact(f"bad {connection}") == "bad ***"
+    assert redact("key c2VjcmV0LWtleQ== seen") == "key *** seen"
+    # The endpoint is no secret: a URL in the string is not split into "secret" parts.
+    assert redact("reaching http://127.0.0.1:10000/acct") == "reaching http://127.0.0.1:10000/acct"
+
+
+def test_remembered_values_are_masked_from_then_on():
+    assert redact("token vended-session-token-77") == "token vended-session-token-77"
+    remember(["vended-session-token-77", "short"])
+    assert redact("token vended-session-token-77") == "token ***"
+    assert redact("short") == "short"

@@ -1,32 +1,298 @@
-"""The pod's one catalog client: created lazily, shared by requests, rebuilt after auth failures."""
+"""The pod's one catalog client: created lazily, shared by requests, rebuilt after auth failures.
+
+Configuration comes only from pyiceberg's own (PYICEBERG_CATALOG__<NAME>__* variables or
+.pyiceberg.yaml). For an Iceberg REST catalog (Apache Polaris and others) the pod adds:
+
+- OAuth2 client credentials (`credential=ID:SECRET`, `scope`, `oauth2-server-uri`) through
+  `ClientCredentials`, which fetches a token and fetches the next one *before* the current one
+  expires (pyiceberg's legacy flow only reacts to a 401, and its `auth` block cannot be set
+  from the environment);
+- a bounded timeout on every request to the catalog (pyiceberg sets none, so a catalog that
+  accepts connections but never answers would hang the pod's workers);
+- `X-Iceberg-Access-Delegation: vended-credentials` (pyiceberg's default), so the pod needs
+  no storage keys of its own where the catalog vends them.
+
+Tables come back with a FileIO built from the operator's and the catalog server's settings
+only: pyiceberg merges the *table's* properties into the storage client's, so whoever may set
+table properties could otherwise point the pod's reads, and its credentials, elsewhere
+(`s3.endpoint`, `gcs.service.host`, `py-io-impl` …). DATAPIC_TABLE_IO_PROPERTIES opts back in.
+"""
 
 from __future__ import annotations
 
+import base64
+import fnmatch
+import json
 import logging
 import math
+import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import requests
 from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.catalog.rest.auth import AuthManager, AuthManagerFactory
+from pyiceberg.exceptions import OAuthError
+from pyiceberg.io import load_file_io
 from pyiceberg.table import Table
+from pyiceberg.utils.config import Config
 
 from .errors import PodError
-from .secrets import redact
+from .secrets import redact, remember
 
 log = logging.getLogger("datapic.pod")
 
 # Errors after which the catalog client is rebuilt, so that it signs in again.
 _STALE_CLIENT = {"UnauthorizedError", "AuthorizationExpiredError", "OAuthError"}
 
+# Seconds any one request to the catalog (config, token, load_table) may take.
+TIMEOUT_VARIABLE = "DATAPIC_CATALOG_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
+# Comma-separated table property names (fnmatch patterns: `s3.*`) allowed to shape storage.
+TABLE_IO_VARIABLE = "DATAPIC_TABLE_IO_PROPERTIES"
+# Vended credentials are renewed this long before they lapse (a request may be under way).
+CREDENTIAL_MARGIN_SECONDS = 60.0
+# An OAuth2 token is renewed this long before it expires, or at half its life if shorter.
+TOKEN_MARGIN_SECONDS = 300.0
+# Lifetime assumed for a token whose response says nothing (RFC 6749 makes expires_in optional).
+DEFAULT_TOKEN_SECONDS = 3600.0
+# FileIO properties saying when vended (or configured) storage credentials lapse, epoch ms.
+EXPIRY_PROPERTIES = (
+    "s3.session-token-expires-at-ms",
+    "gcs.oauth2.token-expires-at",
+    "adls.sas-token-expires-at-ms",
+)
+AUTH_TYPE = "datapic-client-credentials"
+
+
+def timeout_seconds() -> float:
+    """The catalog request timeout from DATAPIC_CATALOG_TIMEOUT (seconds), default 10."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "")
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if 0 < value < math.inf else DEFAULT_TIMEOUT
+
+
+class ClientCredentials(AuthManager):
+    """OAuth2 client-credentials tokens, renewed ahead of expiry; thread-safe.
+
+    Sends the client id and secret in the form body, as Polaris and pyiceberg's legacy flow
+    do. `clock` is injectable so tests can move time forward instead of waiting an hour.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        credential: str,
+        scope: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        client_id, _, client_secret = credential.partition(":")
+        if not client_secret:
+            client_id, client_secret = None, credential
+        self._token_url = token_url
+        self._form = {"grant_type": "client_credentials", "client_secret": client_secret}
+        if client_id:
+            self._form["client_id"] = client_id
+        if scope:
+            self._form["scope"] = scope
+        self._form.update(extra or {})
+        self._timeout = timeout
+        self._clock = clock
+        self._token: str | None = None
+        self._renew_at = -math.inf
+        self._lock = threading.Lock()
+        self.fetched = 0  # tokens fetched so far (for tests and logs)
+
+    def auth_header(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                self._fetch()
+            return f"Bearer {self._token}"
+
+    def invalidate(self) -> None:
+        """Forget the token (the catalog refused it): the next request fetches a new one."""
+        with self._lock:
+            self._token = None
+
+    @property
+    def renew_at(self) -> float:
+        """When (on `clock`) the current token will be replaced."""
+        return self._renew_at
+
+    def _fetch(self) -> None:
+        started = self._clock()
+        response = requests.post(self._token_url, data=self._form, timeout=self._timeout)
+        if response.status_code != 200:
+            raise OAuthError(_oauth_error(response))
+        answer = response.json()
+        token = answer["access_token"]
+        remember((token,))
+        lifetime = _token_lifetime(answer, token)
+        self._token = token
+        self._renew_at = started + max(lifetime - TOKEN_MARGIN_SECONDS, lifetime / 2)
+        self.fetched += 1
+
+
+AuthManagerFactory.register(AUTH_TYPE, ClientCredentials)
+
+
+def _oauth_error(response: requests.Response) -> str:
+    """`invalid_client: …` from an OAuth2 error answer; never the request (it holds secrets)."""
+    try:
+        body = response.json()
+        return f"{body.get('error', response.status_code)}: {body.get('error_description', '')}"
+    except ValueError:
+        return f"HTTP {response.status_code} from the token endpoint"
+
+
+def _token_lifetime(answer: Mapping[str, Any], token: str) -> float:
+    """Seconds the token lives: `expires_in`, else the JWT's exp - iat, else one hour."""
+    if isinstance(answer.get("expires_in"), int | float) and answer["expires_in"] > 0:
+        return float(answer["expires_in"])
+    claims = _jwt_claims(token)
+    if isinstance(claims.get("exp"), int | float) and isinstance(claims.get("iat"), int | float):
+        return max(float(claims["exp"] - claims["iat"]), 0.0)
+    return DEFAULT_TOKEN_SECONDS
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except ValueError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+class _BoundedSession(requests.Session):
+    """A requests session whose every request has a timeout unless given one."""
+
+    def request(self, method, url, **kwargs):  # noqa: ANN001, ANN201 - requests' signature
+        kwargs.setdefault("timeout", timeout_seconds())
+        return super().request(method, url, **kwargs)
+
+
+def _bound_rest_sessions() -> None:
+    """Give pyiceberg's REST catalog sessions a timeout (it creates them itself, in its
+    constructor too, so the class it instantiates is replaced; idempotent)."""
+    from pyiceberg.catalog import rest
+
+    rest.Session = _BoundedSession
+
+
+def catalog_properties(name: str) -> dict[str, Any]:
+    """The catalog's properties as pyiceberg configures them (environment, .pyiceberg.yaml)."""
+    return dict(Config().get_catalog_config(name) or {})
+
+
+def pod_catalog(name: str) -> Catalog:
+    """pyiceberg's catalog `name`, with bounded requests and token renewal for REST."""
+    properties = catalog_properties(name)
+    remember(_secret_values(properties))
+    if _is_rest(properties):
+        _bound_rest_sessions()
+        credential = properties.get("credential")
+        if credential and not properties.get("auth") and not properties.get("token"):
+            properties["auth"] = {"type": AUTH_TYPE, AUTH_TYPE: _auth_config(properties)}
+    # Given explicitly: pyiceberg's own copy of the environment is read once, at import.
+    return load_catalog(name, **properties)
+
+
+def _is_rest(properties: Mapping[str, Any]) -> bool:
+    kind = str(properties.get("type", "")).lower()
+    return kind == "rest" or (not kind and str(properties.get("uri", "")).startswith("http"))
+
+
+def _auth_config(properties: Mapping[str, Any]) -> dict[str, Any]:
+    uri = str(properties["uri"]).rstrip("/")
+    extra = {key: properties[key] for key in ("audience", "resource") if properties.get(key)}
+    return {
+        "token_url": properties.get("oauth2-server-uri") or f"{uri}/v1/oauth/tokens",
+        "credential": properties["credential"],
+        # Polaris needs a scope; PRINCIPAL_ROLE:ALL is what pyiceberg's legacy flow sends.
+        "scope": properties.get("scope") or "PRINCIPAL_ROLE:ALL",
+        "extra": extra,
+        "timeout": timeout_seconds(),
+    }
+
+
+_SECRET_PROPERTY_PARTS = ("credential", "token", "secret", "password", "key", "sas", "connection")
+
+
+def _secret_values(properties: Mapping[str, Any]) -> list[str]:
+    """Values of properties whose names say they are secret (storage keys, tokens …)."""
+    return [
+        value
+        for key, value in properties.items()
+        if isinstance(value, str)
+        and any(part in key.lower() for part in _SECRET_PROPERTY_PARTS)
+        and not key.lower().endswith(("expires-at", "expires-at-ms", "key-id", "-uri"))
+    ]
+
+
+def table_io_allowed() -> tuple[str, ...]:
+    """Table property patterns allowed to shape storage (DATAPIC_TABLE_IO_PROPERTIES)."""
+    text = os.environ.get(TABLE_IO_VARIABLE, "")
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def confine_io(table: Table, catalog: Catalog, allowed: tuple[str, ...] = ()) -> Table:
+    """`table` with a FileIO that ignores the table's own properties (unless `allowed`).
+
+    pyiceberg builds the FileIO from {catalog properties, table properties, the catalog
+    server's table config, vended credentials}, later ones winning. A key whose value equals
+    the table property's came from the table, unless the server's config says the same; it
+    gets the operator's value back (or goes). Equal vended values are indistinguishable and
+    also replaced, which only matters if a table property guessed them.
+    """
+    table_properties = table.metadata.properties
+    io_properties = dict(table.io.properties)
+    changed = False
+    for key, value in table_properties.items():
+        if key not in io_properties or io_properties[key] != value:
+            continue  # overridden by the server's config or vended credentials
+        if any(fnmatch.fnmatchcase(key, pattern) for pattern in allowed):
+            continue
+        if table.config.get(key) == value:
+            continue  # the catalog server itself says so
+        changed = True
+        if key in catalog.properties:
+            io_properties[key] = catalog.properties[key]
+        else:
+            del io_properties[key]
+    remember(_secret_values(io_properties))
+    if changed:
+        table.io = load_file_io(io_properties, table.metadata_location)
+    return table
+
 
 class CatalogClient:
     """A pyiceberg catalog by name, configured from the environment (PYICEBERG_CATALOG__*)."""
 
-    def __init__(self, name: str, factory: Callable[[str], Catalog] = load_catalog) -> None:
+    def __init__(
+        self,
+        name: str,
+        factory: Callable[[str], Catalog] = load_catalog,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name = name
-        self._factory = factory
+        # pyiceberg's plain load_catalog gets the pod's additions (timeouts, token renewal).
+        self._factory = pod_catalog if factory is load_catalog else factory
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
+        self._clock = clock
+        self._wall_clock = wall_clock
 
     def catalog(self) -> Catalog:
         """The client, created on first use; a failed creation is retried next time."""
@@ -41,20 +307,44 @@ class CatalogClient:
             self._catalog = None
 
     def load_table(self, identifier: tuple[str, ...]) -> Table:
-        """The table's current metadata; an authentication failure drops the client first."""
+        """The table's current metadata, storage confined to operator and catalog settings.
+
+        A refused token (the catalog forgot it, or it expired early) drops the client and
+        tries once more with a new one, which signs in afresh.
+        """
         try:
-            return self.catalog().load_table(identifier)
+            return self._load(identifier)
         except Exception as exc:
-            if {cls.__name__ for cls in type(exc).__mro__} & _STALE_CLIENT:
+            if not _is_stale_client(exc):
+                raise
+            self.forget()
+        try:
+            return self._load(identifier)
+        except Exception as exc:
+            if _is_stale_client(exc):
                 self.forget()
             raise
+
+    def _load(self, identifier: tuple[str, ...]) -> Table:
+        catalog = self.catalog()
+        return confine_io(catalog.load_table(identifier), catalog, table_io_allowed())
 
     def valid_until(self, table: Table) -> float:
         """When (time.monotonic()) `table`'s storage access lapses, so it must be reloaded.
 
-        Infinite unless the catalog vended short-lived storage credentials with it.
+        The earliest expiry among the FileIO's credential properties (epoch milliseconds, as
+        vended by the catalog), less a margin; infinite when none is given.
         """
-        return math.inf
+        expiries = []
+        for key in EXPIRY_PROPERTIES:
+            try:
+                expiries.append(float(table.io.properties[key]) / 1000.0)
+            except (KeyError, TypeError, ValueError):
+                continue
+        if not expiries:
+            return math.inf
+        remaining = min(expiries) - self._wall_clock() - CREDENTIAL_MARGIN_SECONDS
+        return self._clock() + remaining
 
     def _create(self) -> Catalog:
         try:
@@ -67,3 +357,7 @@ class CatalogClient:
                 f"catalog '{self.name}' is not configured: set PYICEBERG_CATALOG__"
                 f"{self.name.upper()}__* environment variables or .pyiceberg.yaml",
             ) from None
+
+
+def _is_stale_client(exc: BaseException) -> bool:
+    return bool({cls.__name__ for cls in type(exc).__mro__} & _STALE_CLIENT)

@@ -53,6 +53,14 @@ _UNREACHABLE = {
     "ClientConnectionError",
     "ServerTimeoutError",
 }
+# What object stores say when they refuse a request (pyarrow, botocore, Azure, GCS), also
+# when DuckDB passes a file system's failure on as its own IOException.
+_STORAGE_DENIAL = re.compile(
+    r"ACCESS_DENIED|AccessDenied|ExpiredToken|InvalidAccessKeyId|SignatureDoesNotMatch|"
+    r"AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|"
+    r"PERMISSION_DENIED|\bForbidden\b|\b403\b|PermissionError|Permission denied"
+)
+_DUCKDB_IO_ERRORS = (duckdb.Error, duckdb.IOException, duckdb.HTTPException)
 # Errors DuckDB raises when a value cannot be converted or does not fit a type.
 _VALUE_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
 
@@ -67,6 +75,9 @@ def classify(
     for name, (status, message) in _CATALOG_ERRORS.items():
         if name in names:
             return _with_retry(status, message.format(catalog=catalog, table=table))
+    if storage_denied(exc):
+        # The storage credentials (vended or configured) do not cover the table's files.
+        return PodError(403, f"storage refused the pod access to the files of table {table}")
     # pyarrow's file systems raise a plain OSError when storage cannot be reached.
     if (
         names & _UNREACHABLE
@@ -81,6 +92,22 @@ def classify(
         if culprit:
             return PodError(400, f"parameter '{culprit}' does not fit the query: {_line(exc)}")
     return PodError(500, INTERNAL_ERROR)
+
+
+def storage_denied(exc: BaseException) -> bool:
+    """Whether `exc` is object storage refusing the pod's credentials (expired vended ones
+    among them): worth one reload of the table, which brings fresh credentials."""
+    if isinstance(exc, PermissionError):
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"ClientAuthenticationError", "Forbidden", "Unauthorized"}:
+        return True
+    # DuckDB re-raises a registered file system's OSError as a plain duckdb.Error; its other
+    # errors (a conversion quoting a request value "403") are not about storage.
+    storage_like = (
+        isinstance(exc, OSError) or type(exc) in _DUCKDB_IO_ERRORS or "HttpResponseError" in names
+    )
+    return storage_like and bool(_STORAGE_DENIAL.search(str(exc)))
 
 
 def _with_retry(status: int, message: str) -> PodError:

@@ -1,0 +1,292 @@
+"""datapic_runtime.catalog: OAuth2 token renewal, table properties kept out of storage settings,
+credential lifetimes, and a new client after a refused token.
+
+The token endpoint is a real HTTP server on loopback; tables are real (SQL catalog in SQLite).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pyarrow as pa
+import pytest
+import requests
+from datapic_runtime import catalog as runtime_catalog
+from datapic_runtime.catalog import (
+    CatalogClient,
+    ClientCredentials,
+    confine_io,
+    pod_catalog,
+    timeout_seconds,
+)
+from datapic_runtime.secrets import redact
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import OAuthError, UnauthorizedError
+from pyiceberg.io import load_file_io
+from pyiceberg.schema import Schema
+from pyiceberg.types import LongType, NestedField
+
+
+class TokenServer:
+    """An OAuth2 token endpoint: answers each POST with the next prepared answer."""
+
+    def __init__(self, answers: list[tuple[int, dict]]) -> None:
+        self.answers = list(answers)
+        self.forms: list[dict[str, list[str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers["Content-Length"])
+                outer.forms.append(parse_qs(self.rfile.read(length).decode()))
+                status, answer = outer.answers.pop(0) if outer.answers else (500, {})
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/oauth/tokens"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def token_server():
+    servers = []
+
+    def make(*answers: tuple[int, dict]) -> TokenServer:
+        server = TokenServer(list(answers))
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def jwt(claims: dict) -> str:
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def test_the_token_is_fetched_once_and_renewed_ahead_of_expiry(token_server):
+    server = token_server((200, {"access_token": "token-one", "expires_in": 3600}),
+                          (200, {"access_token": "token-two", "expires_in": 3600}))  # fmt: skip
+    clock = Clock()
+    manager = ClientCredentials(server.url, "client-id:client-secret-xyz", "PRINCIPAL_ROLE:ALL",
+                                clock=clock)  # fmt: skip
+    assert manager.auth_header() == "Bearer token-one"
+    clock.now += 3600 - 301  # just before the 300 s margin
+    assert manager.auth_header() == "Bearer token-one"
+    clock.now += 2
+    assert manager.auth_header() == "Bearer token-two"
+    assert manager.fetched == 2
+    form = server.forms[0]
+    assert form["grant_type"] == ["client_credentials"]
+    assert form["client_id"] == ["client-id"]
+    assert form["client_secret"] == ["client-secret-xyz"]
+    assert form["scope"] == ["PRINCIPAL_ROLE:ALL"]
+
+
+def test_a_token_without_expires_in_lives_as_its_jwt_says(token_server):
+    token = jwt({"iat": 100, "exp": 700})  # ten minutes
+    server = token_server((200, {"access_token": token}))
+    clock = Clock()
+    manager = ClientCredentials(server.url, "id:secret-value", clock=clock)
+    manager.auth_header()
+    assert manager.renew_at == clock.now + 300  # half of 600 s: the margin would leave less
+
+
+def test_a_refused_credential_raises_oauth_error_without_the_secret(token_server):
+    answer = {"error": "invalid_client", "error_description": "bad client credentials"}
+    server = token_server((401, answer))
+    manager = ClientCredentials(server.url, "id:very-secret-value")
+    with pytest.raises(OAuthError) as failure:
+        manager.auth_header()
+    assert str(failure.value) == "invalid_client: bad client credentials"
+    assert "very-secret-value" not in str(failure.value)
+
+
+def test_a_token_endpoint_that_never_answers_times_out():
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/token"
+        manager = ClientCredentials(url, "id:secret-value", timeout=0.3)
+        with pytest.raises(requests.exceptions.Timeout):
+            manager.auth_header()
+
+
+def test_fetched_tokens_are_redacted(token_server):
+    server = token_server((200, {"access_token": "fresh-bearer-token-123", "expires_in": 60}))
+    ClientCredentials(server.url, "id:secret-value").auth_header()
+    assert redact("sent fresh-bearer-token-123") == "sent ***"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("2.5", 2.5), ("", 10.0), ("x", 10.0), ("-1", 10.0)]
+)
+def test_timeout_from_the_environment(monkeypatch, text, expected):
+    monkeypatch.setenv("DATAPIC_CATALOG_TIMEOUT", text)
+    assert timeout_seconds() == expected
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+SCHEMA = Schema(NestedField(1, "id", LongType(), required=True))
+
+
+@pytest.fixture
+def sql_catalog(tmp_path, monkeypatch):
+    """A real SQL catalog named `unit`, configured through the environment as a pod's is."""
+    for name in [n for n in __import__("os").environ if n.startswith("PYICEBERG_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PYICEBERG_CATALOG__UNIT__TYPE", "sql")
+    monkeypatch.setenv("PYICEBERG_CATALOG__UNIT__URI", f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("PYICEBERG_CATALOG__UNIT__WAREHOUSE", f"file://{tmp_path / 'wh'}")
+    monkeypatch.setenv("PYICEBERG_CATALOG__UNIT__S3__ENDPOINT", "http://operator.example")
+    catalog = pod_catalog("unit")
+    catalog.create_namespace("ns")
+    table = catalog.create_table("ns.t", schema=SCHEMA)
+    table.append(pa.Table.from_pylist([{"id": 1}, {"id": 2}], schema=SCHEMA.as_arrow()))
+    return catalog
+
+
+def _poison(catalog: SqlCatalog, properties: dict[str, str]) -> None:
+    table = catalog.load_table("ns.t")
+    with table.transaction() as transaction:
+        transaction.set_properties(properties)
+
+
+def test_table_properties_do_not_shape_storage(sql_catalog):
+    _poison(sql_catalog, {"s3.endpoint": "http://attacker.example", "s3.proxy-uri": "http://x"})
+    # pyiceberg itself would follow them:
+    assert sql_catalog.load_table("ns.t").io.properties["s3.endpoint"] == "http://attacker.example"
+
+    table = CatalogClient("unit").load_table(("ns", "t"))
+    assert table.io.properties["s3.endpoint"] == "http://operator.example"
+    assert "s3.proxy-uri" not in table.io.properties
+    assert table.metadata.properties["s3.endpoint"] == "http://attacker.example"  # untouched
+    assert table.scan().to_arrow().num_rows == 2
+
+
+def test_an_operator_may_allow_table_properties(sql_catalog, monkeypatch):
+    _poison(sql_catalog, {"s3.endpoint": "http://table.example", "s3.proxy-uri": "http://x"})
+    monkeypatch.setenv("DATAPIC_TABLE_IO_PROPERTIES", "s3.endpoint, gcs.*")
+    table = CatalogClient("unit").load_table(("ns", "t"))
+    assert table.io.properties["s3.endpoint"] == "http://table.example"
+    assert "s3.proxy-uri" not in table.io.properties
+
+
+def test_what_the_catalog_server_says_wins_over_table_properties(sql_catalog):
+    _poison(sql_catalog, {"s3.endpoint": "http://same.example", "s3.region": "eu-west-9"})
+    table = sql_catalog.load_table("ns.t")
+    table.config = {"s3.endpoint": "http://same.example"}  # as a REST server's config would
+    confine_io(table, sql_catalog)
+    assert table.io.properties["s3.endpoint"] == "http://same.example"
+    assert "s3.region" not in table.io.properties
+
+
+def test_valid_until_follows_the_earliest_vended_expiry(sql_catalog):
+    clock, wall = Clock(), Clock()
+    wall.now = 1_700_000_000.0
+    client = CatalogClient("unit", clock=clock, wall_clock=wall)
+    table = client.load_table(("ns", "t"))
+    assert client.valid_until(table) == math.inf
+    expiry_ms = (wall.now + 900) * 1000
+    table.io = load_file_io(
+        {
+            **table.io.properties,
+            "s3.session-token-expires-at-ms": str(int(expiry_ms)),
+            "gcs.oauth2.token-expires-at": str(int(expiry_ms + 60_000)),
+        }
+    )
+    assert client.valid_until(table) == pytest.approx(clock.now + 900 - 60)
+
+
+class _Refusing:
+    """A catalog whose first load_table is refused as a stale token would be."""
+
+    def __init__(self, real: SqlCatalog, refusals: int) -> None:
+        self.real, self.refusals, self.properties = real, refusals, real.properties
+
+    def load_table(self, identifier):
+        if self.refusals:
+            self.refusals -= 1
+            raise UnauthorizedError("Bearer token is invalid or expired")
+        return self.real.load_table(identifier)
+
+
+def test_a_refused_token_is_retried_once_with_a_new_client(sql_catalog):
+    made = []
+
+    def factory(name: str):
+        made.append(_Refusing(sql_catalog, 1 if not made else 0))
+        return made[-1]
+
+    client = CatalogClient("unit", factory)
+    assert client.load_table(("ns", "t")).scan().to_arrow().num_rows == 2
+    assert len(made) == 2
+
+
+def test_a_token_refused_twice_is_an_error_and_the_next_request_starts_afresh(sql_catalog):
+    made = []
+
+    def factory(name: str):
+        made.append(_Refusing(sql_catalog, 2))
+        return made[-1]
+
+    client = CatalogClient("unit", factory)
+    with pytest.raises(UnauthorizedError):
+        client.load_table(("ns", "t"))
+    assert len(made) == 2
+    with pytest.raises(UnauthorizedError):
+        client.load_table(("ns", "t"))
+    assert len(made) == 4
+
+
+def test_rest_catalogs_get_renewing_tokens_and_bounded_sessions(monkeypatch, token_server):
+    server = token_server()
+    properties = {
+        "type": "rest",
+        "uri": "http://127.0.0.1:1",
+        "credential": "id:secret-value",
+        "oauth2-server-uri": server.url,
+    }
+    captured = {}
+    monkeypatch.setattr(runtime_catalog, "catalog_properties", lambda name: dict(properties))
+    monkeypatch.setattr(runtime_catalog, "load_catalog", lambda name, **p: captured.update(p))
+    pod_catalog("polaris")
+    auth = captured["auth"]
+    assert auth["type"] == runtime_catalog.AUTH_TYPE
+    config = auth[runtime_catalog.AUTH_TYPE]
+    assert config["token_url"] == server.url
+    assert config["scope"] == "PRINCIPAL_ROLE:ALL"
+    from pyiceberg.catalog import rest
+
+    assert rest.Session is runtime_catalog._BoundedSession
