@@ -1,4 +1,4 @@
-"""Answers as JSON: an array of row objects, keys in the pod's column order.
+"""Rows as JSON values: the JSON answer is an array of row objects, keys in the column order.
 
 Dates and times are ISO 8601 text, decimals are text (a JSON number would lose digits in most
 clients), NULL is null, and so are NaN and infinities, which JSON cannot write. Integers are
@@ -27,7 +27,8 @@ def _duration(months: int, days: int, nanoseconds: int) -> str:
     return f"P{date}{time}" if date or time else "PT0S"
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """The JSON form of a value orjson cannot write itself (orjson's `default` hook)."""
     if isinstance(value, Decimal):
         return format(value, "f")  # never exponent notation such as 0E-10
     if isinstance(value, bytes | bytearray | memoryview):
@@ -47,19 +48,27 @@ def _whole(value: Decimal | None) -> int | str | None:
     return number if _INT_RANGE[0] <= number <= _INT_RANGE[1] else str(number)
 
 
-def _column_values(column: pa.ChunkedArray, wide_integer: bool) -> list[Any]:
+def _column_values(column: pa.Array | pa.ChunkedArray, wide_integer: bool) -> list[Any]:
     values = column.to_pylist()
     # A 128-bit integer (SUM of integers) reaches Arrow as decimal128(38, 0): still a number.
     return [_whole(v) for v in values] if wide_integer else values
 
 
-def rows_json(columns: Sequence[str], data: pa.Table, wide_integers: Collection[int] = ()) -> bytes:
-    """`[{"col": value, …}, …]` for the rows of `data`, named by `columns` position by position."""
+def row_objects(
+    columns: Sequence[str], data: pa.Table | pa.RecordBatch, wide_integers: Collection[int] = ()
+) -> list[dict[str, Any]]:
+    """One dict per row of `data`, keys named by `columns` position by position."""
     if data.num_columns != len(columns):
         raise ValueError(f"the query gave {data.num_columns} columns, pod.json {len(columns)}")
     values = [_column_values(data.column(i), i in wide_integers) for i in range(len(columns))]
-    rows = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
-    return orjson.dumps(rows, default=_default)
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def rows_json(
+    columns: Sequence[str], data: pa.Table | pa.RecordBatch, wide_integers: Collection[int] = ()
+) -> bytes:
+    """`[{"col": value, …}, …]` for the rows of `data`, named by `columns` position by position."""
+    return orjson.dumps(row_objects(columns, data, wide_integers), default=json_default)
 
 
 def error_json(message: str) -> bytes:
