@@ -125,7 +125,7 @@ def test_csv_text_is_rfc_4180(pod, expected):
     assert by_id[5]["dec"] == "12345678901234567890.1234567890"
     assert by_id[2]["dec"] == "-99999999999999999999.9999999999"
     assert by_id[6]["unicode"] == "Zürich ✓ 日本 🚀"
-    assert by_id[1]["tz"] == "2024-01-01T12:00:00.000000+00:00"
+    assert by_id[1]["tz"] == "2024-01-01T12:00:00+00:00"
     assert by_id[4]["ts"] == "2024-03-01T00:00:00.000001"
     assert (by_id[1]["big"], by_id[1]["huge"]) == (
         "9007199254740991",
@@ -159,10 +159,9 @@ def test_ndjson_lines_are_the_json_rows_and_decode_to_the_reference(pod, expecte
 
 
 @pytest.mark.parametrize("format_name", ["json", "ndjson", "csv", "arrow", "parquet"])
-def test_every_body_is_streamed_in_chunks(pod, format_name):
+def test_a_small_answer_is_sent_whole_with_its_length(pod, format_name):
     response = get(pod, format_name)
-    assert response.headers.get("transfer-encoding") == "chunked"
-    assert "content-length" not in response.headers
+    assert int(response.headers["content-length"]) == len(response.content)
 
 
 # --- the body as a stream -----------------------------------------------------------------------
@@ -174,7 +173,7 @@ STREAM = pod_json(
     "sales.orders",
     "SELECT o.order_id, r.range AS n,\n"
     "  CASE WHEN $break_at IS NOT NULL AND o.order_id * 100 + r.range = $break_at\n"
-    "    THEN TIMESTAMP '20000-01-01' ELSE TIMESTAMP '2024-01-01' END AS at\n"
+    "    THEN {'at': TIMESTAMP '20000-01-01'} ELSE {'at': TIMESTAMP '2024-01-01'} END AS at\n"
     "FROM source o, range(100) r ORDER BY o.order_id, r.range",
     columns=ORDER_COLUMNS,
     read_columns=["order_id"],
@@ -188,6 +187,16 @@ def stream_pod(tmp_path_factory, pod_env):
     work = tmp_path_factory.mktemp("stream")
     with serving(make_pod(work, STREAM), pod_env, work / "pod.log") as client:
         yield client, work / "pod.log"
+
+
+@pytest.mark.parametrize("format_name", ["json", "ndjson", "csv", "arrow", "parquet"])
+def test_a_large_answer_is_streamed_in_chunks(stream_pod, format_name):
+    client, _ = stream_pod
+    response = client.get("/get_data", params={"format": format_name, "limit": "200000"})
+    assert response.status_code == 200
+    assert response.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in response.headers
+    assert "x-next-page-token" in response.headers
 
 
 def metric(client, name: str, **labels) -> float:
@@ -224,10 +233,10 @@ def test_a_client_going_away_ends_the_answer(stream_pod):
 
 
 def test_an_answer_breaking_mid_way_cuts_the_connection(stream_pod):
-    """A JSON writer cannot write year 20000: past the first chunk, the client must see a cut
-    body, never a complete-looking one."""
+    """Python's datetime, which writes nested values, cannot hold year 20000: past the first
+    chunk, the client must see a cut body, never a complete-looking one."""
     client, log = stream_pod
-    params = {"format": "json", "limit": "30000", "break_at": str(1 * 100 + 25_000)}
+    params = {"format": "json", "limit": "150000", "break_at": str(1 * 100 + 140_000)}
     with (
         pytest.raises(httpx.RemoteProtocolError),
         client.stream("GET", "/get_data", params=params) as response,

@@ -4,7 +4,7 @@ Arrow batches into body chunks as they arrive, so no answer is ever held whole a
 - json: an array of row objects (serialize.py's value forms: decimals as text, ISO 8601).
 - ndjson: one such object per line.
 - csv: RFC 4180 with a header row and CRLF line ends; NULL is an empty field, an empty string
-  is `""`; decimals exact, timestamps ISO 8601 (UTC ones end in +00:00), booleans true/false.
+  is `""`; decimals, dates and timestamps in JSON's text forms, booleans true/false.
 - arrow: an Arrow IPC stream; parquet: a Parquet file. Both keep DuckDB's Arrow types (a 128-bit
   integer stays decimal128(38, 0), which holds it exactly), under the pod's column names.
 """
@@ -22,12 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import PodError
-from .serialize import json_default, row_objects
+from .serialize import concatenated, json_default, json_objects, temporal_text
 
-# Rows turned into Python objects at once by the JSON encoders: bounds their memory whatever
-# the size of the batches the engine hands over.
-JSON_SLICE_ROWS = 8192
-# The CSV encoder works on whole columns; bigger slices amortize each step's overhead.
+# Rows encoded at once (all encoders work on whole columns): bounds each chunk's memory whatever
+# the size of the batches the engine hands over, and is big enough to amortize each step.
+JSON_SLICE_ROWS = 65536
 CSV_SLICE_ROWS = 65536
 
 Encoder = Callable[
@@ -65,9 +64,9 @@ def encode_json(
     separator = b"["
     for batch in batches:
         for part in _slices(batch, JSON_SLICE_ROWS):
-            rows = orjson.dumps(row_objects(columns, part, wide_integers), default=json_default)
-            yield separator + rows[1:-1]
-            separator = b","
+            if part.num_rows:
+                yield separator + json_objects(columns, part, wide_integers)[:-1]
+                separator = b","
     yield b"[]" if separator == b"[" else b"]"
 
 
@@ -79,11 +78,10 @@ def encode_ndjson(
 ) -> Iterator[bytes]:
     """One JSON object per row, each line ended by a newline (no array around them)."""
     _check_columns(columns, schema)
-    option = orjson.OPT_APPEND_NEWLINE
     for batch in batches:
         for part in _slices(batch, JSON_SLICE_ROWS):
-            rows = row_objects(columns, part, wide_integers)
-            yield b"".join(orjson.dumps(row, default=json_default, option=option) for row in rows)
+            if part.num_rows:
+                yield json_objects(columns, part, wide_integers, end="\n")
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -96,26 +94,6 @@ def _quoted_where_needed(text: pa.Array) -> pa.Array:
     needs = pc.or_(pc.match_substring_regex(text, _NEEDS_QUOTES), pc.equal(text, ""))
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
     return pc.if_else(needs, quoted, text)
-
-
-def _decimal_text(column: pa.Array) -> pa.Array:
-    """Exact decimal text: Arrow writes small ones as 1E-10 or 0E-10, those batches go by Python."""
-    text = column.cast(pa.string())
-    if not pc.any(pc.match_substring(text, "E")).as_py():
-        return text
-    return pa.array(
-        [None if v is None else format(v, "f") for v in column.to_pylist()], pa.string()
-    )
-
-
-def _timestamp_text(column: pa.Array) -> pa.Array:
-    """ISO 8601 with a T; a zoned timestamp in UTC with +00:00 (no time zone database needed)."""
-    unit = column.type.unit
-    local = column.view(pa.timestamp(unit))  # same instants, read as UTC wall-clock time
-    text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S")
-    if column.type.tz is None:
-        return text
-    return pc.binary_join_element_wise(text, "+00:00", "")
 
 
 def _python_text(value: Any) -> str | None:
@@ -139,16 +117,16 @@ def _csv_text(column: pa.Array, wide_integer: bool) -> pa.Array:
         return pa.nulls(len(column), pa.string())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _quoted_where_needed(column.cast(pa.string()))
-    if pa.types.is_decimal(kind):
-        return _decimal_text(column)
-    if pa.types.is_timestamp(kind):
-        return _timestamp_text(column)
+    text = temporal_text(column)
+    if text is not None:
+        return text
     if (
         pa.types.is_integer(kind)
         or pa.types.is_floating(kind)
         or pa.types.is_boolean(kind)
         or pa.types.is_date(kind)
         or pa.types.is_time(kind)
+        or pa.types.is_timestamp(kind)  # units and zones JSON's forms do not cover
     ):
         return column.cast(pa.string())
     texts = pa.array([_python_text(v) for v in column.to_pylist()], pa.string())
@@ -160,11 +138,9 @@ def _csv_lines(batch: pa.RecordBatch, wide_integers: Collection[int]) -> bytes:
         pc.fill_null(_csv_text(batch.column(i), i in wide_integers), "")
         for i in range(batch.num_columns)
     ]
-    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\r\n", "")
-    # Arrow keeps the lines back to back in one buffer: the body is that buffer, no row by row.
-    _, offsets, data = lines.buffers()
-    bounds = pa.Array.from_buffers(pa.int32(), len(lines) + 1, [None, offsets], offset=lines.offset)
-    return data[bounds[0].as_py() : bounds[-1].as_py()].to_pybytes()
+    return concatenated(
+        pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\r\n", "")
+    )
 
 
 def encode_csv(

@@ -7,7 +7,8 @@ max_page_size); when more rows follow, the answer carries the next page's token 
 X-Next-Page-Token header and a `Link: <…>; rel="next"` header, in every format (so the JSON body
 stays a plain array). To know whether more rows follow before the headers go out, the pod asks
 the engine for limit + 1 rows and looks ahead up to LOOKAHEAD_BYTES of Arrow data; a page bigger
-than that is streamed with a token whose page may turn out empty.
+than that is streamed with a token whose page may turn out empty. A small answer the look-ahead
+read whole (under WHOLE_BODY_BYTES) is encoded at once and sent with a Content-Length.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ ROUTES = "GET /get_data, GET /healthz, GET /metrics, GET /openapi.json"
 RESERVED_ARGUMENTS = ("format", "limit", "page_token")
 # Arrow data a request may buffer to learn whether a next page exists before its headers.
 LOOKAHEAD_BYTES = 16 * 2**20
+# Arrow data under which a whole answer is sent in one piece: streaming it would only add a
+# worker-thread hop per chunk to the many small answers (reductions, selective projections).
+WHOLE_BODY_BYTES = 2**20
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 
@@ -88,6 +92,7 @@ def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_c
             try:
                 exchange.snapshot_id, exchange.stats = answer.snapshot_id, answer.stats
                 body = _Body(answer, asked, exchange)
+                whole = body.read_whole() if body.whole else None
             except BaseException:
                 answer.close()
                 raise
@@ -102,6 +107,8 @@ def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_c
             )
             headers[NEXT_PAGE_HEADER] = token
             headers["Link"] = f'<{next_link(request.url.path, query, token)}>; rel="next"'
+        if whole is not None:
+            return Response(whole, media_type=asked.format.media_type, headers=headers)
         return _ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
 
     # Async on purpose: a probe must answer even while every threadpool worker runs a query.
@@ -231,11 +238,13 @@ class _Body:
 
     def __init__(self, answer: Answer, asked: _Asked, exchange: _Exchange) -> None:
         self._answer, self._exchange = answer, exchange
-        self._ended = False
+        self.ended = False
         self._generator: Iterator[bytes] | None = None
         batches = iter(answer.batches)
-        head, self.more = _look_ahead(batches, asked.limit)
+        head, self.more, size = _look_ahead(batches, asked.limit)
         exchange.more = self.more
+        # The answer ended within the look-ahead, and it is small: no need to stream it.
+        self.whole = not self.more and size < WHOLE_BODY_BYTES
         rows = self._page_rows(head, batches, asked.limit)
         columns = exchange.config.columns
         self._chunks = asked.format.encode(columns, answer.schema, rows, answer.wide_integers)
@@ -266,6 +275,13 @@ class _Body:
             self._exchange.rows += batch.num_rows
             yield batch
 
+    def read_whole(self) -> bytes:
+        """The whole body at once (for a `whole` answer): a failure is still a clean error."""
+        content = self._first + b"".join(self._chunks)
+        self._exchange.sent(content)
+        self._end(Outcome.COMPLETE, None)
+        return content
+
     def __iter__(self) -> Iterator[bytes]:
         self._generator = self._generate()
         return self._generator
@@ -288,9 +304,9 @@ class _Body:
             self._end(outcome, error)
 
     def _end(self, outcome: str, error: str | None) -> None:
-        if self._ended:
+        if self.ended:
             return
-        self._ended = True
+        self.ended = True
         try:
             self._chunks.close()
         finally:
@@ -309,9 +325,9 @@ class _Body:
 
 def _look_ahead(
     batches: Iterator[pa.RecordBatch], limit: int
-) -> tuple[collections.deque[pa.RecordBatch], bool]:
-    """Batches read ahead, and whether rows follow the page's `limit` (True, unchecked, when
-    the page is larger than LOOKAHEAD_BYTES: it is streamed, not held)."""
+) -> tuple[collections.deque[pa.RecordBatch], bool, int]:
+    """Batches read ahead, whether rows follow the page's `limit` (True, unchecked, when the
+    page is larger than LOOKAHEAD_BYTES: it is streamed, not held), and their Arrow size."""
     head: collections.deque[pa.RecordBatch] = collections.deque()
     rows = size = 0
     for batch in batches:
@@ -319,8 +335,8 @@ def _look_ahead(
         rows += batch.num_rows
         size += batch.nbytes
         if rows > limit or size >= LOOKAHEAD_BYTES:
-            return head, True
-    return head, False
+            return head, True, size
+    return head, False, size
 
 
 class _ClosingStreamingResponse(StreamingResponse):
@@ -335,8 +351,9 @@ class _ClosingStreamingResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._body.close)
+            if not self._body.ended:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._body.close)
 
 
 # --- start-up -----------------------------------------------------------------------------------
