@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pyarrow as pa
 import pytest
 from datapic_runtime.query import execute
@@ -30,6 +31,9 @@ SOURCE = pa.table({"x": pa.array([1], pa.int32())})
         ("COUNT(*)", "1"),
         ("CAST(9007199254740993 AS BIGINT)", "9007199254740993"),
         ("CAST(0.1 AS DOUBLE)", "0.1"),
+        ("CAST(-2 AS DOUBLE)", "-2.0"),  # still a float to a typed reader
+        ("CAST(1e300 AS DOUBLE)", "1e+300"),
+        ("CAST(0.1 AS FLOAT)", "0.10000000149011612"),  # the float32's exact value
         ("CAST('nan' AS DOUBLE)", "null"),  # JSON has no NaN
         ("CAST('-inf' AS DOUBLE)", "null"),
         ("DATE '2024-02-29'", '"2024-02-29"'),
@@ -37,6 +41,12 @@ SOURCE = pa.table({"x": pa.array([1], pa.int32())})
         ("TIMESTAMP '2024-02-29 23:59:59'", '"2024-02-29T23:59:59"'),
         ("TIMESTAMPTZ '2024-02-29 23:59:59+02'", '"2024-02-29T21:59:59+00:00"'),  # UTC
         ("TIME '12:30:01'", '"12:30:01"'),
+        ("TIME '12:30:01.5'", '"12:30:01.500000"'),
+        ("TIMESTAMP '0001-01-01 00:00:00'", '"0001-01-01T00:00:00"'),
+        ("TIMESTAMPTZ '2024-02-29 23:59:59.000001+00'", '"2024-02-29T23:59:59.000001+00:00"'),
+        ("DATE '0099-01-01'", '"0099-01-01"'),
+        ("CAST(0.0000000001 AS DECIMAL(20, 10))", '"0.0000000001"'),  # Arrow would say 1E-10
+        ("CAST(-3.1 AS DECIMAL(5, 2))", '"-3.10"'),
         ("INTERVAL 1 DAY + INTERVAL 90 MINUTE", '"P1DT5400S"'),
         ("INTERVAL 14 MONTH", '"P14M"'),
         ("TRUE", "true"),
@@ -54,6 +64,34 @@ def test_each_duckdb_type_becomes_exact_json(expression, expected):
         rows_json(["v"], answer.to_table(), answer.wide_integers)
         == b'[{"v":' + expected.encode() + b"}]"
     )
+
+
+def test_strings_are_escaped_as_orjson_escapes_them():
+    texts = ["".join(map(chr, range(0x30))), 'back\\slash "quoted"', "Zürich ✓ 日本 🚀\u2028", ""]
+    source = pa.table({"t": pa.array([*texts, None], pa.string())})
+    answer = execute("SELECT t FROM source", source, {})
+    assert rows_json(["t"], answer.to_table()) == orjson.dumps([{"t": t} for t in [*texts, None]])
+
+
+def test_arrow_computed_text_is_what_python_writes():
+    """Dates, times and timestamps are formatted by Arrow for speed: Python's isoformat() and
+    format(Decimal, "f") are the reference, over values spread across their whole ranges."""
+    sql = (
+        "SELECT TIMESTAMP '0001-01-01' + to_microseconds(x * 1000000000123) AS ts,"
+        " TIMESTAMPTZ '1970-01-01 00:00:00+00' + to_microseconds(x * 1234567891) AS tz,"
+        " DATE '0001-01-01' + CAST(x * 3 AS INTEGER) AS day,"
+        " CAST('00:00:00' AS TIME) + to_microseconds(x * 1234567 % 86400000000) AS t,"
+        " CAST((x - 5) / 7e9 AS DECIMAL(30, 12)) AS dec"
+        " FROM range(300000) r(x) WHERE x % 997 = 0 OR x < 5"
+    )
+    data = execute(sql, SOURCE, {}).to_table()
+    rows = json.loads(rows_json(data.column_names, data))
+    expected = [
+        {k: format(v, "f") if k == "dec" else v.isoformat() for k, v in row.items()}
+        for row in data.to_pylist()
+    ]
+    assert rows == expected
+    assert any("." in row["ts"] for row in rows) and any("." not in row["ts"] for row in rows)
 
 
 def test_keys_follow_the_declared_columns_by_position():

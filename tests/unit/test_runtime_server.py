@@ -164,3 +164,134 @@ def test_a_broken_pod_directory_fails_at_start_up(tmp_path, catalog_props):
     (tmp_path / "openapi.json").write_text("{")
     with pytest.raises(ConfigError, match="openapi.json: cannot read"):
         create_app(tmp_path)
+
+
+# --- formats, pages ----------------------------------------------------------------------------
+
+ALL_ROWS = [1, 2, 3, 4, 5, 6, 7, 8, 9]  # t.nasty's ids, which POD's query orders
+
+
+def follow_pages(client, params: dict, headers: dict | None = None) -> list[list[dict]]:
+    """Every page of an answer, from the first through the X-Next-Page-Token chain."""
+    pages, params = [], dict(params)
+    while True:
+        response = client.get("/get_data", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        token = response.headers.get("x-next-page-token")
+        if token is None:
+            assert "link" not in response.headers
+            return pages
+        params["page_token"] = token
+        assert len(pages) < 20, "the token chain does not end"
+
+
+def test_pages_of_limit_rows_chain_to_the_whole_answer(client):
+    whole = client.get("/get_data").json()
+    assert [row["id"] for row in whole] == ALL_ROWS
+    pages = follow_pages(client, {"limit": "2"})
+    assert [len(page) for page in pages] == [2, 2, 2, 2, 1]
+    assert [row for page in pages for row in page] == whole
+    assert [len(page) for page in follow_pages(client, {"limit": "3"})] == [3, 3, 3]
+
+
+def test_the_next_page_headers_point_at_the_same_request(client):
+    response = client.get("/get_data", params={"min_id": "3", "limit": "4"})
+    token = response.headers["x-next-page-token"]
+    assert (
+        response.headers["link"] == f'</get_data?min_id=3&limit=4&page_token={token}>; rel="next"'
+    )
+    assert response.headers["vary"] == "Accept"
+    following = client.get(response.headers["link"].split(">")[0][1:])
+    assert [row["id"] for row in following.json()] == [7, 8, 9]
+
+
+def test_a_token_only_continues_the_parameters_it_was_issued_for(client):
+    token = client.get("/get_data", params={"min_id": "1", "limit": "2"}).headers[
+        "x-next-page-token"
+    ]
+    # The same typed values, written differently, continue the answer.
+    same = client.get("/get_data", params={"min_id": "01", "limit": "2", "page_token": token})
+    assert [row["id"] for row in same.json()] == [3, 4]
+    other = client.get("/get_data", params={"min_id": "2", "page_token": token})
+    assert other.status_code == 400
+    assert "page_token belongs to other parameter values" in other.json()["error"]
+    forged = client.get("/get_data", params={"min_id": "1", "page_token": token[:-2] + "AA"})
+    assert forged.status_code == 400
+    assert "not issued by this pod's query" in forged.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=0", "limit must be a whole number from 1 to 10000, got '0'"),
+        ("limit=10001", "limit must be a whole number from 1 to 10000"),
+        ("limit=2&limit=3", "argument 'limit' is given more than once"),
+        ("format=csv&format=json", "argument 'format' is given more than once"),
+        ("format=xml", "format must be one of json, ndjson, csv, arrow, parquet, got 'xml'"),
+        ("page_token=nope", "page_token is malformed"),
+    ],
+)
+def test_bad_pod_arguments_are_400s(client, query, message):
+    response = client.get(f"/get_data?{query}")
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_a_lookahead_too_big_to_hold_streams_with_a_token_whose_last_page_is_empty(
+    client, monkeypatch
+):
+    from datapic_runtime import server
+
+    monkeypatch.setattr(server, "LOOKAHEAD_BYTES", 1)  # every page is "too big to hold"
+    pages = follow_pages(client, {"limit": "3"})
+    assert [len(page) for page in pages] == [3, 3, 3, 0]
+    assert [row["id"] for page in pages for row in page] == ALL_ROWS
+
+
+@pytest.mark.parametrize(
+    ("params", "accept", "media_type"),
+    [
+        ({}, None, "application/json"),
+        ({}, "text/csv", "text/csv; charset=utf-8; header=present"),
+        ({"format": "ndjson"}, "text/csv", "application/x-ndjson"),  # the argument wins
+        ({"format": "arrow"}, None, "application/vnd.apache.arrow.stream"),
+        ({}, "application/vnd.apache.parquet", "application/vnd.apache.parquet"),
+    ],
+)
+def test_the_format_comes_from_the_argument_else_from_accept(client, params, accept, media_type):
+    headers = {"accept": accept} if accept else {}
+    response = client.get("/get_data", params={**params, "limit": "2"}, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+    assert "x-next-page-token" in response.headers  # every format pages the same way
+
+
+def test_an_accept_header_naming_no_served_format_is_a_406(client):
+    response = client.get("/get_data", headers={"accept": "text/html"})
+    assert response.status_code == 406
+    assert response.headers["content-type"] == "application/json"
+    assert "application/vnd.apache.parquet" in response.json()["error"]
+    assert client.get("/get_data?format=csv", headers={"accept": "text/html"}).status_code == 200
+
+
+def test_an_answer_a_format_cannot_hold_is_a_406_before_any_byte(tmp_path, catalog_props):
+    sql = (
+        "SELECT id, INTERVAL 1 DAY AS label, price FROM source WHERE $label IS NULL AND $min_id = 0"
+    )
+    client = make_client(tmp_path, catalog_props, sql=sql)
+    response = client.get("/get_data", params={"format": "parquet"})
+    assert response.status_code == 406
+    assert response.json()["error"].startswith("this answer cannot be written as parquet")
+    assert client.get("/get_data", params={"format": "arrow"}).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["format", "limit", "page_token"])
+def test_a_parameter_named_like_a_pod_argument_fails_at_start_up(tmp_path, name):
+    parameter = {"default": None, "description": "", "name": name, "required": False}
+    (tmp_path / "pod.json").write_text(
+        json.dumps({**POD, "parameters": [*POD["parameters"], {**parameter, "type": "string"}]})
+    )
+    (tmp_path / "openapi.json").write_bytes(OPENAPI)
+    with pytest.raises(ConfigError, match=f"parameter '{name}' has the name of a pod argument"):
+        create_app(tmp_path)

@@ -1,4 +1,4 @@
-"""Answers as JSON: an array of row objects, keys in the pod's column order.
+"""Rows as JSON values: the JSON answer is an array of row objects, keys in the column order.
 
 Dates and times are ISO 8601 text, decimals are text (a JSON number would lose digits in most
 clients), NULL is null, and so are NaN and infinities, which JSON cannot write. Integers are
@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson writes as a JSON number
 
@@ -27,7 +28,8 @@ def _duration(months: int, days: int, nanoseconds: int) -> str:
     return f"P{date}{time}" if date or time else "PT0S"
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """The JSON form of a value orjson cannot write itself (orjson's `default` hook)."""
     if isinstance(value, Decimal):
         return format(value, "f")  # never exponent notation such as 0E-10
     if isinstance(value, bytes | bytearray | memoryview):
@@ -47,19 +49,149 @@ def _whole(value: Decimal | None) -> int | str | None:
     return number if _INT_RANGE[0] <= number <= _INT_RANGE[1] else str(number)
 
 
-def _column_values(column: pa.ChunkedArray, wide_integer: bool) -> list[Any]:
-    values = column.to_pylist()
-    # A 128-bit integer (SUM of integers) reaches Arrow as decimal128(38, 0): still a number.
-    return [_whole(v) for v in values] if wide_integer else values
+# Zones whose wall-clock time is UTC: Python writes their timestamps with +00:00.
+_UTC_ZONES = {"UTC", "Etc/UTC", "+00:00", "Z"}
 
 
-def rows_json(columns: Sequence[str], data: pa.Table, wide_integers: Collection[int] = ()) -> bytes:
-    """`[{"col": value, …}, …]` for the rows of `data`, named by `columns` position by position."""
+def _iso(text: pa.Array, utc: bool) -> pa.Array:
+    """Arrow's `YYYY-MM-DD HH:MM:SS.ffffff` as Python's isoformat() writes it."""
+    text = pc.replace_substring(text, " ", "T", max_replacements=1)
+    # No fraction when it is zero (six digits always follow the only dot); plain substring
+    # replacement, as Arrow's regex functions cost ten times more.
+    text = pc.replace_substring(text, ".000000", "")
+    return pc.binary_join_element_wise(text, "+00:00", "") if utc else text
+
+
+def decimal_text(column: pa.Array) -> pa.Array:
+    """Exact decimal text: Arrow writes small ones as 1E-10 or 0E-10, those batches go by Python."""
+    text = column.cast(pa.string())
+    if not pc.any(pc.match_substring(text, "E")).as_py():
+        return text
+    return pa.array(
+        [None if v is None else format(v, "f") for v in column.to_pylist()], pa.string()
+    )
+
+
+def temporal_text(column: pa.Array) -> pa.Array | None:
+    """Dates, times, decimals and timestamps as the text JSON carries, computed by Arrow (Python
+    objects for them cost microseconds a value); None for any other type."""
+    kind = column.type
+    if pa.types.is_decimal(kind):
+        return decimal_text(column)
+    if pa.types.is_date32(kind):
+        return column.cast(pa.string())
+    if pa.types.is_time64(kind) and kind.unit == "us":
+        return pc.replace_substring(column.cast(pa.string()), ".000000", "")
+    if pa.types.is_timestamp(kind) and kind.unit == "us":
+        if kind.tz is None:
+            return _iso(column.cast(pa.string()), utc=False)
+        if kind.tz in _UTC_ZONES:  # the same instants, read as UTC wall-clock time
+            return _iso(column.view(pa.timestamp("us")).cast(pa.string()), utc=True)
+    return None
+
+
+def concatenated(text: pa.Array) -> bytes:
+    """The values of a string array without NULLs, back to back: Arrow already keeps them so in
+    one buffer, so that buffer is the answer (no Python string per value)."""
+    if len(text) == 0:
+        return b""
+    _, offsets, data = text.buffers()
+    bounds = pa.Array.from_buffers(pa.int32(), len(text) + 1, [None, offsets], offset=text.offset)
+    return data[bounds[0].as_py() : bounds[-1].as_py()].to_pybytes()
+
+
+# What orjson writes for the characters JSON must escape in a string.
+_ESCAPES = {chr(c): f"\\u{c:04x}" for c in range(0x20)} | {
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _json_string(text: pa.Array) -> pa.Array:
+    """JSON string literals, escaped as orjson escapes them (non-ASCII stays as it is)."""
+    if pc.any(pc.match_substring_regex(text, r'[\x00-\x1f"\\]')).as_py():
+        text = pc.replace_substring(text, "\\", "\\\\")
+        text = pc.replace_substring(text, '"', '\\"')
+        if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f]")).as_py():
+            for char, escaped in _ESCAPES.items():
+                text = pc.replace_substring(text, char, escaped)
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+def _json_float(column: pa.Array) -> pa.Array:
+    """Shortest round-trip text of the value as a double; NaN and infinities are null (JSON has
+    neither), and a whole number keeps a `.0` so it still reads as a float."""
+    double = column.cast(pa.float64())
+    text = double.cast(pa.string())
+    finite = pc.is_finite(double)
+    whole = pc.invert(pc.or_(pc.match_substring(text, "."), pc.match_substring(text, "e")))
+    text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+    return pc.if_else(finite, text, pa.scalar(None, pa.string()))
+
+
+def _json_by_python(values: list[Any]) -> pa.Array:
+    return pa.array(
+        [None if v is None else orjson.dumps(v, default=json_default).decode() for v in values],
+        pa.string(),
+    )
+
+
+def json_values(column: pa.Array | pa.ChunkedArray, wide_integer: bool = False) -> pa.Array:
+    """Each value of a column as JSON text ("null" for NULL), computed by Arrow where it can:
+    Python objects cost microseconds a value, and answers can hold millions."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        return json_values(column.dictionary_decode(), wide_integer)
+    if wide_integer:
+        # A 128-bit integer (SUM of integers) reaches Arrow as decimal128(38, 0): still a number.
+        text = _json_by_python([_whole(v) for v in column.to_pylist()])
+    elif pa.types.is_null(kind):
+        text = pa.nulls(len(column), pa.string())
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = _json_string(column.cast(pa.string()))
+    elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        text = column.cast(pa.string())
+    elif pa.types.is_floating(kind):
+        text = _json_float(column)
+    else:
+        temporal = temporal_text(column)
+        if temporal is not None:
+            text = pc.binary_join_element_wise('"', temporal, '"', "")
+        else:
+            text = _json_by_python(column.to_pylist())
+    return pc.fill_null(text, "null")
+
+
+def json_objects(
+    columns: Sequence[str],
+    data: pa.Table | pa.RecordBatch,
+    wide_integers: Collection[int] = (),
+    end: str = ",",
+) -> bytes:
+    """`{"col":value,…}` for each row of `data`, keys named by `columns` position by position,
+    each followed by `end`."""
     if data.num_columns != len(columns):
         raise ValueError(f"the query gave {data.num_columns} columns, pod.json {len(columns)}")
-    values = [_column_values(data.column(i), i in wide_integers) for i in range(len(columns))]
-    rows = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
-    return orjson.dumps(rows, default=_default)
+    if data.num_rows == 0:
+        return b""
+    parts: list[Any] = []
+    for i, name in enumerate(columns):
+        parts.append(("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":")
+        parts.append(json_values(data.column(i), i in wide_integers))
+    parts.append("}" + end)
+    return concatenated(pc.binary_join_element_wise(*parts, ""))
+
+
+def rows_json(
+    columns: Sequence[str], data: pa.Table | pa.RecordBatch, wide_integers: Collection[int] = ()
+) -> bytes:
+    """`[{"col": value, …}, …]` for the rows of `data`, named by `columns` position by position."""
+    return b"[" + json_objects(columns, data, wide_integers)[:-1] + b"]"
 
 
 def error_json(message: str) -> bytes:

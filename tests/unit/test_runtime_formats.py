@@ -1,0 +1,218 @@
+"""datapic_runtime.formats: each encoder over real DuckDB answers, decoded by an independent
+reader (csv module, pyarrow's IPC and Parquet readers), and content negotiation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datapic_runtime import formats
+from datapic_runtime.errors import PodError
+from datapic_runtime.formats import choose_format, negotiate
+from datapic_runtime.query import execute
+from datapic_runtime.serialize import rows_json
+
+SOURCE = pa.table({"x": pa.array([1, 2, 3, 4, 5], pa.int32())})
+# Small batches, so every encoder works across several of them.
+SEVERAL = pa.table({"x": pa.array(range(10), pa.int32())}).to_batches(max_chunksize=3)
+
+
+def answer(sql: str, source: pa.Table = SOURCE):
+    result = execute(sql, source, {})
+    return result.schema, result.to_table().to_batches(max_chunksize=2), result.wide_integers
+
+
+def body(encoder, columns, sql, source=SOURCE) -> bytes:
+    schema, batches, wide = answer(sql, source)
+    return b"".join(encoder(columns, schema, batches, wide))
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+@pytest.mark.parametrize(
+    ("expression", "field"),
+    [
+        ("CAST(1234567890.12 AS DECIMAL(12, 2))", "1234567890.12"),
+        ("CAST(0 AS DECIMAL(38, 10))", "0.0000000000"),  # Arrow alone writes 0E-10
+        ("CAST(0.0000000001 AS DECIMAL(20, 10))", "0.0000000001"),  # and 1E-10
+        (
+            "CAST('-12345678901234567890.123456789' AS DECIMAL(38, 9))",
+            "-12345678901234567890.123456789",
+        ),
+        (
+            "CAST(170141183460469231731687303715884105727 AS HUGEINT)",
+            "170141183460469231731687303715884105727",
+        ),
+        ("CAST(9007199254740993 AS BIGINT)", "9007199254740993"),
+        ("CAST(0.1 AS DOUBLE)", "0.1"),
+        ("CAST('nan' AS DOUBLE)", "nan"),
+        ("CAST('-inf' AS DOUBLE)", "-inf"),
+        ("TRUE", "true"),
+        ("DATE '2024-02-29'", "2024-02-29"),
+        ("TIMESTAMP '2024-02-29 23:59:59.123456'", "2024-02-29T23:59:59.123456"),
+        ("TIMESTAMPTZ '2024-02-29 23:59:59+02'", "2024-02-29T21:59:59+00:00"),  # UTC
+        ("TIME '12:30:01'", "12:30:01"),
+        ("'Zürich ✓ 日本'", "Zürich ✓ 日本"),
+        ("'a,\"b\"' || chr(13) || chr(10) || 'c'", 'a,"b"\r\nc'),
+        ("CAST('ab' AS BLOB)", "YWI="),
+        ("INTERVAL 14 MONTH", "P14M"),
+        ("[1, 2]", "[1,2]"),
+        ("{'k': DATE '2024-01-01'}", '{"k":"2024-01-01"}'),
+    ],
+)
+def test_csv_writes_each_duckdb_type_as_exact_text(expression, field):
+    data = body(formats.encode_csv, ["v"], f"SELECT {expression} AS v FROM source LIMIT 1")
+    assert csv_rows(data) == [["v"], [field]]
+
+
+def test_csv_is_rfc_4180_null_is_empty_and_empty_text_is_quoted():
+    data = body(
+        formats.encode_csv,
+        ["n", "empty", "text", "plain"],
+        "SELECT NULL AS n, '' AS e, 'say \"hi\", bye' AS t, x FROM source WHERE x <= 2",
+    )
+    assert data == b'n,empty,text,plain\r\n,"","say ""hi"", bye",1\r\n,"","say ""hi"", bye",2\r\n'
+
+
+def test_csv_header_names_are_the_pods_and_quoted_when_needed():
+    data = body(formats.encode_csv, ["a,b", "x"], "SELECT x AS first, x FROM source")
+    assert data.split(b"\r\n")[0] == b'"a,b",x'
+    assert [row[1] for row in csv_rows(data)[1:]] == ["1", "2", "3", "4", "5"]
+
+
+def test_json_streamed_in_batches_is_the_whole_answers_json(monkeypatch):
+    monkeypatch.setattr(formats, "JSON_SLICE_ROWS", 2)
+    sql = "SELECT x, CAST(x AS DECIMAL(9, 2)) / 3 AS d, SUM(x) OVER () AS s FROM source ORDER BY x"
+    schema, batches, wide = answer(sql)
+    chunks = list(formats.encode_json(["x", "d", "s"], schema, batches, wide))
+    assert len(chunks) > 3  # streamed, not built whole
+    whole = execute(sql, SOURCE, {})
+    assert b"".join(chunks) == rows_json(["x", "d", "s"], whole.to_table(), whole.wide_integers)
+    assert b"".join(formats.encode_json(["x", "d", "s"], schema, [], wide)) == b"[]"
+
+
+def test_ndjson_is_one_json_object_per_line():
+    data = body(formats.encode_ndjson, ["x", "half"], "SELECT x, x / 2 AS h FROM source")
+    lines = data.decode().split("\n")
+    assert lines[-1] == ""  # every line ends with a newline
+    assert [json.loads(line) for line in lines[:-1]] == [
+        {"x": i, "half": i / 2} for i in range(1, 6)
+    ]
+
+
+@pytest.mark.parametrize("encoder", [formats.encode_arrow, formats.encode_parquet])
+def test_arrow_and_parquet_keep_the_types_under_the_pods_names(encoder):
+    sql = (
+        "SELECT x, CAST(x AS DECIMAL(38, 10)) / 3 AS d, SUM(x) OVER () AS s, "
+        "TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_days(x) AS tz, "
+        "CASE WHEN x = 2 THEN NULL ELSE 'ü' || x END AS t FROM source ORDER BY x"
+    )
+    columns = ["id", "third", "total", "at", "label"]
+    data = body(encoder, columns, sql)
+    decoded = (
+        pa.ipc.open_stream(data).read_all()
+        if encoder is formats.encode_arrow
+        else pq.read_table(io.BytesIO(data))
+    )
+    expected = execute(sql, SOURCE, {}).to_table().rename_columns(columns)
+    assert decoded.schema.remove_metadata() == expected.schema.remove_metadata()
+    assert decoded.to_pylist() == expected.to_pylist()
+    assert str(decoded.schema.field("total").type) == "decimal128(38, 0)"  # HUGEINT, exact
+
+
+@pytest.mark.parametrize("encoder", [formats.encode_arrow, formats.encode_parquet])
+def test_arrow_and_parquet_of_no_rows_still_carry_the_schema(encoder):
+    schema, _, _ = answer("SELECT x, 'a' AS t FROM source WHERE false")
+    data = b"".join(encoder(["x", "t"], schema, [], frozenset()))
+    decoded = (
+        pa.ipc.open_stream(data).read_all()
+        if encoder is formats.encode_arrow
+        else pq.read_table(io.BytesIO(data))
+    )
+    assert decoded.num_rows == 0
+    assert decoded.schema.names == ["x", "t"]
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        formats.encode_json,
+        formats.encode_ndjson,
+        formats.encode_csv,
+        formats.encode_arrow,
+        formats.encode_parquet,
+    ],
+)
+def test_every_encoder_yields_as_batches_arrive(encoder):
+    """Each batch is encoded when it is pulled: the encoder never reads ahead of its output."""
+    pulled = []
+
+    def batches():
+        for batch in SEVERAL:
+            pulled.append(batch.num_rows)
+            yield batch
+
+    chunks = encoder(["x"], SEVERAL[0].schema, batches(), frozenset())
+    next(chunks)
+    if encoder is formats.encode_csv:
+        next(chunks)  # the header comes first
+    assert len(pulled) <= 2
+    assert len(list(chunks)) >= len(SEVERAL) - 2
+
+
+def test_a_column_count_mismatch_is_an_error_before_any_byte():
+    schema, batches, wide = answer("SELECT x, x AS y FROM source")
+    for encoder in (formats.encode_json, formats.encode_csv, formats.encode_arrow):
+        with pytest.raises(ValueError, match="the query gave 2 columns, pod.json 1"):
+            next(encoder(["x"], schema, batches, wide))
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "json"),
+        ("", "json"),
+        ("*/*", "json"),
+        ("application/*", "json"),
+        ("application/json", "json"),
+        ("text/csv", "csv"),
+        ("text/*", "csv"),
+        ("TEXT/CSV; charset=utf-8", "csv"),
+        ("application/x-ndjson", "ndjson"),
+        ("application/ndjson", "ndjson"),
+        ("application/vnd.apache.arrow.stream", "arrow"),
+        ("application/vnd.apache.parquet", "parquet"),
+        ("application/x-parquet", "parquet"),
+        ("text/csv;q=0.5, application/vnd.apache.parquet", "parquet"),
+        ("application/json;q=0, */*", "ndjson"),  # anything but JSON: the next in order
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "json"),  # browser
+        ("text/csv;q=0.9, */*;q=1", "json"),
+        ("*/*;q=0.1, text/csv", "csv"),
+        ("text/html", None),
+        ("image/png, application/xml", None),
+        ("application/json;q=0", None),
+        ("text/csv;q=oops", None),
+    ],
+)
+def test_negotiation_follows_the_accept_header(accept, expected):
+    chosen = negotiate(accept)
+    assert (chosen.name if chosen else None) == expected
+
+
+def test_the_format_argument_wins_over_accept_and_bad_values_are_client_errors():
+    assert choose_format("csv", "application/json").name == "csv"
+    assert choose_format("Parquet", "text/html").name == "parquet"
+    with pytest.raises(PodError) as bad:
+        choose_format("xml", None)
+    assert bad.value.status == 400
+    assert bad.value.message == "format must be one of json, ndjson, csv, arrow, parquet, got 'xml'"
+    with pytest.raises(PodError) as refused:
+        choose_format(None, "text/html")
+    assert refused.value.status == 406
+    assert "text/csv" in refused.value.message and "format argument" in refused.value.message
