@@ -177,4 +177,3 @@ def _literal(value: Any) -> exp.Expression:
     if isinstance(value, dt.date):
         return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
     return exp.Literal.string(str(value))
-

@@ -43,9 +43,15 @@ def targets(queries: list[str]) -> list[Target]:
             ),
         ]
     found += [
-        Target(key="reduction.cold_start_s", label="reduction cold start s", bound=1.0, at_most=True),
-        Target(key="projection.cold_start_s", label="projection cold start s", bound=1.0, at_most=True),
-        Target(key="reduction.peak_rss_mb", label="reduction pod peak RSS MB", bound=250, at_most=True),
+        Target(
+            key="reduction.cold_start_s", label="reduction cold start s", bound=1.0, at_most=True
+        ),
+        Target(
+            key="projection.cold_start_s", label="projection cold start s", bound=1.0, at_most=True
+        ),
+        Target(
+            key="reduction.peak_rss_mb", label="reduction pod peak RSS MB", bound=250, at_most=True
+        ),
     ]
     return found
 

@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="rows of the base table (default 10,000,000)")
     parser.add_argument("--quick", action="store_true", help="a small, short run")
     parser.add_argument("--rounds", type=int, help="timed rounds per contender (default 30)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    parser.add_argument("--warmup", type=int, help="untimed rounds first (default 2)")
     parser.add_argument("--naive-samples", type=int, help="timed naive calls (default 5)")
     parser.add_argument("--cold-runs", type=int, help="pod launches timed per query (default 3)")
     parser.add_argument(
@@ -56,8 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-roapi", action="store_true", help="leave ROAPI out")
     parser.add_argument("--root", type=Path, default=ROOT / ".bench", help="work directory")
     args = parser.parse_args(argv)
-    quick = {"rows": 240_000, "rounds": 5, "naive_samples": 2, "cold_runs": 1}
-    full = {"rows": 10_000_000, "rounds": 30, "naive_samples": 5, "cold_runs": 3}
+    quick = {"rows": 240_000, "rounds": 5, "warmup": 1, "naive_samples": 2, "cold_runs": 1}
+    full = {"rows": 10_000_000, "rounds": 30, "warmup": 2, "naive_samples": 5, "cold_runs": 3}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -128,73 +128,47 @@ def measure_all(
     """Start the servers, time everything, return the results (figures, not yet judged)."""
     logs = args.root / "logs"
     logs.mkdir(exist_ok=True)
-    env = lakehouse.env
     catalog = lakehouse.catalog()
     files = snapshot_files(catalog, table_name(1))
     keys = [case.key for case in cases()]
-    server_figures: dict[str, dict] = {}
-
-    pods: dict[tuple[str, int, bool], Server] = {}
-    for key in keys:
-        pod = compiled[(key, 1, False)]
-        cold = []
-        for run in range(args.cold_runs):
-            server = _launch(servers, start_pod(pod.pod_dir, env, logs / f"{key}-{run}.log"))
-            cold.append(server.wait_for_answer(_get(pod), START_TIMEOUT))
-            progress(f"cold start: {key} pod answered {cold[-1]:.2f} s after launch")
-            if run < args.cold_runs - 1:
-                server.stop()
-        pods[(key, 1, False)] = server
-        server_figures[f"pod {key}"] = {"cold_start_s": sorted(cold)[len(cold) // 2], "cold_runs_s": cold}
-    cached = compiled[("reduction", 1, True)]
-    pods[("reduction", 1, True)] = _started_pod(servers, cached, env, logs / "reduction-cached.log")
-
-    roapi = None
-    if not args.no_roapi:
-        data_dir = data_directory(files)
-        on_disk = len(list(data_dir.rglob("*.parquet")))
-        if on_disk != len(files):
-            raise RuntimeError(f"{data_dir} holds {on_disk} files, the snapshot {len(files)}")
-        roapi = _launch(servers, start_roapi("orders", data_dir, logs / "roapi.log"))
-        first = compiled[("reduction", 1, False)].literal_sql("orders").encode()
-        cold = roapi.wait_for_answer(Request(method="POST", path="/api/sql", body=first), START_TIMEOUT)
-        progress(f"cold start: roapi answered {cold:.2f} s after launch")
-        server_figures["roapi"] = {"cold_start_s": cold}
+    pods, figures = start_measured_pods(args, lakehouse.env, compiled, servers, logs)
+    pods.update(start_other_pods(args, lakehouse.env, compiled, servers, logs))
+    roapi = None if args.no_roapi else start_roapi_server(files, compiled, servers, logs)
 
     entries = []
     for key in keys:
-        pod = compiled[(key, 1, False)]
-        contenders = [PodContender("pod", pods[(key, 1, False)], pod)]
-        if key == "reduction":
+        contenders = [PodContender("pod", pods[(key, 1, False)], compiled[(key, 1, False)])]
+        if (key, 1, True) in pods:
+            cached = compiled[(key, 1, True)]
             contenders.append(PodContender("pod cached", pods[(key, 1, True)], cached))
-        contenders.append(DuckDBDirect.over(files, pod))
-        contenders.append(Naive.over(catalog, table_name(1), pod))
+        contenders.append(DuckDBDirect.over(files, compiled[(key, 1, False)]))
+        contenders.append(Naive.over(catalog, table_name(1), compiled[(key, 1, False)]))
         if roapi:
-            contenders.append(RoapiContender(roapi, pod, "orders"))
+            contenders.append(RoapiContender(roapi, compiled[(key, 1, False)], "orders"))
         for contender in contenders:
             samples = args.naive_samples if contender.name == "naive" else args.rounds
-            entries.append(Entry(label=f"{key}|{contender.name}", call=contender.run, samples=samples))
+            label = f"{key}|{contender.name}"
+            entries.append(Entry(label=label, call=contender.run, samples=samples))
     progress(f"latency: {args.rounds} rounds over {len(entries)} contenders, round-robin")
-    timed = round_robin(entries, args.rounds, args.warmup, progress)
     latency: dict[str, dict[str, dict]] = {key: {} for key in keys}
-    for label, samples in timed.items():
+    for label, samples in round_robin(entries, args.rounds, args.warmup, progress).items():
         key, name = label.split("|")
         latency[key][name] = samples.stats()
 
-    for key in keys:
-        server_figures[f"pod {key}"]["peak_rss_mb"] = pods[(key, 1, False)].peak_rss_mb()
-    server_figures["pod reduction cached"] = {"peak_rss_mb": pods[("reduction", 1, True)].peak_rss_mb()}
+    for (key, scale, cached), server in pods.items():
+        if scale == 1:
+            name = f"pod {key}{' cached' if cached else ''}"
+            figures.setdefault(name, {"pid": server.pid})["peak_rss_mb"] = server.peak_rss_mb()
     if roapi:
-        server_figures["roapi"]["peak_rss_mb"] = roapi.peak_rss_mb()
+        figures["roapi"] = {**roapi_figures(roapi), "peak_rss_mb": roapi.peak_rss_mb()}
         roapi.stop()  # its memory is not needed for the scaling run
 
-    scaling = measure_scaling(args, lakehouse, compiled, pods, servers, logs)
-    figures = ratios(latency, scaling)
+    scaling = measure_scaling(args, compiled, pods)
+    found = ratios(latency, scaling)
     for key in keys:
         for figure in ("cold_start_s", "peak_rss_mb"):
-            value = server_figures[f"pod {key}"].get(figure)
-            if value is not None:
-                figures[f"{key}.{figure}"] = value
+            if figures[f"pod {key}"].get(figure) is not None:
+                found[f"{key}.{figure}"] = figures[f"pod {key}"][figure]
     return {
         "rows": args.rows,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -216,29 +190,80 @@ def measure_all(
             for key in keys
         },
         "latency": latency,
-        "servers": server_figures,
+        "servers": figures,
         "scaling": scaling,
-        "ratios": figures,
-        "targets": verdicts(figures, targets(keys)),
+        "ratios": found,
+        "targets": verdicts(found, targets(keys)),
     }
 
 
-def measure_scaling(args, lakehouse, compiled, pods, servers, logs) -> dict:
+def start_measured_pods(args, env, compiled, servers, logs) -> tuple[dict, dict]:
+    """The 1x pod of each query, launched `cold_runs` times one after the other (each timed
+    from launch to first answer); the last launch stays up for the warm runs."""
+    pods: dict[tuple[str, int, bool], Server] = {}
+    figures: dict[str, dict] = {}
+    for case in cases():
+        pod = compiled[(case.key, 1, False)]
+        cold = []
+        for run in range(args.cold_runs):
+            log = logs / f"{case.key}-{run}.log"
+            server = _launch(servers, start_pod(pod.pod_dir, env, log))
+            cold.append(server.wait_for_answer(_get(pod), START_TIMEOUT))
+            progress(f"cold start: {case.key} pod answered {cold[-1]:.2f} s after launch")
+            if run < args.cold_runs - 1:
+                server.stop()
+        pods[(case.key, 1, False)] = server
+        figures[f"pod {case.key}"] = {
+            "cold_start_s": sorted(cold)[len(cold) // 2],
+            "cold_runs_s": cold,
+            "pid": server.pid,
+        }
+    return pods, figures
+
+
+def start_other_pods(args, env, compiled, servers, logs) -> dict:
+    """The pods whose start-up is not measured, started together: the cached reduction and
+    the pods over the bigger tables for the scaling run."""
+    keys = [key for key in compiled if key[2]]
+    keys += [(case.key, scale, False) for case in cases() for scale in args.scales]
+    pods = {}
+    for key in keys:
+        name = compiled[key].pod_dir.name
+        pods[key] = _launch(servers, start_pod(compiled[key].pod_dir, env, logs / f"{name}.log"))
+    for key in keys:
+        pods[key].wait_for_answer(_get(compiled[key]), START_TIMEOUT)
+    progress(f"started {len(keys)} more pods")
+    return pods
+
+
+def start_roapi_server(files, compiled, servers, logs) -> Server:
+    """ROAPI over the directory holding exactly the snapshot's files, timed to first answer."""
+    data_dir = data_directory(files)
+    on_disk = len(list(data_dir.rglob("*.parquet")))
+    if on_disk != len(files):
+        raise RuntimeError(f"{data_dir} holds {on_disk} files, the snapshot {len(files)}")
+    roapi = _launch(servers, start_roapi("orders", data_dir, logs / "roapi.log"))
+    first = compiled[("reduction", 1, False)].literal_sql("orders").encode()
+    request = Request(method="POST", path="/api/sql", body=first)
+    roapi.cold_start_s = roapi.wait_for_answer(request, START_TIMEOUT)
+    progress(f"cold start: roapi answered {roapi.cold_start_s:.2f} s after launch")
+    return roapi
+
+
+def roapi_figures(roapi: Server) -> dict:
+    """ROAPI's start-up figures (its memory is read separately, after the warm runs)."""
+    return {"cold_start_s": roapi.cold_start_s, "pid": roapi.pid}
+
+
+def measure_scaling(
+    args: argparse.Namespace,
+    compiled: dict[tuple[str, int, bool], Compiled],
+    pods: dict[tuple[str, int, bool], Server],
+) -> dict:
     """The pod's latency over the 1x, 4x, 16x tables (same selected rows), round-robin."""
     if not args.scales:
         return {}
-    env = lakehouse.env
     keys = [case.key for case in cases()]
-    launched = {
-        (key, scale): _launch(
-            servers, start_pod(compiled[(key, scale, False)].pod_dir, env, logs / f"{key}-x{scale}.log")
-        )
-        for key in keys
-        for scale in args.scales
-    }
-    for (key, scale), server in launched.items():
-        server.wait_for_answer(_get(compiled[(key, scale, False)]), START_TIMEOUT)
-        pods[(key, scale, False)] = server
     entries = [
         Entry(
             label=f"{key}|{scale}x",
@@ -248,12 +273,18 @@ def measure_scaling(args, lakehouse, compiled, pods, servers, logs) -> dict:
         for key in keys
         for scale in (1, *args.scales)
     ]
-    progress(f"scaling: {args.rounds} rounds over the pods at {', '.join(f'{s}x' for s in (1, *args.scales))}")
+    sizes = ", ".join(f"{scale}x" for scale in (1, *args.scales))
+    progress(f"scaling: {args.rounds} rounds over the pods at {sizes}")
     timed = round_robin(entries, args.rounds, args.warmup, progress)
     scaling: dict[str, dict[str, dict]] = {key: {} for key in keys}
     for label, samples in timed.items():
         key, scale = label.split("|")
-        scaling[key][scale] = {**samples.stats(), "table_rows": args.rows * int(scale[:-1])}
+        pod = pods[(key, int(scale[:-1]), False)]
+        scaling[key][scale] = {
+            **samples.stats(),
+            "table_rows": args.rows * int(scale[:-1]),
+            "peak_rss_mb": pod.peak_rss_mb(),
+        }
     return scaling
 
 
@@ -275,12 +306,6 @@ def _get(compiled: Compiled) -> Request:
 
 def _launch(servers: list[Server], server: Server) -> Server:
     servers.append(server)
-    return server
-
-
-def _started_pod(servers: list[Server], compiled: Compiled, env: dict, log: Path) -> Server:
-    server = _launch(servers, start_pod(compiled.pod_dir, env, log))
-    server.wait_for_answer(_get(compiled), START_TIMEOUT)
     return server
 
 

@@ -70,6 +70,7 @@ class Server:
         self.port = port
         self.log = log
         self.started = time.perf_counter()
+        self.cold_start_s: float | None = None
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 argv,
