@@ -155,6 +155,7 @@ def render(results: dict) -> str:
         "",
         f"datapic bench: {results['rows']:,} rows, {m['nproc']} CPUs, {m['memory_gib']} GiB RAM, "
         f"{m['arch']}, {results['date']}, commit {m['commit']}",
+        f"pod runtime: {results['settings']['runtime']}",
         "",
         f"{'query':<11} {'contender':<12} {'median ms':>10} {'p95 ms':>9} {'min ms':>9} "
         f"{'n':>4} {'rows':>6}",

@@ -55,6 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-roapi", action="store_true", help="leave ROAPI out")
     parser.add_argument("--root", type=Path, default=ROOT / ".bench", help="work directory")
+    parser.add_argument(
+        "--runtime",
+        type=Path,
+        help="a pod runtime folder (app.py + datapic_runtime/, like templates/pod) to put in "
+        "every compiled pod instead of the one it was compiled with: measures a runtime under "
+        "development against the same pod.json",
+    )
     args = parser.parse_args(argv)
     quick = {"rows": 240_000, "rounds": 5, "warmup": 1, "naive_samples": 2, "cold_runs": 1}
     full = {"rows": 10_000_000, "rounds": 30, "warmup": 2, "naive_samples": 5, "cold_runs": 3}
@@ -72,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         roapi_binary()  # fail now, not after the long build
     args.root.mkdir(parents=True, exist_ok=True)
     lakehouse = ensure_lakehouse(args.root, Build(rows=args.rows, scales=args.scales), progress)
-    compiled = compile_all(lakehouse, args.root / "pods")
+    compiled = compile_all(lakehouse, args.root / "pods", args.runtime)
     with servers_stopped_at_exit() as servers:
         results = measure_all(args, lakehouse, compiled, servers)
     problems = agreement_problems(results)
@@ -83,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if problems else 0
 
 
-def compile_all(lakehouse: Lakehouse, out: Path) -> dict[tuple[str, int, bool], Compiled]:
-    """Every pod of the run, compiled by the datapic CLI: (query, scale, cached) -> pod."""
+def compile_all(
+    lakehouse: Lakehouse, out: Path, runtime: Path | None
+) -> dict[tuple[str, int, bool], Compiled]:
+    """Every pod of the run, compiled by the datapic CLI: (query, scale, cached) -> pod;
+    with `runtime`, each pod's runtime replaced by that one."""
     shutil.rmtree(out, ignore_errors=True)
     wanted = {}
     for case in cases():
@@ -98,10 +108,24 @@ def compile_all(lakehouse: Lakehouse, out: Path) -> dict[tuple[str, int, bool], 
     }
     progress(f"compile: {len(specs)} pods with datapic compile")
     compile_pods(specs, out)
+    if runtime:
+        for name in specs:
+            replace_runtime(out / name, runtime)
+        progress(f"compile: runtime replaced by {runtime}")
     return {
         key: load_compiled(case, out / _pod_name(case, key[1], key[2]))
         for key, case in wanted.items()
     }
+
+
+def replace_runtime(pod_dir: Path, runtime: Path) -> None:
+    """Put `runtime`'s app.py and datapic_runtime/ into `pod_dir` (pod.json stays)."""
+    if not (runtime / "datapic_runtime").is_dir() or not (runtime / "app.py").is_file():
+        raise SystemExit(f"bench: --runtime {runtime} has no app.py and datapic_runtime/")
+    shutil.rmtree(pod_dir / "datapic_runtime")
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(runtime / "datapic_runtime", pod_dir / "datapic_runtime", ignore=ignore)
+    shutil.copy2(runtime / "app.py", pod_dir / "app.py")
 
 
 def _pod_name(case: Case, scale: int, cached: bool) -> str:
@@ -180,6 +204,7 @@ def measure_all(
             "cold_runs": args.cold_runs,
             "scales": list(args.scales),
             "data_files": len(files),
+            "runtime": str(args.runtime) if args.runtime else "as compiled",
         },
         "queries": {
             key: {

@@ -16,7 +16,7 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
     command = [
         sys.executable,
         str(ROOT / "bench" / "run.py"),
-        *("--rows", "20000", "--quick", "--rounds", "2", "--scales", "4"),
+        *("--rows", "20000", "--quick", "--rounds", "2", "--warmup", "0", "--scales", "4"),
         *("--root", str(tmp_path)),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
