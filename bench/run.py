@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="timed rounds per contender (default 30)")
     parser.add_argument("--warmup", type=int, help="untimed rounds first (default 2)")
     parser.add_argument("--naive-samples", type=int, help="timed naive calls (default 5)")
-    parser.add_argument("--cold-runs", type=int, help="pod launches timed per query (default 3)")
+    parser.add_argument(
+        "--cold-runs", type=int, help="pod launches timed per query (default 3; 0: none)"
+    )
     parser.add_argument(
         "--scales", default="4,16", help="table sizes of the scaling run ('' for none)"
     )
@@ -227,6 +229,8 @@ def start_measured_pods(args, env, compiled, servers, logs) -> tuple[dict, dict]
     from launch to first answer); the last launch stays up for the warm runs."""
     pods: dict[tuple[str, int, bool], Server] = {}
     figures: dict[str, dict] = {}
+    if args.cold_runs < 1:
+        return pods, figures
     for case in cases():
         pod = compiled[(case.key, 1, False)]
         cold = []
@@ -251,6 +255,8 @@ def start_other_pods(args, env, compiled, servers, logs) -> dict:
     the pods over the bigger tables for the scaling run."""
     keys = [key for key in compiled if key[2]]
     keys += [(case.key, scale, False) for case in cases() for scale in args.scales]
+    if args.cold_runs == 0:  # start-up not measured: the 1x pods start with the others
+        keys += [(case.key, 1, False) for case in cases()]
     pods = {}
     for key in keys:
         name = compiled[key].pod_dir.name
