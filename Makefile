@@ -31,8 +31,9 @@ regen: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check compiler templates tests examples
 
+# make bench BENCH_ARGS="--rows 2000000 --rounds 10": the flags of bench/run.py (--help).
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .lakehouse .bench build dist

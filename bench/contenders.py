@@ -1,0 +1,137 @@
+"""The contenders: each answers one compiled query and returns the number of rows it got.
+
+- pod: the compiled pod over HTTP (uvicorn subprocess), as a client calls it;
+- duckdb: DuckDB in-process over exactly the current snapshot's data files (the practical
+  limit: no catalog round trip, no HTTP, no serialization to JSON);
+- naive: pyiceberg reads the whole table into DuckDB, then the query (the original dataPi);
+- roapi: ROAPI serving the same Parquet files, the query sent as SQL over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+import duckdb
+from pyiceberg.catalog import Catalog
+from queries import Compiled
+from servers import HttpClient, Request, Server
+
+HTTP_TIMEOUT = 600.0
+
+
+class Contender(Protocol):
+    """Something that answers a compiled query; `run` returns the rows of the answer."""
+
+    name: str
+
+    def run(self) -> int: ...
+
+
+def _rows_of(name: str, status: int, body: bytes) -> int:
+    if status != 200:
+        raise RuntimeError(f"{name} answered {status}: {body[:300]!r}")
+    return len(json.loads(body))
+
+
+class PodContender:
+    """GET /get_data on a running pod, over one keep-alive connection."""
+
+    def __init__(self, name: str, server: Server, compiled: Compiled) -> None:
+        self.name = name
+        self.server = server
+        self.request = Request(method="GET", path=compiled.path)
+        self.client = HttpClient(server.port, HTTP_TIMEOUT)
+
+    def run(self) -> int:
+        """One request; the time includes reading the whole JSON body."""
+        return _rows_of(self.name, *self.client.send(self.request))
+
+
+class RoapiContender:
+    """POST /api/sql to ROAPI with the pod's SQL, values written in as literals."""
+
+    def __init__(self, server: Server, compiled: Compiled, table: str) -> None:
+        self.name = "roapi"
+        self.server = server
+        self.request = Request(
+            method="POST", path="/api/sql", body=compiled.literal_sql(table).encode()
+        )
+        self.client = HttpClient(server.port, HTTP_TIMEOUT)
+
+    def run(self) -> int:
+        """One request; the time includes reading the whole JSON body."""
+        return _rows_of(self.name, *self.client.send(self.request))
+
+
+@dataclass(frozen=True, slots=True)
+class DuckDBDirect:
+    """The compiled SQL over a DuckDB view of the snapshot's data files, values bound."""
+
+    name: str
+    connection: duckdb.DuckDBPyConnection
+    sql: str
+    values: dict
+
+    @classmethod
+    def over(cls, files: list[str], compiled: Compiled) -> DuckDBDirect:
+        """A connection whose `source` view reads exactly `files` (hive paths not interpreted:
+        the region column is in the files, as Iceberg writes it)."""
+        connection = duckdb.connect()
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        connection.execute(
+            f"CREATE VIEW source AS SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
+        )
+        return cls("duckdb", connection, compiled.sql, compiled.duckdb_values())
+
+    def run(self) -> int:
+        """One query, its answer fetched as Arrow."""
+        return self.connection.sql(self.sql, params=self.values).to_arrow_table().num_rows
+
+
+@dataclass(frozen=True, slots=True)
+class Naive:
+    """Load the table, read all of it with pyiceberg into DuckDB, run the compiled SQL."""
+
+    name: str
+    catalog: Catalog
+    identifier: str
+    sql: str
+    values: dict
+
+    @classmethod
+    def over(cls, catalog: Catalog, identifier: str, compiled: Compiled) -> Naive:
+        """The naive approach for `compiled` over the table `identifier`."""
+        return cls("naive", catalog, identifier, compiled.sql, compiled.duckdb_values())
+
+    def run(self) -> int:
+        """One query from scratch, as a process that keeps nothing between requests."""
+        table = self.catalog.load_table(self.identifier)
+        connection = table.scan().to_duckdb("source")
+        try:
+            return connection.sql(self.sql, params=self.values).to_arrow_table().num_rows
+        finally:
+            connection.close()
+
+
+def snapshot_files(catalog: Catalog, identifier: str) -> list[str]:
+    """Local paths of the data files of the table's current snapshot."""
+    table = catalog.load_table(identifier)
+    return [_local_path(task.file.file_path) for task in table.scan().plan_files()]
+
+
+def _local_path(location: str) -> str:
+    parsed = urlparse(location)
+    return parsed.path if parsed.scheme == "file" else location
+
+
+def data_directory(files: list[str]) -> Path:
+    """The one directory holding all `files` (ROAPI serves a directory): their common parent
+    `data/` folder of the staging table that wrote them."""
+    parents = {Path(f).parents[2] for f in files}  # data/region=…/order_date_month=…/file
+    if len(parents) != 1:
+        raise RuntimeError(f"the data files are in {len(parents)} trees, expected one")
+    return parents.pop()

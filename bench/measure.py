@@ -1,0 +1,75 @@
+"""Timing: contenders called round-robin, so machine noise (other processes, CPU frequency,
+page cache) hits them alike; a contender may be capped to fewer samples (the naive approach)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One timed thing: a label, the call, and at most how many samples it gets."""
+
+    label: str
+    call: Callable[[], int]
+    samples: int
+
+
+@dataclass(slots=True, kw_only=True)
+class Samples:
+    """Milliseconds per call, and the rows of each answer (they must not vary)."""
+
+    ms: list[float] = field(default_factory=list)
+    rows: set[int] = field(default_factory=set)
+
+    def stats(self) -> dict:
+        """Median, p95 (nearest rank), min and count."""
+        ordered = sorted(self.ms)
+        if not ordered:
+            return {"n": 0}
+        rank = max(1, math.ceil(0.95 * len(ordered)))
+        return {
+            "n": len(ordered),
+            "median_ms": statistics.median(ordered),
+            "p95_ms": ordered[rank - 1],
+            "min_ms": ordered[0],
+            "rows": sorted(self.rows),
+        }
+
+
+def round_robin(
+    entries: Sequence[Entry], rounds: int, warmup: int, progress: Callable[[str], None]
+) -> dict[str, Samples]:
+    """Call every entry once per round, after `warmup` untimed rounds. An entry capped below
+    `rounds` is spread evenly over the rounds, never bunched at the start or end."""
+    for _ in range(warmup):
+        for entry in entries:
+            # A capped entry (the naive full scan) keeps nothing warm worth the long call.
+            if entry.samples >= rounds:
+                entry.call()
+    results = {entry.label: Samples() for entry in entries}
+    started = time.monotonic()
+    for number in range(rounds):
+        for entry in entries:
+            if not _due(number, rounds, entry.samples):
+                continue
+            before = time.perf_counter()
+            rows = entry.call()
+            results[entry.label].ms.append((time.perf_counter() - before) * 1000)
+            results[entry.label].rows.add(rows)
+        if (number + 1) % max(1, rounds // 5) == 0 or number + 1 == rounds:
+            progress(f"  round {number + 1}/{rounds} ({time.monotonic() - started:.0f} s)")
+    return results
+
+
+def _due(number: int, rounds: int, samples: int) -> bool:
+    """Whether round `number` takes a sample of an entry capped to `samples` of `rounds`."""
+    if samples >= rounds:
+        return True
+    # Sample k is taken in round floor(k * rounds / samples) + offset: evenly spread.
+    offset = rounds // (2 * samples)
+    return any(number == k * rounds // samples + offset for k in range(samples))

@@ -1,0 +1,179 @@
+"""The two measured queries as datapic specs, compiled with the real CLI into pods, and the same
+compiled SQL in the forms the other contenders run (bound DuckDB parameters, SQL literals)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from table import customer_name, table_name
+
+REGION = "EMEA"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case:
+    """One query: its spec (minus the table) and the request values it is measured with."""
+
+    key: str
+    title: str
+    spec: dict[str, Any]
+    args: dict[str, str]
+
+    def spec_for(self, scale: int, cached: bool = False) -> dict[str, Any]:
+        """The spec over the table at `scale`; the result cache off unless `cached`."""
+        namespace, table = table_name(scale).split(".")
+        suffix = "" if scale == 1 else f"-x{scale}"
+        return {
+            "resource_name": f"bench-{self.key}{suffix}{'-cached' if cached else ''}",
+            "short_description": self.title,
+            "depends_on": [{"namespace": namespace, "table": table}],
+            **self.spec,
+            # Off for the measured pods, so every request really queries the table.
+            "result_cache": cached,
+        }
+
+
+def cases() -> list[Case]:
+    """The reduction and the selective projection, with their request values."""
+    reduction = Case(
+        key="reduction",
+        title="Orders, units, revenue and mean discount by category and month of one region",
+        spec={
+            "operation_type": "REDUCTION",
+            "aggregate": {
+                "orders": "count(*)",
+                "units": "sum(quantity)",
+                "revenue": "sum(quantity * unit_price)",
+                "avg_discount": "avg(discount)",
+            },
+            "group_by": ["category", "order_month"],
+            "filters": ["region = :region"],
+            "parameters": [{"name": "region", "type": "string", "default": REGION}],
+        },
+        args={"region": REGION},
+    )
+    projection = Case(
+        key="projection",
+        title="One customer's orders in a date range, in its region",
+        spec={
+            "operation_type": "PROJECTION",
+            "select": [
+                "order_id",
+                "order_date",
+                "customer",
+                "country",
+                "product",
+                "category",
+                "quantity",
+                "unit_price",
+                "discount",
+                "shipped_at",
+            ],
+            "filters": [
+                "region = :region",
+                "customer = :customer",
+                "order_date BETWEEN :since AND :until",
+            ],
+            "parameters": [
+                {"name": "region", "type": "string"},
+                {"name": "customer", "type": "string"},
+                {"name": "since", "type": "date"},
+                {"name": "until", "type": "date"},
+            ],
+            "order_by": ["order_date", "order_id"],
+        },
+        args={
+            "region": REGION,
+            # Customer 7 exists at every size (a region has at least 10 customers).
+            "customer": customer_name(REGION, 7),
+            "since": "2024-01-01",
+            "until": "2024-06-30",
+        },
+    )
+    return [reduction, projection]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Compiled:
+    """A compiled pod of one case: its directory and what its pod.json says."""
+
+    case: Case
+    pod_dir: Path
+    sql: str
+    types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        """GET /get_data with the case's values in the query string."""
+        return "/get_data?" + urllib.parse.urlencode(self.case.args)
+
+    def duckdb_values(self) -> dict[str, Any]:
+        """The case's values typed as the pod binds them, for DuckDB's $name parameters."""
+        return {name: _typed(self.types[name], text) for name, text in self.case.args.items()}
+
+    def literal_sql(self, table: str) -> str:
+        """The compiled SQL with the values written in as literals, over `table` (for ROAPI)."""
+        tree = sqlglot.parse_one(self.sql, read="duckdb")
+        values = self.duckdb_values()
+        for placeholder in list(tree.find_all(exp.Placeholder)):
+            placeholder.replace(_literal(values[placeholder.name]))
+        for source in tree.find_all(exp.Table):
+            if source.name == "source":
+                source.replace(exp.to_table(table))
+        return tree.sql(dialect="postgres")
+
+
+def compile_pods(specs: dict[str, dict[str, Any]], out: Path) -> None:
+    """Write each spec as `out/specs/NAME.yaml` and compile them all with the datapic CLI."""
+    spec_dir = out / "specs"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, spec in specs.items():
+        path = spec_dir / f"{name}.yaml"
+        # JSON is YAML: the spec file is exactly what a developer could have written.
+        path.write_text(json.dumps(spec, indent=2) + "\n")
+        paths.append(str(path))
+    command = [str(Path(sys.executable).parent / "datapic"), "compile", *paths, "-o", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"bench: datapic compile failed:\n{result.stdout}{result.stderr}")
+
+
+def load_compiled(case: Case, pod_dir: Path) -> Compiled:
+    """The compiled form of `case` in `pod_dir`, read from its pod.json."""
+    pod = json.loads((pod_dir / "pod.json").read_text())
+    types = {p["name"]: p["type"] for p in pod["parameters"]}
+    return Compiled(case=case, pod_dir=pod_dir, sql=pod["sql"], types=types)
+
+
+def _typed(kind: str, text: str) -> Any:
+    converters = {
+        "string": str,
+        "integer": int,
+        "number": float,
+        "boolean": lambda t: t.lower() == "true",
+        "date": dt.date.fromisoformat,
+        "timestamp": dt.datetime.fromisoformat,
+    }
+    return converters[kind](text)
+
+
+def _literal(value: Any) -> exp.Expression:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    if isinstance(value, dt.datetime):
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    return exp.Literal.string(str(value))

@@ -1,0 +1,203 @@
+"""The figures: ratios against the targets of issue 3, a printed table, a JSON file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """A ratio or figure, how it is computed, and the bound it should meet."""
+
+    key: str
+    label: str
+    bound: float
+    at_most: bool  # True: value <= bound; False: value >= bound
+
+
+def targets(queries: list[str]) -> list[Target]:
+    """Issue 3's targets for this machine size (2 cores), warm, HTTP included."""
+    found = []
+    for query in queries:
+        found += [
+            Target(key=f"{query}.pod/duckdb", label=f"{query} pod/duckdb", bound=1.2, at_most=True),
+            Target(key=f"{query}.pod/roapi", label=f"{query} pod/roapi", bound=1.0, at_most=True),
+            Target(
+                key=f"{query}.naive/pod",
+                label=f"{query} naive/pod",
+                bound=20 if query == "reduction" else 1.0,
+                at_most=False,
+            ),
+            Target(
+                key=f"{query}.scale16/scale1",
+                label=f"{query} pod 16x/1x",
+                bound=1.3,
+                at_most=True,
+            ),
+        ]
+    found += [
+        Target(
+            key="reduction.cold_start_s", label="reduction cold start s", bound=1.0, at_most=True
+        ),
+        Target(
+            key="projection.cold_start_s", label="projection cold start s", bound=1.0, at_most=True
+        ),
+        Target(
+            key="reduction.peak_rss_mb", label="reduction pod peak RSS MB", bound=250, at_most=True
+        ),
+    ]
+    return found
+
+
+def ratios(latency: dict[str, dict[str, dict]], scaling: dict[str, dict[str, dict]]) -> dict:
+    """Median ratios between contenders per query, and the pod's latency growth with size."""
+    found: dict[str, float] = {}
+    for query, by in latency.items():
+
+        def median(name: str, by: dict = by) -> float | None:
+            return by.get(name, {}).get("median_ms")
+
+        for key, top, bottom in (
+            ("pod/duckdb", "pod", "duckdb"),
+            ("naive/pod", "naive", "pod"),
+            ("pod/roapi", "pod", "roapi"),
+            ("pod/pod cached", "pod", "pod cached"),
+        ):
+            if median(top) is not None and median(bottom):
+                found[f"{query}.{key}"] = median(top) / median(bottom)
+    for query, by_scale in scaling.items():
+        base = by_scale.get("1x", {}).get("median_ms")
+        for scale, stats in by_scale.items():
+            if scale != "1x" and base and stats.get("median_ms") is not None:
+                found[f"{query}.scale{scale[:-1]}/scale1"] = stats["median_ms"] / base
+    return found
+
+
+def verdicts(figures: dict[str, float], wanted: list[Target]) -> list[dict]:
+    """Each target with its measured value and whether it is met (None: not measured)."""
+    rows = []
+    for target in wanted:
+        value = figures.get(target.key)
+        met = None
+        if value is not None:
+            met = value <= target.bound if target.at_most else value >= target.bound
+        rows.append(
+            {
+                "target": target.label,
+                "value": value,
+                "bound": f"{'<=' if target.at_most else '>='} {target.bound:g}",
+                "met": met,
+            }
+        )
+    return rows
+
+
+def machine() -> dict:
+    """What the figures came from."""
+    memory_kb = 0
+    model = platform.processor()
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("duckdb", "pyiceberg", "pyarrow", "fastapi", "uvicorn", "roapi"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "arch": platform.machine(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "versions": versions,
+        "commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() or None
+
+
+def write_json(results: dict, directory: Path) -> Path:
+    """results-<UTC timestamp>.json in `directory`."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"results-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def render(results: dict) -> str:
+    """The printed table: latency per query and contender, start-up, memory, scaling, ratios."""
+    m = results["machine"]
+    lines = [
+        "",
+        f"datapic bench: {results['rows']:,} rows, {m['nproc']} CPUs, {m['memory_gib']} GiB RAM, "
+        f"{m['arch']}, {results['date']}, commit {m['commit']}",
+        f"pod runtime: {results['settings']['runtime']}",
+        "",
+        f"{'query':<11} {'contender':<12} {'median ms':>10} {'p95 ms':>9} {'min ms':>9} "
+        f"{'n':>4} {'rows':>6}",
+    ]
+    for query, by in results["latency"].items():
+        for name, stats in by.items():
+            lines.append(_latency_line(query, name, stats))
+    lines += ["", f"{'server':<24} {'cold start s':>12} {'peak RSS MB':>12}"]
+    for name, figures in results["servers"].items():
+        cold = figures.get("cold_start_s")
+        rss = figures.get("peak_rss_mb")
+        lines.append(f"{name:<24} {_num(cold, '.2f'):>12} {_num(rss, '.0f'):>12}")
+    if results["scaling"]:
+        lines += ["", f"{'scaling (pod)':<24} {'median ms':>10} {'p95 ms':>9} {'rows':>6}"]
+        for query, by_scale in results["scaling"].items():
+            for scale, stats in by_scale.items():
+                rows = ",".join(str(r) for r in stats.get("rows", []))
+                lines.append(
+                    f"{query + ' ' + scale + ' (' + format(stats['table_rows'], ',') + ')':<24} "
+                    f"{_num(stats.get('median_ms'), '.1f'):>10} "
+                    f"{_num(stats.get('p95_ms'), '.1f'):>9} {rows:>6}"
+                )
+    lines += ["", f"{'ratio (medians)':<30} {'value':>8}"]
+    for key, value in results["ratios"].items():
+        lines.append(f"{key:<30} {value:>8.2f}")
+    lines += ["", f"{'target':<30} {'value':>8} {'bound':>8}  met"]
+    for row in results["targets"]:
+        met = {True: "yes", False: "NO", None: "-"}[row["met"]]
+        lines.append(f"{row['target']:<30} {_num(row['value'], '.2f'):>8} {row['bound']:>8}  {met}")
+    for problem in results["problems"]:
+        lines.append(f"PROBLEM: {problem}")
+    return "\n".join(lines) + "\n"
+
+
+def _latency_line(query: str, name: str, stats: dict) -> str:
+    rows = ",".join(str(r) for r in stats.get("rows", []))
+    return (
+        f"{query:<11} {name:<12} {_num(stats.get('median_ms'), '.1f'):>10} "
+        f"{_num(stats.get('p95_ms'), '.1f'):>9} {_num(stats.get('min_ms'), '.1f'):>9} "
+        f"{stats.get('n', 0):>4} {rows:>6}"
+    )
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)

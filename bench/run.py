@@ -1,0 +1,347 @@
+"""datapic's benchmark (issue 3): a compiled pod against DuckDB on the same files, the naive
+full scan and ROAPI, on a local Iceberg table; then the pod's latency as the table grows.
+
+    python bench/run.py [--rows N] [--quick] [--rounds R] [--scales 4,16] [--no-roapi]
+
+Builds (or reuses) the tables under .bench/, compiles the pods with `datapic compile`, runs
+every server on 127.0.0.1, prints the figures and writes .bench/results-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from contenders import (
+    DuckDBDirect,
+    Naive,
+    PodContender,
+    RoapiContender,
+    data_directory,
+    snapshot_files,
+)
+from measure import Entry, round_robin
+from queries import Case, Compiled, cases, compile_pods, load_compiled
+from report import machine, ratios, render, targets, verdicts, write_json
+from servers import Request, Server, roapi_binary, start_pod, start_roapi
+from table import Build, Lakehouse, ensure_lakehouse, table_name
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 300.0
+
+
+def progress(message: str) -> None:
+    """One progress line, flushed (the build and the runs are long)."""
+    print(message, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line; --quick shrinks every default, explicit flags still win."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, help="rows of the base table (default 10,000,000)")
+    parser.add_argument("--quick", action="store_true", help="a small, short run")
+    parser.add_argument("--rounds", type=int, help="timed rounds per contender (default 30)")
+    parser.add_argument("--warmup", type=int, help="untimed rounds first (default 2)")
+    parser.add_argument("--naive-samples", type=int, help="timed naive calls (default 5)")
+    parser.add_argument(
+        "--cold-runs", type=int, help="pod launches timed per query (default 3; 0: none)"
+    )
+    parser.add_argument(
+        "--scales", default="4,16", help="table sizes of the scaling run ('' for none)"
+    )
+    parser.add_argument("--no-roapi", action="store_true", help="leave ROAPI out")
+    parser.add_argument("--root", type=Path, default=ROOT / ".bench", help="work directory")
+    parser.add_argument(
+        "--runtime",
+        type=Path,
+        help="a pod runtime folder (app.py + datapic_runtime/, like templates/pod) to put in "
+        "every compiled pod instead of the one it was compiled with: measures a runtime under "
+        "development against the same pod.json",
+    )
+    args = parser.parse_args(argv)
+    quick = {"rows": 240_000, "rounds": 5, "warmup": 1, "naive_samples": 2, "cold_runs": 1}
+    full = {"rows": 10_000_000, "rounds": 30, "warmup": 2, "naive_samples": 5, "cold_runs": 3}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.scales = tuple(sorted({int(s) for s in args.scales.split(",") if s.strip()} - {1}))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the whole bench; exit code 1 when the contenders' answers disagree."""
+    args = parse_args(argv)
+    if not args.no_roapi:
+        roapi_binary()  # fail now, not after the long build
+    args.root.mkdir(parents=True, exist_ok=True)
+    lakehouse = ensure_lakehouse(args.root, Build(rows=args.rows, scales=args.scales), progress)
+    compiled = compile_all(lakehouse, args.root / "pods", args.runtime)
+    with servers_stopped_at_exit() as servers:
+        results = measure_all(args, lakehouse, compiled, servers)
+    problems = agreement_problems(results)
+    results["problems"] = problems
+    print(render(results), end="")
+    path = write_json(results, args.root)
+    progress(f"results written to {path}")
+    return 1 if problems else 0
+
+
+def compile_all(
+    lakehouse: Lakehouse, out: Path, runtime: Path | None
+) -> dict[tuple[str, int, bool], Compiled]:
+    """Every pod of the run, compiled by the datapic CLI: (query, scale, cached) -> pod;
+    with `runtime`, each pod's runtime replaced by that one."""
+    shutil.rmtree(out, ignore_errors=True)
+    wanted = {}
+    for case in cases():
+        for scale in lakehouse.tables:
+            wanted[(case.key, scale, False)] = case
+        if case.key == "reduction":
+            wanted[(case.key, 1, True)] = case
+    specs = {
+        _pod_name(case, scale, cached): case.spec_for(scale, cached)
+        for (_, scale, cached), case in wanted.items()
+    }
+    progress(f"compile: {len(specs)} pods with datapic compile")
+    compile_pods(specs, out)
+    if runtime:
+        for name in specs:
+            replace_runtime(out / name, runtime)
+        progress(f"compile: runtime replaced by {runtime}")
+    return {
+        key: load_compiled(case, out / _pod_name(case, key[1], key[2]))
+        for key, case in wanted.items()
+    }
+
+
+def replace_runtime(pod_dir: Path, runtime: Path) -> None:
+    """Put `runtime`'s app.py and datapic_runtime/ into `pod_dir` (pod.json stays)."""
+    if not (runtime / "datapic_runtime").is_dir() or not (runtime / "app.py").is_file():
+        raise SystemExit(f"bench: --runtime {runtime} has no app.py and datapic_runtime/")
+    shutil.rmtree(pod_dir / "datapic_runtime")
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(runtime / "datapic_runtime", pod_dir / "datapic_runtime", ignore=ignore)
+    shutil.copy2(runtime / "app.py", pod_dir / "app.py")
+
+
+def _pod_name(case: Case, scale: int, cached: bool) -> str:
+    return case.spec_for(scale, cached)["resource_name"]
+
+
+@contextlib.contextmanager
+def servers_stopped_at_exit() -> Iterator[list[Server]]:
+    """A list to put started servers in; each is stopped (by its own pid) however we leave."""
+    started: list[Server] = []
+    try:
+        yield started
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def measure_all(
+    args: argparse.Namespace,
+    lakehouse: Lakehouse,
+    compiled: dict[tuple[str, int, bool], Compiled],
+    servers: list[Server],
+) -> dict:
+    """Start the servers, time everything, return the results (figures, not yet judged)."""
+    logs = args.root / "logs"
+    logs.mkdir(exist_ok=True)
+    catalog = lakehouse.catalog()
+    files = snapshot_files(catalog, table_name(1))
+    keys = [case.key for case in cases()]
+    pods, figures = start_measured_pods(args, lakehouse.env, compiled, servers, logs)
+    pods.update(start_other_pods(args, lakehouse.env, compiled, servers, logs))
+    roapi = None if args.no_roapi else start_roapi_server(files, compiled, servers, logs)
+
+    entries = []
+    for key in keys:
+        contenders = [PodContender("pod", pods[(key, 1, False)], compiled[(key, 1, False)])]
+        if (key, 1, True) in pods:
+            cached = compiled[(key, 1, True)]
+            contenders.append(PodContender("pod cached", pods[(key, 1, True)], cached))
+        contenders.append(DuckDBDirect.over(files, compiled[(key, 1, False)]))
+        contenders.append(Naive.over(catalog, table_name(1), compiled[(key, 1, False)]))
+        if roapi:
+            contenders.append(RoapiContender(roapi, compiled[(key, 1, False)], "orders"))
+        for contender in contenders:
+            samples = args.naive_samples if contender.name == "naive" else args.rounds
+            label = f"{key}|{contender.name}"
+            entries.append(Entry(label=label, call=contender.run, samples=samples))
+    progress(f"latency: {args.rounds} rounds over {len(entries)} contenders, round-robin")
+    latency: dict[str, dict[str, dict]] = {key: {} for key in keys}
+    for label, samples in round_robin(entries, args.rounds, args.warmup, progress).items():
+        key, name = label.split("|")
+        latency[key][name] = samples.stats()
+
+    for (key, scale, cached), server in pods.items():
+        if scale == 1:
+            name = f"pod {key}{' cached' if cached else ''}"
+            figures.setdefault(name, {"pid": server.pid})["peak_rss_mb"] = server.peak_rss_mb()
+    if roapi:
+        figures["roapi"] = {**roapi_figures(roapi), "peak_rss_mb": roapi.peak_rss_mb()}
+        roapi.stop()  # its memory is not needed for the scaling run
+
+    scaling = measure_scaling(args, compiled, pods)
+    found = ratios(latency, scaling)
+    for key in keys:
+        for figure in ("cold_start_s", "peak_rss_mb"):
+            if figures[f"pod {key}"].get(figure) is not None:
+                found[f"{key}.{figure}"] = figures[f"pod {key}"][figure]
+    return {
+        "rows": args.rows,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "settings": {
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "naive_samples": args.naive_samples,
+            "cold_runs": args.cold_runs,
+            "scales": list(args.scales),
+            "data_files": len(files),
+            "runtime": str(args.runtime) if args.runtime else "as compiled",
+        },
+        "queries": {
+            key: {
+                "title": compiled[(key, 1, False)].case.title,
+                "args": compiled[(key, 1, False)].case.args,
+                "sql": compiled[(key, 1, False)].sql,
+            }
+            for key in keys
+        },
+        "latency": latency,
+        "servers": figures,
+        "scaling": scaling,
+        "ratios": found,
+        "targets": verdicts(found, targets(keys)),
+    }
+
+
+def start_measured_pods(args, env, compiled, servers, logs) -> tuple[dict, dict]:
+    """The 1x pod of each query, launched `cold_runs` times one after the other (each timed
+    from launch to first answer); the last launch stays up for the warm runs."""
+    pods: dict[tuple[str, int, bool], Server] = {}
+    figures: dict[str, dict] = {}
+    if args.cold_runs < 1:
+        return pods, figures
+    for case in cases():
+        pod = compiled[(case.key, 1, False)]
+        cold = []
+        for run in range(args.cold_runs):
+            log = logs / f"{case.key}-{run}.log"
+            server = _launch(servers, start_pod(pod.pod_dir, env, log))
+            cold.append(server.wait_for_answer(_get(pod), START_TIMEOUT))
+            progress(f"cold start: {case.key} pod answered {cold[-1]:.2f} s after launch")
+            if run < args.cold_runs - 1:
+                server.stop()
+        pods[(case.key, 1, False)] = server
+        figures[f"pod {case.key}"] = {
+            "cold_start_s": sorted(cold)[len(cold) // 2],
+            "cold_runs_s": cold,
+            "pid": server.pid,
+        }
+    return pods, figures
+
+
+def start_other_pods(args, env, compiled, servers, logs) -> dict:
+    """The pods whose start-up is not measured, started together: the cached reduction and
+    the pods over the bigger tables for the scaling run."""
+    keys = [key for key in compiled if key[2]]
+    keys += [(case.key, scale, False) for case in cases() for scale in args.scales]
+    if args.cold_runs == 0:  # start-up not measured: the 1x pods start with the others
+        keys += [(case.key, 1, False) for case in cases()]
+    pods = {}
+    for key in keys:
+        name = compiled[key].pod_dir.name
+        pods[key] = _launch(servers, start_pod(compiled[key].pod_dir, env, logs / f"{name}.log"))
+    for key in keys:
+        pods[key].wait_for_answer(_get(compiled[key]), START_TIMEOUT)
+    progress(f"started {len(keys)} more pods")
+    return pods
+
+
+def start_roapi_server(files, compiled, servers, logs) -> Server:
+    """ROAPI over the directory holding exactly the snapshot's files, timed to first answer."""
+    data_dir = data_directory(files)
+    on_disk = len(list(data_dir.rglob("*.parquet")))
+    if on_disk != len(files):
+        raise RuntimeError(f"{data_dir} holds {on_disk} files, the snapshot {len(files)}")
+    roapi = _launch(servers, start_roapi("orders", data_dir, logs / "roapi.log"))
+    first = compiled[("reduction", 1, False)].literal_sql("orders").encode()
+    request = Request(method="POST", path="/api/sql", body=first)
+    roapi.cold_start_s = roapi.wait_for_answer(request, START_TIMEOUT)
+    progress(f"cold start: roapi answered {roapi.cold_start_s:.2f} s after launch")
+    return roapi
+
+
+def roapi_figures(roapi: Server) -> dict:
+    """ROAPI's start-up figures (its memory is read separately, after the warm runs)."""
+    return {"cold_start_s": roapi.cold_start_s, "pid": roapi.pid}
+
+
+def measure_scaling(
+    args: argparse.Namespace,
+    compiled: dict[tuple[str, int, bool], Compiled],
+    pods: dict[tuple[str, int, bool], Server],
+) -> dict:
+    """The pod's latency over the 1x, 4x, 16x tables (same selected rows), round-robin."""
+    if not args.scales:
+        return {}
+    keys = [case.key for case in cases()]
+    entries = [
+        Entry(
+            label=f"{key}|{scale}x",
+            call=PodContender("pod", pods[(key, scale, False)], compiled[(key, scale, False)]).run,
+            samples=args.rounds,
+        )
+        for key in keys
+        for scale in (1, *args.scales)
+    ]
+    sizes = ", ".join(f"{scale}x" for scale in (1, *args.scales))
+    progress(f"scaling: {args.rounds} rounds over the pods at {sizes}")
+    timed = round_robin(entries, args.rounds, args.warmup, progress)
+    scaling: dict[str, dict[str, dict]] = {key: {} for key in keys}
+    for label, samples in timed.items():
+        key, scale = label.split("|")
+        pod = pods[(key, int(scale[:-1]), False)]
+        scaling[key][scale] = {
+            **samples.stats(),
+            "table_rows": args.rows * int(scale[:-1]),
+            "peak_rss_mb": pod.peak_rss_mb(),
+        }
+    return scaling
+
+
+def agreement_problems(results: dict) -> list[str]:
+    """Every contender must have answered each query with the same number of rows, always."""
+    problems = []
+    for key, by in {**results["latency"]}.items():
+        seen = {name: tuple(stats.get("rows", ())) for name, stats in by.items()}
+        for scale, stats in results["scaling"].get(key, {}).items():
+            seen[f"pod {scale}"] = tuple(stats.get("rows", ()))
+        if len(set(seen.values())) != 1 or any(len(rows) != 1 for rows in seen.values()):
+            problems.append(f"{key}: the answers' row counts differ: {seen}")
+    return problems
+
+
+def _get(compiled: Compiled) -> Request:
+    return Request(method="GET", path=compiled.path)
+
+
+def _launch(servers: list[Server], server: Server) -> Server:
+    servers.append(server)
+    return server
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    code = main()
+    progress(f"bench: done in {time.monotonic() - started:.0f} s")
+    sys.exit(code)

@@ -1,0 +1,49 @@
+"""The benchmark program runs end to end on a tiny table: every contender answers, the answers
+agree, the ratios are printed and the JSON is written. A smoke test of the program, not a timing
+test: no figure is judged here (speed is what bench/ itself reports)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        *("--rows", "20000", "--quick", "--rounds", "2", "--warmup", "0", "--scales", "4"),
+        # Every pod starts at once (no sequential cold-start launches): the test stays short.
+        *("--cold-runs", "0"),
+        *("--root", str(tmp_path)),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+
+    for ratio in ("pod/duckdb", "naive/pod", "pod/roapi"):
+        for query in ("reduction", "projection"):
+            assert f"{query}.{ratio}" in result.stdout, output
+    assert "reduction.scale4/scale1" in result.stdout, output
+
+    [path] = tmp_path.glob("results-*.json")
+    results = json.loads(path.read_text())
+    assert results["rows"] == 20_000
+    assert results["problems"] == []
+    for query in ("reduction", "projection"):
+        contenders = results["latency"][query]
+        assert {"pod", "duckdb", "naive", "roapi"} <= set(contenders)
+        # Every contender got the same, non-empty answer (row counts), every time.
+        [rows] = {tuple(stats["rows"]) for stats in contenders.values()}
+        assert len(rows) == 1 and rows[0] > 0
+        assert results["scaling"][query]["4x"]["rows"] == list(rows)
+    assert results["servers"]["pod reduction"]["peak_rss_mb"] > 0
+    assert results["servers"]["roapi"]["cold_start_s"] > 0
+    # Every server the bench started is gone (each was stopped by its own process group).
+    pids = [figures["pid"] for figures in results["servers"].values()]
+    assert len(pids) == 4
+    assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
