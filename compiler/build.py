@@ -13,6 +13,7 @@ from typing import Any
 
 from .diagnostics import Code, Diagnostic, error
 from .ir import (
+    POD_ARGUMENTS,
     Aggregate,
     Column,
     Deployment,
@@ -246,6 +247,14 @@ class _Builder:
                 )
             )
         self.check_unique([(p.name, p.span) for p in parameters], "parameter")
+        for index, p in enumerate(parameters):
+            if p.name in POD_ARGUMENTS:
+                self.fail(
+                    Code.DUPLICATE_NAME,
+                    f"parameter name '{p.name}' is reserved: every pod takes "
+                    f"{', '.join(POD_ARGUMENTS)} as query arguments",
+                    ("parameters", index, "name"),
+                )
         return tuple(parameters)
 
     def checked_default(self, ptype: ParamType, value: Any, path: tuple) -> Any:

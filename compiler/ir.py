@@ -33,6 +33,11 @@ class ParamType(enum.Enum):
     TIMESTAMP = "timestamp"
 
 
+# Query arguments every pod takes beside the spec's parameters (the runtime's
+# RESERVED_ARGUMENTS), so a spec may not declare a parameter of these names.
+POD_ARGUMENTS = ("format", "limit", "page_token")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Parameter:
     """A typed request parameter; `default` is its JSON form (ISO strings for dates)."""

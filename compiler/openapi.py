@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__
-from .ir import CompiledQuery, ParamType, Pod
+from .ir import POD_ARGUMENTS, CompiledQuery, ParamType, Pod
 
 _SCHEMAS: dict[ParamType, dict[str, str]] = {
     ParamType.STRING: {"type": "string"},
@@ -21,8 +21,6 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 # The answer formats the runtime serves (templates/pod/datapic_runtime/formats.py), in its order.
 _FORMATS = ("json", "ndjson", "csv", "arrow", "parquet")
 _BINARY = {"type": "string", "format": "binary"}
-# Arguments of every pod, beside the spec's parameters (a spec may not declare these names).
-POD_ARGUMENTS = ("format", "limit", "page_token")
 _NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 
