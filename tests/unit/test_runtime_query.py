@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from datapic_runtime.config import PodConfig, SourceSpec
 from datapic_runtime.errors import PodError
-from datapic_runtime.query import QueryEngine, execute, hardened_connection, read
+from datapic_runtime.query import QueryEngine, execute, hardened_connection
 from pyiceberg.catalog import load_catalog
 
 
@@ -67,25 +67,6 @@ def test_registered_data_still_answers_in_utc():
     # SUM over integers is a HUGEINT, which Arrow carries as decimal128(38, 0): flagged as integer.
     assert answer.wide_integers == frozenset({0})
     assert pa.types.is_decimal(answer.schema.field("s").type)
-
-
-def test_read_selects_only_the_read_columns(nasty):
-    data = read(nasty, config(read_columns=("LABEL", "id")), {})
-    # The table's spelling: DuckDB's SQL matches names in any case, Iceberg's scan does not.
-    assert sorted(data.column_names) == ["id", "label"]
-    assert data.num_rows == 9
-
-
-def test_read_with_no_column_still_counts_rows(nasty):
-    data = read(nasty, config(read_columns=()), {})
-    assert data.num_columns == 1 and data.num_rows == 9
-
-
-def test_a_column_the_table_lost_is_a_clear_500(nasty):
-    with pytest.raises(PodError) as caught:
-        read(nasty, config(read_columns=("id", "vanished")), {})
-    assert caught.value.status == 500
-    assert "table t.nasty has no column 'vanished'" in caught.value.message
 
 
 def counting(factory):
