@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -91,12 +92,10 @@ def _read(path: Path) -> str | None:
 
 def parse_bytes(text: str) -> int:
     """`2GB`, `512MiB`, `1000000` as bytes; ValueError otherwise."""
-    cleaned = text.strip().upper().replace(" ", "")
-    number = cleaned.rstrip("KMGTIB")
-    unit = cleaned[len(number) :]
-    if unit not in _UNITS or not number:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]I?B|B)?", text.strip().upper().replace(" ", ""))
+    if match is None:
         raise ValueError(f"not a size: {text!r} (examples: 512MiB, 2GB)")
-    return int(float(number) * _UNITS[unit])
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
 def load_limits(env: Mapping[str, str] = os.environ, root: Path = CGROUP) -> Limits:
