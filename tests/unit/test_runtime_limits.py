@@ -63,6 +63,7 @@ def test_duckdb_and_the_query_slots_are_sized_from_the_container(tmp_path):
     limits = load_limits({}, root)
     assert (limits.cpus, limits.duckdb_threads, limits.max_concurrent_queries) == (1, 1, 1)
     assert limits.duckdb_memory_bytes == 2**29 and limits.duckdb_memory_limit == "512MiB"
+    assert limits.result_cache_bytes == 64 * 2**20  # at most an eighth of memory
 
 
 def test_operators_override_each_limit(tmp_path):
@@ -72,10 +73,12 @@ def test_operators_override_each_limit(tmp_path):
         "DATAPIC_MAX_CONCURRENT_QUERIES": "8",
         "DATAPIC_QUERY_MEMORY_LIMIT": "300MiB",
         "DATAPIC_QUERY_QUEUE_SECONDS": "2.5",
+        "DATAPIC_RESULT_CACHE_BYTES": "1MiB",
     }
     limits = load_limits(env, root)
     assert (limits.duckdb_threads, limits.max_concurrent_queries) == (3, 8)
     assert limits.duckdb_memory_bytes == 300 * 2**20 and limits.queue_seconds == 2.5
+    assert limits.result_cache_bytes == 2**20
     with pytest.raises(ValueError, match="DATAPIC_MAX_CONCURRENT_QUERIES"):
         load_limits({"DATAPIC_MAX_CONCURRENT_QUERIES": "0"}, root)
 

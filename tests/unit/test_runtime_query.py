@@ -374,6 +374,7 @@ def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):
     _, catalog = lake
     table = catalog.load_table("e.sales")
     database = Database(table, LIMITS)
+    python_frame_variable = pa.table({"secret": [1]})  # noqa: F841
     cursor = database.cursor()
     inside = [t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()]
     assert cursor.execute("SELECT count(*) FROM read_parquet($f)", {"f": inside}).fetchone()
@@ -383,6 +384,7 @@ def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):
         "SET enable_external_access = true",
         "SET allowed_directories = ['/']",
         "SET threads = 64",
+        "SELECT * FROM python_frame_variable",  # no scans of the caller's Python variables
     ):
         with pytest.raises(duckdb.Error):
             cursor.execute(sql)

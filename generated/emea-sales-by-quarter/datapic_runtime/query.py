@@ -190,7 +190,9 @@ class BatchStream:
             release()
 
     def __del__(self) -> None:
-        self.close()
+        # A stream dropped unread (a client gone) must still give back its query slot.
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 @dataclass
@@ -246,7 +248,9 @@ class QueryEngine:
         size_pyiceberg_pool(self.limits.cpus)
         self.slots = QuerySlots(self.limits.max_concurrent_queries, self.limits.queue_seconds)
         self.plans = PlanCache()
-        self.results = ResultCache() if config.result_cache else None
+        self.results = (
+            ResultCache(max_bytes=self.limits.result_cache_bytes) if config.result_cache else None
+        )
         self.paged: PagedQuery = paged_query(config.sql, len(config.columns))
         self._prefix = _parameter_prefix(p.name for p in config.parameters)
         self._clock = clock

@@ -24,6 +24,8 @@ _V1_UNLIMITED = 2**60
 # answers being sent, pyiceberg's planning and the result cache.
 _DUCKDB_MEMORY_SHARE = 0.5
 _DEFAULT_QUEUE_SECONDS = 10.0
+# The result cache takes at most 64 MiB, and no more than an eighth of the container's memory.
+_RESULT_CACHE_BYTES, _RESULT_CACHE_SHARE = 64 * 2**20, 8
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
 _UNITS |= {"GIB": 2**30, "TB": 10**12, "TIB": 2**40}
 
@@ -38,6 +40,7 @@ class Limits:
     duckdb_memory_bytes: int  # DuckDB's memory_limit, shared by the queries running at once
     max_concurrent_queries: int
     queue_seconds: float  # how long a request waits for a query slot before a 503
+    result_cache_bytes: int = 64 * 2**20  # answers kept in memory (the result cache)
 
     @property
     def duckdb_memory_limit(self) -> str:
@@ -113,6 +116,9 @@ def load_limits(env: Mapping[str, str] = os.environ, root: Path = CGROUP) -> Lim
         duckdb_memory_bytes=duckdb_memory,
         max_concurrent_queries=_positive(env, "DATAPIC_MAX_CONCURRENT_QUERIES", cpus),
         queue_seconds=float(env.get("DATAPIC_QUERY_QUEUE_SECONDS") or _DEFAULT_QUEUE_SECONDS),
+        result_cache_bytes=parse_bytes(env["DATAPIC_RESULT_CACHE_BYTES"])
+        if env.get("DATAPIC_RESULT_CACHE_BYTES")
+        else min(_RESULT_CACHE_BYTES, memory // _RESULT_CACHE_SHARE),
     )
 
 
