@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from datapic_runtime.config import PodConfig, SourceSpec
 from datapic_runtime.errors import PodError
@@ -153,3 +155,17 @@ def test_duckdb_types(iceberg, duckdb):
 )
 def test_duckdb_paths(uri, path):
     assert duckdb_path(uri) == path
+
+
+def test_manifests_are_read_once_then_planned_from_memory(catalog):
+    table = make_sales(catalog, "e.sales")
+    cache, config, snapshot = PlanCache(), sales_config(), table.current_snapshot().snapshot_id
+    first = cache.plan(table, config, {"r": "EMEA"}, snapshot)
+    manifests = table.current_snapshot().manifests(table.io)
+    for manifest in manifests:  # manifests never change: a later plan must not need them
+        Path(manifest.manifest_path.removeprefix("file://")).unlink()
+    other = cache.plan(table, config, {"r": "APAC"}, snapshot)
+    assert other.files_planned == first.files_planned == 2
+    assert all("region=APAC" in path for path in other.direct_files)
+    with pytest.raises(FileNotFoundError):  # what an uncached plan would have needed
+        plan(table, config, {"r": "APAC"}, snapshot)

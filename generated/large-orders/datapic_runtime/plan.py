@@ -20,8 +20,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyiceberg.expressions import BooleanExpression
+from pyiceberg.manifest import ManifestEntry, ManifestFile
 from pyiceberg.schema import Schema
-from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table import FileScanTask, ManifestGroupPlanner, Table, _min_sequence_number
 from pyiceberg.types import (
     BinaryType,
     BooleanType,
@@ -39,12 +40,15 @@ from pyiceberg.types import (
     TimestamptzType,
     TimeType,
 )
+from pyiceberg.utils.concurrent import ExecutorFactory
 
 from .config import PodConfig
 from .errors import PodError
 from .pushdown import row_filter
 
 DEFAULT_PLANS = 128
+# Manifest entries kept in memory (one per data or delete file of the manifests read).
+DEFAULT_MANIFEST_ENTRIES = 500_000
 # Files written outside pyiceberg (add_files, migrations) may lack Parquet field ids; a table
 # that carries a name mapping may hold such files, and DuckDB would read their columns as NULL.
 NAME_MAPPING = "schema.name-mapping.default"
@@ -154,7 +158,11 @@ def duckdb_type(field_type: IcebergType) -> str | None:
 
 
 def plan(
-    table: Table, config: PodConfig, values: Mapping[str, Any], snapshot_id: int | None
+    table: Table,
+    config: PodConfig,
+    values: Mapping[str, Any],
+    snapshot_id: int | None,
+    manifests: ManifestCache | None = None,
 ) -> Plan:
     """The files answering `values` at `snapshot_id` (already checked to exist), and how."""
     columns = read_columns(table, config)
@@ -165,7 +173,7 @@ def plan(
     )
     projection = scan.projection()
     try:
-        tasks = list(scan.plan_files())
+        tasks = _plan_files(table, scan, manifests or ManifestCache(0))
     except ValueError as exc:
         if "equality delete" in str(exc):
             raise PodError(
@@ -193,6 +201,87 @@ def plan(
     )
 
 
+def _plan_files(table: Table, scan: Any, manifests: ManifestCache) -> list[FileScanTask]:
+    """pyiceberg's planning (manifest, partition and metrics pruning, delete file matching),
+    with each manifest's entries read once and then kept: manifests never change."""
+    snapshot = scan.snapshot()
+    if snapshot is None:
+        return []
+    planner = _CachedManifestPlanner(
+        manifests,
+        table_metadata=table.metadata,
+        io=table.io,
+        row_filter=scan.row_filter,
+        case_sensitive=scan.case_sensitive,
+    )
+    return list(planner.plan_files(snapshot.manifests(table.io)))
+
+
+class ManifestCache:
+    """Live entries of manifest files by path, least recently used out beyond `max_entries`."""
+
+    def __init__(self, max_entries: int = DEFAULT_MANIFEST_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._manifests: OrderedDict[Hashable, tuple[ManifestEntry, ...]] = OrderedDict()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def entries(self, manifest: ManifestFile, io: Any) -> tuple[ManifestEntry, ...]:
+        """`manifest`'s live entries, read on first use."""
+        key = (manifest.manifest_path, manifest.sequence_number, manifest.added_snapshot_id)
+        with self._lock:
+            found = self._manifests.get(key)
+            if found is not None:
+                self._manifests.move_to_end(key)
+                return found
+        read = tuple(manifest.fetch_manifest_entry(io, discard_deleted=True))
+        if len(read) > self.max_entries:
+            return read
+        with self._lock:
+            if key not in self._manifests:
+                self._manifests[key] = read
+                self._count += len(read)
+            while self._count > self.max_entries:
+                _, evicted = self._manifests.popitem(last=False)
+                self._count -= len(evicted)
+        return read
+
+
+class _CachedManifestPlanner(ManifestGroupPlanner):
+    """pyiceberg's planner reading manifest entries through a ManifestCache."""
+
+    def __init__(self, manifests: ManifestCache, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cache = manifests
+
+    def plan_manifest_entries(self, manifests: Any) -> Any:
+        """As pyiceberg's, with the entries from the cache (same filters, same order)."""
+        manifest_evaluators = {}
+        partition_evaluators = {}
+        kept = []
+        for manifest in manifests:
+            spec_id = manifest.partition_spec_id
+            if spec_id not in manifest_evaluators:
+                manifest_evaluators[spec_id] = self._build_manifest_evaluator(spec_id)
+                partition_evaluators[spec_id] = self._build_partition_evaluator(spec_id)
+            if manifest_evaluators[spec_id](manifest):
+                kept.append(manifest)
+        metrics = self._build_metrics_evaluator()
+        minimum = _min_sequence_number(kept)
+
+        def matching(manifest: ManifestFile) -> list[ManifestEntry]:
+            keep_partition = partition_evaluators[manifest.partition_spec_id]
+            return [
+                entry
+                for entry in self._cache.entries(manifest, self.io)
+                if keep_partition(entry.data_file) and metrics(entry.data_file)
+            ]
+
+        wanted = [m for m in kept if self._check_sequence_number(minimum, m)]
+        # Manifests not yet cached are read in parallel, as pyiceberg does.
+        return ExecutorFactory.get_or_create().map(matching, wanted)
+
+
 def _data_files(table: Table, snapshot_id: int | None, planned: int) -> int:
     """The snapshot's data file count, from its summary (no manifest read)."""
     snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else None
@@ -214,6 +303,7 @@ class PlanCache:
 
     def __init__(self, max_entries: int = DEFAULT_PLANS) -> None:
         self.max_entries = max_entries
+        self.manifests = ManifestCache()
         self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -227,7 +317,7 @@ class PlanCache:
             if found is not None:
                 self._plans.move_to_end(key)
                 return found
-        made = plan(table, config, values, snapshot_id)
+        made = plan(table, config, values, snapshot_id, self.manifests)
         with self._lock:
             self._plans[key] = made
             while len(self._plans) > self.max_entries:
@@ -235,6 +325,6 @@ class PlanCache:
         return made
 
     def clear(self) -> None:
-        """Forget every plan (after storage refused a planned file)."""
+        """Forget every plan."""
         with self._lock:
             self._plans.clear()
