@@ -1,4 +1,5 @@
-"""datapic_runtime.query: the hardened DuckDB, the column-selecting scan, one catalog client."""
+"""datapic_runtime.query: answers equal to pyiceberg's, pruning, deletes, pages, caches,
+freshness, retries, query slots and the sandboxed DuckDB; over real Iceberg tables."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from datapic_runtime.config import PodConfig, SourceSpec
+from datapic_runtime.config import ParameterSpec, PodConfig, SourceSpec
+from datapic_runtime.database import Database
 from datapic_runtime.errors import PodError
-from datapic_runtime.query import QueryEngine, execute, hardened_connection, read
+from datapic_runtime.limits import Limits
+from datapic_runtime.predicates import parse_predicate
+from datapic_runtime.query import Page, QueryEngine, execute, hardened_connection
+from enginekit import delete_positions, make_sales
 from pyiceberg.catalog import load_catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.io.pyarrow import PyArrowFileIO
 
 
 def config(sql: str = "SELECT id FROM source", **fields) -> PodConfig:
@@ -69,25 +76,6 @@ def test_registered_data_still_answers_in_utc():
     assert pa.types.is_decimal(answer.schema.field("s").type)
 
 
-def test_read_selects_only_the_read_columns(nasty):
-    data = read(nasty, config(read_columns=("LABEL", "id")), {})
-    # The table's spelling: DuckDB's SQL matches names in any case, Iceberg's scan does not.
-    assert sorted(data.column_names) == ["id", "label"]
-    assert data.num_rows == 9
-
-
-def test_read_with_no_column_still_counts_rows(nasty):
-    data = read(nasty, config(read_columns=()), {})
-    assert data.num_columns == 1 and data.num_rows == 9
-
-
-def test_a_column_the_table_lost_is_a_clear_500(nasty):
-    with pytest.raises(PodError) as caught:
-        read(nasty, config(read_columns=("id", "vanished")), {})
-    assert caught.value.status == 500
-    assert "table t.nasty has no column 'vanished'" in caught.value.message
-
-
 def counting(factory):
     """`factory`, counting its calls in .calls."""
 
@@ -139,3 +127,265 @@ def test_an_unconfigured_catalog_is_a_500_saying_how_to_configure_it(monkeypatch
     assert caught.value.status == 500
     assert "catalog 'nowhere' is not configured" in caught.value.message
     assert "PYICEBERG_CATALOG__NOWHERE__*" in caught.value.message
+
+
+# --- the engine over an evolved, partitioned table ----------------------------------------------
+
+LIMITS = Limits(
+    cpus=2,
+    memory_bytes=2**30,
+    duckdb_threads=2,
+    duckdb_memory_bytes=2**28,
+    max_concurrent_queries=2,
+    queue_seconds=0.05,
+)
+BY_REGION = (
+    parse_predicate({"column": "region", "op": "eq", "value": {"parameter": "r"}}, ["r"], "t"),
+)
+REGION = ParameterSpec(name="r", type="string", required=False, default="EMEA")
+SUMMARY = (
+    "SELECT region, count(*) AS n, sum(total) AS total, sum(qty) AS qty, count(note) AS notes "
+)
+SUMMARY += "FROM source WHERE region = $r GROUP BY region"
+ROWS = "SELECT id, total, qty, note FROM source WHERE region = $r ORDER BY id"
+
+
+def sales_pod(sql: str = SUMMARY, **fields) -> PodConfig:
+    """A pod over `e.sales` (see enginekit.make_sales) with parameter `r`, region pushed down."""
+    values = {
+        "name": "p",
+        "source": SourceSpec(catalog="default", namespace=("e",), table="sales"),
+        "columns": _output_columns(sql),
+        "read_columns": ("id", "note", "qty", "region", "total"),
+        "parameters": (REGION,),
+        "sql": sql,
+        "pushdown": BY_REGION,
+        "freshness_seconds": 5,
+    }
+    return PodConfig(**{**values, **fields})
+
+
+EMPTY_SALES = "(SELECT 1 AS id, NULL AS note, NULL AS qty, NULL AS region, NULL AS total)"
+
+
+def _output_columns(sql: str) -> tuple[str, ...]:
+    """The names of the query's output columns, as the compiler lists them in pod.json."""
+    shaped = sql.replace("$r", "'x'").replace("source", EMPTY_SALES)
+    return tuple(duckdb.connect().sql(shaped).columns)
+
+
+class Clock:
+    """time.monotonic for the engine, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def lake(tmp_path):
+    """A catalog factory over a private lakehouse holding `e.sales`, and its catalog."""
+    props = {"uri": f"sqlite:///{tmp_path / 'c.db'}", "warehouse": tmp_path.as_uri()}
+    catalog = SqlCatalog("default", **props)
+    catalog.create_namespace("e")
+    make_sales(catalog, "e.sales")
+    return functools.partial(SqlCatalog, **props), catalog
+
+
+def reference(catalog, sql: str, values: dict) -> list[dict]:
+    """The answer from pyiceberg's own full read of the table, queried by a plain DuckDB."""
+    connection = duckdb.connect()
+    connection.register("source", catalog.load_table("e.sales").scan().to_arrow())
+    return connection.sql(sql, params=values).to_arrow_table().to_pylist()
+
+
+def engine(factory, config: PodConfig, **kwargs) -> QueryEngine:
+    return QueryEngine(config, factory, limits=kwargs.pop("limits", LIMITS), **kwargs)
+
+
+@pytest.mark.parametrize("region", ["EMEA", "APAC", "nowhere"])
+@pytest.mark.parametrize("sql", [SUMMARY, ROWS])
+def test_answers_equal_pyiceberg_over_renamed_added_and_widened_columns(lake, sql, region):
+    factory, catalog = lake
+    answer = engine(factory, sales_pod(sql)).answer({"r": region})
+    rows = answer.to_table().to_pylist()
+    assert rows == reference(catalog, sql, {"r": region})
+    assert region == "nowhere" or rows  # the test would notice an empty answer
+    assert answer.stats.files_pruned == (6 if region == "nowhere" else 4)
+    assert answer.stats.files_planned == (0 if region == "nowhere" else 2)
+
+
+def test_files_of_pruned_partitions_are_never_opened(lake):
+    factory, catalog = lake
+    table = catalog.load_table("e.sales")
+    expected = reference(catalog, ROWS, {"r": "APAC"})
+    for task in table.scan(row_filter="region != 'APAC'").plan_files():
+        Path(task.file.file_path.removeprefix("file://")).unlink()
+    answer = engine(factory, sales_pod(ROWS)).answer({"r": "APAC"})
+    assert answer.to_table().to_pylist() == expected
+
+
+def test_positional_deletes_are_applied_by_reading_those_files_with_pyiceberg(lake):
+    factory, catalog = lake
+    table = catalog.load_table("e.sales")
+    before = reference(catalog, ROWS, {"r": "EMEA"})
+    files = [t.file for t in table.scan(row_filter="region == 'EMEA'").plan_files()]
+    delete_positions(table, files[0], [0, 3])
+    expected = reference(catalog, ROWS, {"r": "EMEA"})
+    assert len(expected) == len(before) - 2  # pyiceberg applied them
+    for sql in (ROWS, SUMMARY):
+        answer = engine(factory, sales_pod(sql)).answer({"r": "EMEA"})
+        assert answer.to_table().to_pylist() == reference(catalog, sql, {"r": "EMEA"})
+
+
+def test_pages_are_disjoint_complete_and_pinned_to_their_snapshot(lake):
+    factory, catalog = lake
+    # No ORDER BY at all, and ties on qty: the engine must still give one stable order.
+    sql = "SELECT qty % 3 AS k, note FROM source WHERE region = $r"
+    pod = engine(factory, sales_pod(sql, freshness_seconds=0))
+    first = pod.answer({"r": "EMEA"}, Page(0, 15))
+    snapshot = first.snapshot_id
+    rows = first.to_table().to_pylist()
+    table = catalog.load_table("e.sales")
+    table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())  # doubles EMEA
+    offset = 15
+    while True:
+        page = pod.answer({"r": "EMEA"}, Page(offset, 15, snapshot)).to_table().to_pylist()
+        if not page:
+            break
+        rows += page
+        offset += 15
+    with_snapshot = duckdb.connect()
+    with_snapshot.register("source", table.scan(snapshot_id=snapshot).to_arrow())
+    expected = with_snapshot.sql(sql + " ORDER BY ALL", params={"r": "EMEA"}).fetchall()
+    # Each row once, none skipped: the order is total (here: by every column).
+    assert [tuple(r.values()) for r in rows] == expected
+    assert len(rows) == 40
+    assert pod.answer({"r": "EMEA"}, Page(0, 100)).to_table().num_rows == 80  # unpinned: new
+
+
+def test_a_page_of_a_vanished_snapshot_is_a_410(lake):
+    factory, _ = lake
+    with pytest.raises(PodError) as caught:
+        engine(factory, sales_pod()).answer({"r": "EMEA"}, Page(0, 10, 123456789))
+    assert caught.value.status == 410
+
+
+def test_the_result_cache_answers_repeats_until_the_snapshot_changes(lake):
+    factory, catalog = lake
+    pod = engine(factory, sales_pod(result_cache=True, freshness_seconds=0))
+    first = pod.answer({"r": "EMEA"})
+    assert first.stats.cache == "miss"
+    rows = first.to_table().to_pylist()
+    again = pod.answer({"r": "EMEA"})
+    assert again.stats.cache == "hit" and again.to_table().to_pylist() == rows
+    assert pod.answer({"r": "APAC"}).stats.cache == "miss"
+    table = catalog.load_table("e.sales")
+    table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())
+    after = pod.answer({"r": "EMEA"})
+    assert after.stats.cache == "miss"
+    assert after.to_table().to_pylist() == reference(catalog, SUMMARY, {"r": "EMEA"}) != rows
+    assert engine(factory, sales_pod()).answer({"r": "EMEA"}).stats.cache == "off"
+
+
+@pytest.mark.parametrize("freshness", [0, 5])
+def test_a_commit_shows_once_the_freshness_bound_has_passed(lake, freshness):
+    factory, catalog = lake
+    clock = Clock()
+    pod = engine(factory, sales_pod(freshness_seconds=freshness), clock=clock)
+    before = pod.answer({"r": "EMEA"}).to_table().to_pylist()
+    table = catalog.load_table("e.sales")
+    table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())
+    after = reference(catalog, SUMMARY, {"r": "EMEA"})
+    assert after != before
+    clock.now += freshness - 0.001 if freshness else 0
+    if freshness:
+        assert pod.answer({"r": "EMEA"}).to_table().to_pylist() == before  # within the bound
+        clock.now += 0.001
+    assert pod.answer({"r": "EMEA"}).to_table().to_pylist() == after
+
+
+def test_credentials_that_lapse_reload_the_table(lake):
+    factory, catalog = lake
+
+    pod = engine(factory, sales_pod(freshness_seconds=3600))
+    pod.catalog.valid_until = lambda table: 0  # already lapsed: reload on every request
+    before = pod.answer({"r": "EMEA"}).to_table().to_pylist()
+    table = catalog.load_table("e.sales")
+    table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())
+    assert pod.answer({"r": "EMEA"}).to_table().to_pylist() != before
+
+
+class RefusingIO(PyArrowFileIO):
+    """Storage that refuses every read, as S3 does once vended credentials expire."""
+
+    def new_input(self, location):
+        raise PermissionError(13, "AccessDenied")
+
+
+def test_storage_refusing_access_reloads_the_table_once_and_retries(lake, monkeypatch):
+    factory, catalog = lake
+    loads = []
+
+    def refusing_first(name):
+        catalog = factory(name)
+        load = catalog.load_table
+
+        def load_table(identifier):
+            table = load(identifier)
+            loads.append(identifier)
+            if len(loads) == 1:
+                table.io = RefusingIO(table.io.properties)
+            return table
+
+        catalog.load_table = load_table
+        return catalog
+
+    pod = engine(refusing_first, sales_pod())
+    assert pod.answer({"r": "EMEA"}).to_table().to_pylist() == reference(
+        catalog, SUMMARY, {"r": "EMEA"}
+    )
+    assert len(loads) == 2
+
+
+def test_a_request_waiting_too_long_for_a_query_slot_is_a_503(lake):
+    factory, _ = lake
+    one = Limits(
+        cpus=1,
+        memory_bytes=2**30,
+        duckdb_threads=1,
+        duckdb_memory_bytes=2**28,
+        max_concurrent_queries=1,
+        queue_seconds=0.01,
+    )
+    pod = engine(factory, sales_pod(ROWS), limits=one)
+    held = pod.answer({"r": "EMEA"})  # not consumed yet: holds the only slot
+    with pytest.raises(PodError) as caught:
+        pod.answer({"r": "EMEA"})
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"]
+    held.close()
+    assert pod.answer({"r": "EMEA"}).to_table().num_rows == 40  # released by close()
+    assert pod.answer({"r": "EMEA"}).to_table().num_rows == 40  # and by the end of the stream
+
+
+def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):
+    _, catalog = lake
+    table = catalog.load_table("e.sales")
+    database = Database(table, LIMITS)
+    python_frame_variable = pa.table({"secret": [1]})  # noqa: F841
+    cursor = database.cursor()
+    inside = [t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()]
+    assert cursor.execute("SELECT count(*) FROM read_parquet($f)", {"f": inside}).fetchone()
+    for sql in (
+        "SELECT * FROM read_csv('/etc/passwd')",
+        f"COPY (SELECT 1) TO '{tmp_path}/leak.csv'",
+        "SET enable_external_access = true",
+        "SET allowed_directories = ['/']",
+        "SET threads = 64",
+        "SELECT * FROM python_frame_variable",  # no scans of the caller's Python variables
+    ):
+        with pytest.raises(duckdb.Error):
+            cursor.execute(sql)
+    assert cursor.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)

@@ -1,7 +1,9 @@
 """The datapic pod runtime: copied unchanged into every pod; the pod's query lives in pod.json.
 
 One module per concern: `config` (pod.json, typed), `values` and `params` (request values),
-`predicates` and `pushdown` (the Iceberg row filter), `query` (catalog, scan, DuckDB),
-`serialize` (JSON), `errors` and `secrets` (what a client or a log may see), `server` (HTTP).
+`predicates` and `pushdown` (the Iceberg row filter), `plan` (pruned files, per snapshot),
+`database` (the sandboxed DuckDB), `paging` (stable pages), `cache` (answers), `limits` (CPUs,
+memory, query slots), `query` (the engine tying them together), `serialize` (JSON), `errors`
+and `secrets` (what a client or a log may see), `server` (HTTP).
 It must not write anywhere, reach anything but its catalog and storage, or depend on datapic.
 """

@@ -1,35 +1,49 @@
-"""Answering the pod's query: the catalog says where the data is, DuckDB computes the answer."""
+"""Answering the pod's query: the catalog says where the data is, DuckDB computes the answer.
+
+Per request: a fresh-enough table (reloaded after `freshness_seconds`, or when its storage
+credentials lapse), the snapshot to answer from, a result-cache lookup, a query slot, the
+planned files (cached per snapshot and row filter), then one DuckDB cursor reading those files
+by Iceberg field id, with pyiceberg reading the files DuckDB cannot apply deletes to, and the
+answer streamed as Arrow batches.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.schema import Schema
+from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 from pyiceberg.table import Table
-from pyiceberg.types import PrimitiveType
 
+from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
-from .errors import PodError
-from .pushdown import row_filter
+from .database import Database, sandboxed
+from .limits import Limits, QuerySlots, Slot, load_limits, size_pyiceberg_pool
+from .ordering import PagedQuery, paged_query
+from .plan import Plan, PlanCache, snapshot_of
 
-# Settings that close DuckDB off from everything but the Arrow data we register: no files, no
-# network, no extensions. lock_configuration, set last, stops the SQL from re-opening them.
-HARDENED = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-}
-# DuckDB's session time zone defaults to the machine's; it decides how TIMESTAMP and
-# TIMESTAMPTZ values compare and cast, so every pod uses the same one.
-TIME_ZONE = "UTC"
+log = logging.getLogger("datapic.pod")
+
 # DuckDB types that Arrow carries as decimal128(38, 0) but that are integers (SUM of INTEGER).
 _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
+# Rows per Arrow batch of an answer: small enough to stream, large enough to be cheap.
+BATCH_ROWS = 65_536
+# Storage refusals after which the table is reloaded (fresh vended credentials) and the query
+# retried once; class names, because the pod does not import boto, gcsfs or adlfs.
+_REFUSED = {"PermissionError", "AccessDenied", "AccessDeniedException", "Forbidden"}
+# DuckDB reports a refusal from an fsspec file system as an IOException carrying its text.
+_MISSING_FILE = "No files found that match"
+_REFUSED_TEXT = ("AccessDenied", "Access Denied", "Permission denied", "PermissionError", "403")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +72,7 @@ class ScanStats:
 class Answer:
     """A query's result as a stream of Arrow batches, and where it came from.
 
-    `batches` may hold a DuckDB cursor open: consume it to the end or call `close()`.
+    `batches` may hold a DuckDB cursor and a query slot: consume it to the end or call `close()`.
     """
 
     schema: pa.Schema
@@ -80,11 +94,8 @@ class Answer:
 
 
 def hardened_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that can read registered data and nothing else."""
-    connection = duckdb.connect(config=HARDENED)
-    connection.execute(f"SET TimeZone = '{TIME_ZONE}'")
-    connection.execute("SET lock_configuration = true")
-    return connection
+    """An in-memory DuckDB that can read registered data and no file at all."""
+    return sandboxed()
 
 
 def execute(
@@ -95,59 +106,335 @@ def execute(
     try:
         connection.register("source", data)
         relation = connection.sql(sql, params=dict(values) or None)
-        wide = frozenset(i for i, t in enumerate(relation.types) if str(t) in _WIDE_INTEGERS)
+        wide = _wide_integers(relation)
         result = relation.to_arrow_table()
     finally:
         connection.close()
     return Answer(result.schema, iter(result.to_batches()), wide, snapshot_id)
 
 
-def read(table: Table, config: PodConfig, values: Mapping[str, Any]) -> pa.Table:
-    """The columns the query needs, from the files the pushdown cannot rule out."""
-    schema = table.schema()
-    columns = [_column_name(schema, name, config) for name in config.read_columns]
-    if not columns:
-        # count(*) alone reads no column, but a scan must select one to count the rows.
-        columns = [next(f.name for f in schema.fields if isinstance(f.field_type, PrimitiveType))]
-    scan = table.scan(
-        row_filter=row_filter(config.pushdown, schema, values), selected_fields=tuple(columns)
-    )
-    return scan.to_arrow()
+def _wide_integers(relation: duckdb.DuckDBPyRelation) -> frozenset[int]:
+    return frozenset(i for i, t in enumerate(relation.types) if str(t) in _WIDE_INTEGERS)
 
 
-def _column_name(schema: Schema, name: str, config: PodConfig) -> str:
-    """The table's spelling of `name` (DuckDB's SQL matches names in any case)."""
-    try:
-        field = schema.find_field(name, case_sensitive=False)
-    except ValueError:
-        raise PodError(
-            500,
-            f"table {config.source.display} has no column '{name}', which this pod reads: "
-            "the table changed since the pod was compiled",
-        ) from None
-    return schema.find_column_name(field.field_id) or name
+class BatchStream:
+    """An answer's batches straight from DuckDB; releases its cursor and slot when exhausted,
+    closed or collected, and offers the complete answer to the result cache if it is small."""
+
+    def __init__(
+        self,
+        reader: pa.RecordBatchReader,
+        release: Callable[[], None],
+        keep: Callable[[list[pa.RecordBatch]], None] | None = None,
+        keep_limit: int = 0,
+    ) -> None:
+        self._reader = reader
+        self._release: Callable[[], None] | None = release
+        self._keep = keep
+        self._keep_limit = keep_limit
+        self._kept: list[pa.RecordBatch] | None = [] if keep else None
+        self._kept_bytes = 0
+        self._lock = threading.Lock()
+        self._ahead: list[pa.RecordBatch] = []
+
+    def prefetch(self) -> None:
+        """Read the first batch now, so that reading failures surface before streaming starts."""
+        try:
+            self._ahead.append(self._reader.read_next_batch())
+        except StopIteration:
+            self._finish()
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._ahead:
+            batch = self._ahead.pop()
+        elif self._release is None:
+            raise StopIteration
+        else:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                self._finish()
+                raise
+            except BaseException:
+                self.close()
+                raise
+        self._remember(batch)
+        return batch
+
+    def _remember(self, batch: pa.RecordBatch) -> None:
+        if self._kept is None:
+            return
+        self._kept_bytes += batch.nbytes
+        if self._kept_bytes > self._keep_limit:
+            self._kept = None  # too big to cache: stop holding it
+        else:
+            self._kept.append(batch)
+
+    def _finish(self) -> None:
+        kept = self._kept
+        self.close()
+        if kept is not None and self._keep is not None and not self._ahead:
+            self._keep(kept)
+
+    def close(self) -> None:
+        """Release the cursor and the query slot (once)."""
+        with self._lock:
+            release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def __del__(self) -> None:
+        # A stream dropped unread (a client gone) must still give back its query slot.
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+@dataclass
+class _TableState:
+    """The table as last loaded, and the DuckDB database that reads its files."""
+
+    table: Table
+    loaded_at: float
+    valid_until: float
+    database: Database | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def storage_key(self) -> tuple:
+        """What the database depends on: where the files are and how storage is reached."""
+        return (self.table.location(), tuple(sorted(self.table.io.properties.items())))
+
+    def database_for(self, plan: Plan, limits: Limits) -> Database:
+        """A database allowed to read every file of `plan` (rebuilt if one lies elsewhere)."""
+        with self.lock:
+            if self.database is None or not self.database.covers(plan.direct_files):
+                extra = self.database.outside(plan.direct_files) if self.database else set()
+                previous = self.database.prefixes if self.database else ()
+                self.database = Database(self.table, limits, {*previous, *extra})
+            return self.database
+
+
+def _refused_by_storage(exc: BaseException) -> bool:
+    """Whether `exc` says storage refused access (expired or revoked credentials)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & _REFUSED:
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
+        return True
+    if isinstance(exc, duckdb.PermissionException):
+        return True  # a planned file outside the allowed directories of a stale database
+    return isinstance(exc, duckdb.IOException) and any(t in str(exc) for t in _REFUSED_TEXT)
 
 
 class QueryEngine:
     """Per-process state of a pod: the catalog client and what is cached between requests."""
 
     def __init__(
-        self, config: PodConfig, catalog_factory: Callable[[str], Catalog] = load_catalog
+        self,
+        config: PodConfig,
+        catalog_factory: Callable[[str], Catalog] = load_catalog,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.catalog = CatalogClient(config.source.catalog, catalog_factory)
+        self.limits = limits or load_limits()
+        size_pyiceberg_pool(self.limits.cpus)
+        self.slots = QuerySlots(self.limits.max_concurrent_queries, self.limits.queue_seconds)
+        self.plans = PlanCache()
+        self.results = (
+            ResultCache(max_bytes=self.limits.result_cache_bytes) if config.result_cache else None
+        )
+        self.paged: PagedQuery = paged_query(config.sql, len(config.columns))
+        self._prefix = _parameter_prefix(p.name for p in config.parameters)
+        self._clock = clock
+        self._state: _TableState | None = None
+        self._lock = threading.Lock()
 
     def table(self) -> Table:
-        """The table's current metadata (current snapshot and schema), from the catalog."""
-        return self.catalog.load_table(self.config.source.identifier)
+        """The table's metadata, reloaded from the catalog when older than the freshness bound."""
+        return self._fresh_state().table
 
     def answer(self, values: Mapping[str, Any], page: Page | None = None) -> Answer:
         """The query's answer for these typed parameter values, or one page of it."""
-        table = self.table()
-        data = read(table, self.config, values)
-        snapshot = table.current_snapshot()
-        sql = self.config.sql
-        if page is not None:
-            # Placeholder until issue 3's engine: not yet pinned to page.snapshot_id.
-            sql = f"SELECT * FROM ({sql}) LIMIT {int(page.limit)} OFFSET {int(page.offset)}"
-        return execute(sql, data, values, snapshot.snapshot_id if snapshot else None)
+        try:
+            return self._answer(values, page, self._fresh_state())
+        except Exception as exc:
+            if not _refused_by_storage(exc):
+                raise
+            # Vended credentials lapse, pyiceberg never renews them: reload the table once.
+            log.warning("storage refused access (%s): reloading the table", type(exc).__name__)
+            return self._answer(values, page, self._fresh_state(reload=True))
+
+    def _fresh_state(self, reload: bool = False) -> _TableState:
+        """The table state, reloaded if `reload`, stale or its credentials lapse."""
+        now = self._clock()
+        with self._lock:
+            state = self._state
+        if (
+            state is not None
+            and not reload
+            and now - state.loaded_at < self.config.freshness_seconds
+            and now < state.valid_until
+        ):
+            return state
+        table = self.catalog.load_table(self.config.source.identifier)
+        fresh = _TableState(table, now, self.catalog.valid_until(table))
+        with self._lock:
+            current = self._state
+            if current is not None and current.loaded_at > now:
+                return current  # another request reloaded it meanwhile
+            if current is not None and not reload and current.storage_key == fresh.storage_key:
+                fresh.database = current.database  # same files and credentials: keep DuckDB
+            self._state = fresh
+        return fresh
+
+    def _answer(self, values: Mapping[str, Any], page: Page | None, state: _TableState) -> Answer:
+        pinned = page.snapshot_id if page is not None else None
+        if pinned is not None and state.table.snapshot_by_id(pinned) is None:
+            state = self._fresh_state(reload=True)  # another instance may have a newer table
+        snapshot_id = snapshot_of(state.table, pinned)
+        if pinned is None and page is not None:
+            page = Page(page.offset, page.limit, snapshot_id)
+        key = answer_key(snapshot_id, values, page)
+        if self.results is not None:
+            cached = self.results.get(key)
+            if cached is not None:
+                return Answer(
+                    cached.schema,
+                    iter(cached.batches),
+                    cached.wide_integers,
+                    snapshot_id,
+                    ScanStats(cache="hit"),
+                )
+        slot = self.slots.acquire()
+        try:
+            return self._run(values, page, state, snapshot_id, key, slot)
+        except BaseException:
+            slot.release()
+            raise
+
+    def _run(
+        self,
+        values: Mapping[str, Any],
+        page: Page | None,
+        state: _TableState,
+        snapshot_id: int | None,
+        key: Any,
+        slot: Slot,
+    ) -> Answer:
+        plan = self.plans.plan(state.table, self.config, values, snapshot_id)
+        database = state.database_for(plan, self.limits)
+        cursor = database.cursor()
+        try:
+            with _missing_file_is_not_an_outage():
+                sql, params = self._statement(cursor, state.table, plan, page)
+                relation = cursor.sql(sql, params={**params, **values} or None)
+                wide = _wide_integers(relation)
+                reader = relation.to_arrow_reader(BATCH_ROWS)
+        except BaseException:
+            cursor.close()
+            raise
+
+        def release() -> None:
+            reader.close()
+            cursor.close()
+            slot.release()
+
+        keep = None
+        if self.results is not None:
+
+            def keep(batches: list[pa.RecordBatch]) -> None:
+                nbytes = sum(b.nbytes for b in batches)
+                entry = CachedAnswer(reader.schema, tuple(batches), wide, nbytes)
+                self.results.put(key, entry)  # type: ignore[union-attr]
+
+        limit = self.results.largest if self.results is not None else 0
+        stream = BatchStream(reader, release, keep, limit)
+        with _missing_file_is_not_an_outage():
+            stream.prefetch()
+        stats = ScanStats(
+            files_planned=plan.files_planned,
+            files_pruned=plan.files_pruned,
+            bytes_planned=plan.bytes_planned,
+            cache="miss" if self.results is not None else "off",
+        )
+        return Answer(reader.schema, stream, wide, snapshot_id, stats)
+
+    def _statement(
+        self, cursor: duckdb.DuckDBPyConnection, table: Table, plan: Plan, page: Page | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL over `source` (the planned files) and the parameters that name those files."""
+        prefix = self._prefix
+        parts, params = [], {}
+        if plan.direct_files:
+            parts.append(
+                f"SELECT * FROM read_parquet(${prefix}files, "
+                f"schema = MAP(${prefix}ids, ${prefix}fields))"
+            )
+            params[f"{prefix}files"] = list(plan.direct_files)
+            params[f"{prefix}ids"] = [c.field_id for c in plan.columns]
+            params[f"{prefix}fields"] = [
+                {"name": c.name, "type": c.duckdb_type, "default_value": None} for c in plan.columns
+            ]
+        if plan.fallback_tasks or not plan.direct_files:
+            cursor.register(f"{prefix}fallback", self._read_with_pyiceberg(table, plan))
+            if plan.direct_files:
+                casts = ", ".join(
+                    f"CAST({_identifier(c.name)} AS {c.duckdb_type}) AS {_identifier(c.name)}"
+                    for c in plan.columns
+                )
+                parts.append(f"SELECT {casts} FROM {prefix}fallback")
+            else:
+                parts.append(f"SELECT * FROM {prefix}fallback")
+        source = " UNION ALL BY NAME ".join(parts)
+        query = self.config.sql if page is None else self.paged.sql(page.offset, page.limit)
+        return _with_source(source, query), params
+
+    def _read_with_pyiceberg(self, table: Table, plan: Plan) -> pa.Table:
+        """The fallback files through pyiceberg's reader, which applies positional deletes."""
+        if not plan.fallback_tasks:
+            return schema_to_pyarrow(plan.projection).empty_table()
+        scan = ArrowScan(table.metadata, table.io, plan.projection, plan.row_filter)
+        return scan.to_table(plan.fallback_tasks)
+
+
+@contextlib.contextmanager
+def _missing_file_is_not_an_outage() -> Iterator[None]:
+    """DuckDB reports a missing file as an IOException, which reads as "storage unreachable"
+    (503, retry); a file the table lists but storage lacks is a broken table, not an outage."""
+    try:
+        yield
+    except duckdb.IOException as exc:
+        if _MISSING_FILE in str(exc):
+            raise FileNotFoundError(errno.ENOENT, "a planned data file is missing") from exc
+        raise
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _with_source(source: str, sql: str) -> str:
+    """`sql` with `source` defined as a common table expression (inlined, so filters and
+    column selection reach the Parquet reader)."""
+    definition = f"source AS NOT MATERIALIZED ({source})"
+    head = sql.lstrip()
+    if head[:4].upper() == "WITH" and head[4:5].isspace():
+        return f"WITH {definition}, {head[5:]}"
+    return f"WITH {definition}\n{sql}"
+
+
+def _parameter_prefix(names: Any) -> str:
+    """A prefix for the engine's own $parameters that no declared parameter starts with."""
+    taken = list(names)
+    prefix = "datapic_"
+    while any(name.startswith(prefix) for name in taken):
+        prefix = "_" + prefix
+    return prefix

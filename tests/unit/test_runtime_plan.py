@@ -1,0 +1,171 @@
+"""datapic_runtime.plan: pruning by the pushdown, which reader reads each file, plan caching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from datapic_runtime.config import PodConfig, SourceSpec
+from datapic_runtime.errors import PodError
+from datapic_runtime.plan import PlanCache, duckdb_path, duckdb_type, plan, read_columns
+from datapic_runtime.predicates import parse_predicate
+from enginekit import REGIONS, delete_equal, delete_positions, make_sales
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.types import (
+    BinaryType,
+    DecimalType,
+    FixedType,
+    IntegerType,
+    ListType,
+    LongType,
+    StringType,
+    TimestampNanoType,
+    TimestamptzType,
+    UUIDType,
+)
+
+BY_REGION = (
+    parse_predicate({"column": "region", "op": "eq", "value": {"parameter": "r"}}, ["r"], "t"),
+)
+
+
+def sales_config(**fields) -> PodConfig:
+    """A pod over `e.sales` reading the renamed and added columns, filtered by region."""
+    values = {
+        "name": "p",
+        "source": SourceSpec(catalog="default", namespace=("e",), table="sales"),
+        "columns": ("n",),
+        "read_columns": ("REGION", "total", "note"),
+        "parameters": (),
+        "sql": "SELECT count(*) AS n FROM source",
+        "pushdown": BY_REGION,
+    }
+    return PodConfig(**{**values, **fields})
+
+
+@pytest.fixture
+def catalog(tmp_path) -> SqlCatalog:
+    catalog = SqlCatalog(
+        "default", uri=f"sqlite:///{tmp_path / 'c.db'}", warehouse=tmp_path.as_uri()
+    )
+    catalog.create_namespace("e")
+    return catalog
+
+
+def test_the_pushdown_prunes_other_partitions_and_duckdb_reads_the_rest(catalog):
+    table = make_sales(catalog, "e.sales")
+    made = plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
+    assert made.files_total == 6 and made.files_planned == 2 and made.files_pruned == 4
+    assert all("region=EMEA" in path and not path.startswith("file:") for path in made.direct_files)
+    assert made.fallback_tasks == ()
+    assert made.bytes_planned > 0
+    # The current names, found in any case; renamed and added columns keep their field ids.
+    assert [(c.field_id, c.name, c.duckdb_type) for c in made.columns] == [
+        (2, "region", "VARCHAR"),
+        (3, "total", "DOUBLE"),
+        (5, "note", "VARCHAR"),
+    ]
+
+
+def test_files_with_delete_files_go_to_pyiceberg_and_only_those(catalog):
+    table = make_sales(catalog, "e.sales")
+    emea = [t.file for t in table.scan(row_filter="region == 'EMEA'").plan_files()]
+    delete_positions(table, emea[0], [0])
+    table = catalog.load_table("e.sales")
+    made = plan(table, sales_config(), {"r": "AMER"}, table.current_snapshot().snapshot_id)
+    assert len(made.direct_files) == 2 and made.fallback_tasks == ()
+    made = plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
+    assert made.fallback_tasks and all(t.delete_files for t in made.fallback_tasks)
+    assert made.files_planned == 2
+
+
+def test_a_table_with_a_name_mapping_is_read_by_pyiceberg(catalog):
+    # Its files may lack field ids, which DuckDB would read as NULL columns without a word.
+    table = make_sales(catalog, "e.sales")
+    with table.transaction() as transaction:
+        transaction.set_properties({"schema.name-mapping.default": "[]"})
+    table = catalog.load_table("e.sales")
+    made = plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
+    assert made.direct_files == () and len(made.fallback_tasks) == 2
+
+
+def test_equality_deletes_are_a_500_naming_the_cause(catalog):
+    table = make_sales(catalog, "e.sales")
+    emea = next(iter(table.scan(row_filter="region == 'EMEA'").plan_files())).file
+    delete_equal(table, emea, {"id": [3]})
+    table = catalog.load_table("e.sales")
+    with pytest.raises(PodError) as caught:
+        plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
+    assert caught.value.status == 500
+    assert "table e.sales has equality delete files" in caught.value.message
+
+
+def test_a_column_the_table_lost_is_a_clear_500(catalog):
+    table = make_sales(catalog, "e.sales")
+    with pytest.raises(PodError) as caught:
+        read_columns(table, sales_config(read_columns=("id", "vanished")))
+    assert caught.value.status == 500
+    assert "table e.sales has no column 'vanished'" in caught.value.message
+
+
+def test_count_star_alone_still_reads_one_column(catalog):
+    table = make_sales(catalog, "e.sales")
+    assert read_columns(table, sales_config(read_columns=())) == ("id",)
+
+
+def test_plans_are_cached_per_snapshot_and_bound_values(catalog):
+    table = make_sales(catalog, "e.sales")
+    cache, config, snapshot = PlanCache(), sales_config(), table.current_snapshot().snapshot_id
+    first = cache.plan(table, config, {"r": "EMEA"}, snapshot)
+    assert cache.plan(table, config, {"r": "EMEA"}, snapshot) is first
+    other = cache.plan(table, config, {"r": "APAC"}, snapshot)
+    assert other is not first and all("region=APAC" in p for p in other.direct_files)
+    table.append(table.scan(row_filter="id <= 3").to_arrow())
+    table = catalog.load_table("e.sales")
+    newer = cache.plan(table, config, {"r": "EMEA"}, table.current_snapshot().snapshot_id)
+    assert newer is not first and newer.files_total == 6 + len(REGIONS)
+
+
+@pytest.mark.parametrize(
+    ("iceberg", "duckdb"),
+    [
+        (IntegerType(), "INTEGER"),
+        (LongType(), "BIGINT"),
+        (DecimalType(38, 10), "DECIMAL(38,10)"),
+        (StringType(), "VARCHAR"),
+        (TimestamptzType(), "TIMESTAMPTZ"),
+        (BinaryType(), "BLOB"),
+        (FixedType(4), "BLOB"),
+        (UUIDType(), None),  # pyiceberg's reader: its values differ from DuckDB's UUID
+        (TimestampNanoType(), None),
+        (ListType(1, IntegerType()), None),
+    ],
+)
+def test_duckdb_types(iceberg, duckdb):
+    assert duckdb_type(iceberg) == duckdb
+
+
+@pytest.mark.parametrize(
+    ("uri", "path"),
+    [
+        ("file:///tmp/w/t/data/a%20b.parquet", "/tmp/w/t/data/a b.parquet"),
+        ("/tmp/w/t/data/a.parquet", "/tmp/w/t/data/a.parquet"),
+        ("s3://bucket/t/data/a.parquet", "s3://bucket/t/data/a.parquet"),
+    ],
+)
+def test_duckdb_paths(uri, path):
+    assert duckdb_path(uri) == path
+
+
+def test_manifests_are_read_once_then_planned_from_memory(catalog):
+    table = make_sales(catalog, "e.sales")
+    cache, config, snapshot = PlanCache(), sales_config(), table.current_snapshot().snapshot_id
+    first = cache.plan(table, config, {"r": "EMEA"}, snapshot)
+    manifests = table.current_snapshot().manifests(table.io)
+    for manifest in manifests:  # manifests never change: a later plan must not need them
+        Path(manifest.manifest_path.removeprefix("file://")).unlink()
+    other = cache.plan(table, config, {"r": "APAC"}, snapshot)
+    assert other.files_planned == first.files_planned == 2
+    assert all("region=APAC" in path for path in other.direct_files)
+    with pytest.raises(FileNotFoundError):  # what an uncached plan would have needed
+        plan(table, config, {"r": "APAC"}, snapshot)
