@@ -103,11 +103,6 @@ def rows(ids: range, note: str) -> pa.Table:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the placeholder QueryEngine ignores Page.snapshot_id; when the engine pins it, "
-    "remove this mark",
-)
 def test_pages_keep_reading_the_first_pages_snapshot_while_the_table_changes(
     tmp_path, catalog, pod_env
 ):

@@ -389,3 +389,24 @@ def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):
         with pytest.raises(duckdb.Error):
             cursor.execute(sql)
     assert cursor.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+
+
+def test_data_files_outside_the_table_location_are_read_from_the_first_request(lake, tmp_path):
+    # The sandbox allows the table's location; files written while write.data.path pointed
+    # elsewhere must widen it before the first query, not after a failed one.
+    factory, catalog = lake
+    elsewhere = tmp_path / "elsewhere"
+    with catalog.load_table("e.sales").transaction() as tx:
+        tx.set_properties({"write.data.path": elsewhere.as_uri()})
+    table = catalog.load_table("e.sales")
+    more = {"id": [500, 501], "region": ["EMEA", "EMEA"], "total": [1.5, 2.5], "qty": [1, 2]}
+    table.append(pa.Table.from_pydict({**more, "note": ["x", None]}, table.schema().as_arrow()))
+    with catalog.load_table("e.sales").transaction() as tx:
+        tx.remove_properties("write.data.path")
+    files = [t.file.file_path for t in catalog.load_table("e.sales").scan().plan_files()]
+    assert any(str(elsewhere) in path for path in files)
+
+    answer = engine(factory, sales_pod(ROWS)).answer({"r": "EMEA"})
+    rows = answer.to_table().to_pylist()
+    assert rows == reference(catalog, ROWS, {"r": "EMEA"})
+    assert {500, 501} <= {row["id"] for row in rows}

@@ -214,9 +214,8 @@ class _TableState:
         """A database allowed to read every file of `plan` (rebuilt if one lies elsewhere)."""
         with self.lock:
             if self.database is None or not self.database.covers(plan.direct_files):
-                extra = self.database.outside(plan.direct_files) if self.database else set()
                 previous = self.database.prefixes if self.database else ()
-                self.database = Database(self.table, limits, {*previous, *extra})
+                self.database = Database(self.table, limits, plan.direct_files, previous)
             return self.database
 
 

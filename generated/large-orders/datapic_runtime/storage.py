@@ -47,15 +47,18 @@ class _GCS(ArrowFSWrapper):
     protocol = GCS_SCHEMES
 
 
-def register_filesystems(connection: duckdb.DuckDBPyConnection, table: Table) -> tuple[str, ...]:
+def register_filesystems(
+    connection: duckdb.DuckDBPyConnection, table: Table, extra: Iterable[str] = ()
+) -> tuple[str, ...]:
     """Make `table`'s data files, and nothing else, readable by `connection`.
 
     Call it on a fresh connection whose external access is still enabled (DuckDB refuses to
     change `allowed_directories` after): it registers the file systems, allows reads below the
-    table's directories only, then disables external access. Lock the configuration after it.
-    Returns the allowed directories.
+    table's directories (and the `extra` ones, for data files the table keeps elsewhere) only,
+    then disables external access. Lock the configuration after it. Returns the allowed
+    directories.
     """
-    directories = table_directories(table)
+    directories = tuple(sorted({*table_directories(table), *extra}))
     allowed = set(directories)
     for scheme in sorted({urlsplit(directory).scheme for directory in directories}):
         filesystem = filesystem_for(table.io, scheme, directories)

@@ -39,13 +39,15 @@ def sandboxed(
     if limits is not None:
         connection.execute(f"SET GLOBAL threads = {int(limits.duckdb_threads)}")
         connection.execute(f"SET GLOBAL memory_limit = {_quoted(limits.duckdb_memory_limit)}")
-    if table is not None:
-        register_filesystems(connection, table)
     prefixes = sorted(set(allowed))
-    if prefixes:
-        listed = ", ".join(_quoted(p) for p in prefixes)
-        connection.execute(f"SET allowed_directories = [{listed}]")
-    connection.execute("SET enable_external_access = false")
+    if table is not None:
+        # Registers object-storage file systems, sets allowed_directories, disables access.
+        register_filesystems(connection, table, prefixes)
+    else:
+        if prefixes:
+            listed = ", ".join(_quoted(p) for p in prefixes)
+            connection.execute(f"SET allowed_directories = [{listed}]")
+        connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")
     return connection
 
@@ -58,18 +60,24 @@ def directory_of(path: str) -> str:
 class Database:
     """A sandboxed DuckDB for one table state; `covers` says whether it may read given files."""
 
-    def __init__(self, table: Table, limits: Limits, extra: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        table: Table,
+        limits: Limits,
+        files: Iterable[str] = (),
+        previous: Iterable[str] = (),
+    ) -> None:
         location = duckdb_path(table.location()).rstrip("/") + "/"
-        self.prefixes = tuple(sorted({location, *extra}))
+        # The table's own directory, those of its data files that lie elsewhere (after a
+        # write.data.path change, or files shared with another table), and what a database
+        # this one replaces allowed (other requests may still plan those files).
+        elsewhere = {directory_of(p) for p in files if not p.startswith(location)}
+        self.prefixes = tuple(sorted({location, *previous, *elsewhere}))
         self.connection = sandboxed(self.prefixes, limits, table)
 
     def covers(self, paths: Iterable[str]) -> bool:
         """Whether every one of `paths` lies under an allowed prefix."""
         return all(path.startswith(self.prefixes) for path in paths)
-
-    def outside(self, paths: Iterable[str]) -> set[str]:
-        """The prefixes needed for those of `paths` this database may not read."""
-        return {directory_of(p) for p in paths if not p.startswith(self.prefixes)}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own for one request, sharing the database and its settings."""
