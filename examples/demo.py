@@ -29,7 +29,12 @@ REQUESTS = [
     ("/get_data?region=APAC", "a parameter"),
     ("/get_data?region=ANTARCTICA", "a region without orders: an empty answer"),
     ("/get_data?regoin=APAC", "a bad request: a misspelt parameter gets a JSON 400"),
+    ("/get_data?region=APAC&format=csv", "another format: CSV (also ndjson, arrow, parquet)"),
+    ("/get_data?region=APAC&limit=3", "a page: the next one is named in X-Next-Page-Token"),
+    ("/metrics", "Prometheus metrics (an excerpt)"),
 ]
+# The lines of /metrics worth showing in a demo.
+METRICS_SHOWN = ("datapic_requests_total", "datapic_result_cache", "datapic_files_")
 
 
 def step(text: str) -> None:
@@ -37,26 +42,33 @@ def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def fetch(url: str) -> tuple[int, object, float]:
-    """Status, decoded JSON body and milliseconds of one GET."""
+def fetch(url: str) -> tuple[int, dict[str, str], bytes, float]:
+    """Status, headers, body and milliseconds of one GET."""
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
-            status, body = response.status, response.read()
+            status, headers, body = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read()
-    return status, json.loads(body), (time.perf_counter() - started) * 1000
+        status, headers, body = exc.code, dict(exc.headers), exc.read()
+    return status, headers, body, (time.perf_counter() - started) * 1000
 
 
-def show(body: object) -> None:
-    """The answer, one JSON row per line, shortened when long."""
-    if body == []:
-        print("    []")
-    rows = body if isinstance(body, list) else [body]
-    for row in rows[:SHOWN_ROWS]:
-        print(f"    {json.dumps(row)}")
-    if len(rows) > SHOWN_ROWS:
-        print(f"    … {len(rows) - SHOWN_ROWS} more rows")
+def show(path: str, headers: dict[str, str], body: bytes) -> None:
+    """The answer, one row (JSON object or CSV line) per line, shortened when long."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    if "x-next-page-token" in headers:
+        print(f"    X-Next-Page-Token: {headers['x-next-page-token'][:40]}…")
+    if headers.get("content-type", "").startswith("application/json"):
+        data = json.loads(body)
+        lines = [json.dumps(row) for row in data] if isinstance(data, list) else [body.decode()]
+    else:
+        lines = body.decode().splitlines()
+        if path == "/metrics":
+            shown = (line for line in lines if line.startswith(METRICS_SHOWN))
+            lines = [line for line in shown if "_created" not in line]
+    print("    []" if not lines else "\n".join(f"    {line}" for line in lines[:SHOWN_ROWS]))
+    if len(lines) > SHOWN_ROWS:
+        print(f"    … and {len(lines) - SHOWN_ROWS} more")
 
 
 def compile_examples() -> None:
@@ -73,10 +85,10 @@ def serve(pod_dir: Path, env: dict[str, str]) -> None:
         with running_pod(pod_dir, env, timeout=60, log_path=log) as url:
             print(f"    serving at {url} (pod log: {log.relative_to(ROOT)})")
             for path, title in REQUESTS:
-                status, body, ms = fetch(url + path)
+                status, headers, body, ms = fetch(url + path)
                 step(f"GET {path}   ({title})")
                 print(f"    {status} in {ms:.0f} ms")
-                show(body)
+                show(path, headers, body)
     except RuntimeError as exc:
         print(f"the pod did not start: {exc}\n--- {log}\n{log.read_text()[-3000:]}")
         raise SystemExit(1) from None
