@@ -2,8 +2,10 @@
 
 One module per concern: `config` (pod.json, typed), `values` and `params` (request values),
 `predicates` and `pushdown` (the Iceberg row filter), `plan` (pruned files, per snapshot),
-`database` (the sandboxed DuckDB), `paging` (stable pages), `cache` (answers), `limits` (CPUs,
-memory, query slots), `query` (the engine tying them together), `serialize` (JSON), `errors`
-and `secrets` (what a client or a log may see), `server` (HTTP).
+`database` (the sandboxed DuckDB), `ordering` (stable pages), `cache` (answers), `limits`
+(CPUs, memory, query slots), `catalog` and `storage` (the catalog client, object storage for
+DuckDB), `query` (the engine tying them together), `serialize` and `formats` (JSON, NDJSON,
+CSV, Arrow, Parquet), `paging` (page tokens), `metrics` (/metrics and the request log line),
+`errors` and `secrets` (what a client or a log may see), `server` (HTTP).
 It must not write anywhere, reach anything but its catalog and storage, or depend on datapic.
 """
