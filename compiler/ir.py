@@ -157,6 +157,8 @@ class Deployment:
     concurrency: int = 80
     timeout_seconds: int = 300
     public: bool = False
+    # Pinned by version; by digest too where the project's tooling keeps the digest current.
+    base_image: str = "python:3.11.14-slim-bookworm"
     env: tuple[tuple[str, str], ...] = ()
     secrets: tuple[SecretRef, ...] = ()
     config_files: tuple[str, ...] = ()

@@ -364,6 +364,7 @@ def resolve_deployment(
         concurrency=settings.get("concurrency", base.concurrency),
         timeout_seconds=settings.get("timeout_seconds", base.timeout_seconds),
         public=settings.get("public", base.public),
+        base_image=settings.get("base_image", base.base_image),
         env=tuple(sorted(env.items())),
         secrets=tuple(secrets),
         config_files=defaults.files,

@@ -395,3 +395,32 @@ def _lowered(result):
 
     query, _ = lower(result.pod)
     return query
+
+
+PINNED = "python:3.11.14-slim-bookworm@sha256:" + "0123456789abcdef" * 4
+
+
+def test_a_project_pins_the_base_image_by_digest(tmp_path) -> None:
+    # The default pins by version only: a digest nobody refreshes would freeze security
+    # fixes out, so it is the project's choice, kept current by its own tooling.
+    spec = _project(tmp_path, datapic_yaml=f"deploy:\n  base_image: {PINNED}\n")
+    result = compile_spec(spec)
+    assert result.ok, [d.message for d in result.diagnostics]
+    dockerfile = result.files["Dockerfile"].decode()
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == [PINNED, PINNED]
+    if HADOLINT is not None:
+        (tmp_path / "Dockerfile").write_text(dockerfile)
+        run = subprocess.run(
+            [HADOLINT, "--no-color", "--failure-threshold", "style", str(tmp_path / "Dockerfile")],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stdout
+
+
+def test_a_base_image_that_is_not_an_image_reference_is_refused(tmp_path) -> None:
+    spec = _project(tmp_path)
+    spec.write_text(SPEC.format(name="pod") + "deploy:\n  base_image: 'python:3.11 AS x'\n")
+    result = compile_spec(spec)
+    assert not result.ok
+    assert any("base_image" in d.message for d in result.diagnostics)
