@@ -95,6 +95,18 @@ ANSWERS = [
             "before": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
         },
     ),
+    # Bounds at the ends of what the types hold: pyiceberg's partition projection overflows on
+    # year 1 dates, and a decimal bound of 28 digits cannot be quantized; both once were 500s.
+    (
+        "calendar-start",
+        {"country": "DE", "since": "0001-01-01"},
+        {"country": "DE", **DEFAULTS, "since": dt.date(1, 1, 1)},
+    ),
+    (
+        "huge-decimal-bound",
+        {"country": "DE", "min_sales": "-1e27"},
+        {"country": "DE", **DEFAULTS, "min_sales": -1e27},
+    ),
 ]
 
 

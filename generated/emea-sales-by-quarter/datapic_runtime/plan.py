@@ -12,6 +12,7 @@ map by field id, files that may lack field ids): the plan says which.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
@@ -45,6 +46,8 @@ from pyiceberg.utils.concurrent import ExecutorFactory
 from .config import PodConfig
 from .errors import PodError
 from .pushdown import row_filter
+
+log = logging.getLogger("datapic.pod")
 
 DEFAULT_PLANS = 128
 # Manifest entries kept in memory (one per data or delete file of the manifests read).
@@ -172,8 +175,16 @@ def plan(
         snapshot_id=snapshot_id,
     )
     projection = scan.projection()
+    manifests = manifests or ManifestCache(0)
     try:
-        tasks = _plan_files(table, scan, manifests or ManifestCache(0))
+        tasks = _plan_files(table, scan, manifests)
+    except ArithmeticError:
+        # pyiceberg's partition projection overflows on values at the ends of the calendar
+        # (month(DATE '0001-01-01') - 1); without pruning the answer is the same, since the
+        # SQL applies every filter, only slower.
+        log.info("planning without pushdown: the row filter overflows the partition transforms")
+        scan = table.scan(selected_fields=columns, snapshot_id=snapshot_id)
+        tasks = _plan_files(table, scan, manifests)
     except ValueError as exc:
         if "equality delete" in str(exc):
             raise PodError(

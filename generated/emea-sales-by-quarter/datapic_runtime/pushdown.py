@@ -75,8 +75,9 @@ def row_filter(
         try:
             expression = _build(conjunct, schema, values, negated=False)
             bind(schema, expression, case_sensitive=True)
-        except (_Skip, ValueError, TypeError) as exc:
-            # pyiceberg could not convert or bind it (ValueError, TypeError): the SQL applies it.
+        except (_Skip, ValueError, TypeError, ArithmeticError) as exc:
+            # pyiceberg could not convert or bind it (ValueError, TypeError), or the value does
+            # not fit the column's type (decimal.InvalidOperation): the SQL applies it.
             log.debug("not pushed down: %r (%s)", conjunct, type(exc).__name__)
             continue
         pushed = ex.And(pushed, expression)
