@@ -81,13 +81,28 @@ def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_c
     # the representation depends on Accept.
     cached = {"Cache-Control": f"max-age={int(config.freshness_seconds)}", "Vary": "Accept"}
 
+    # The catalog, the scan, DuckDB and the wait for a query slot block, so a request is answered
+    # in a worker thread - but one of its own limiter, not AnyIO's default one, which sends the
+    # streamed answers' bodies. With a single limiter, requests waiting for a slot could take
+    # every thread, and the answer holding the slot could never send its body to free the slot:
+    # all would stall until the queue timeout (mass 503s). Now a streamed body always gets a
+    # thread: its query runs back to back with the waiting ones.
+    request_threads = anyio.CapacityLimiter(engine.limits.request_threads)
+
     @app.get("/get_data")
-    def get_data(request: Request) -> Response:
-        # Sync on purpose: the catalog, the scan and DuckDB block, so this runs in the threadpool.
-        exchange = _Exchange(config, telemetry, request.url.path)
-        query = request.query_params.multi_items()
+    async def get_data(request: Request) -> Response:
+        return await anyio.to_thread.run_sync(
+            answer_request,
+            request.url.path,
+            request.query_params.multi_items(),
+            request.headers.get("accept"),
+            limiter=request_threads,
+        )
+
+    def answer_request(path: str, query: list[tuple[str, str]], accept: str | None) -> Response:
+        exchange = _Exchange(config, telemetry, path)
         try:
-            asked = _read_request(config, tokens, query, request.headers.get("accept"), exchange)
+            asked = _read_request(config, tokens, query, accept, exchange)
             answer = engine.answer(asked.values, asked.page)
             try:
                 exchange.snapshot_id, exchange.stats = answer.snapshot_id, answer.stats
@@ -106,7 +121,7 @@ def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_c
                 Position(answer.snapshot_id, asked.page.offset + asked.limit), asked.values
             )
             headers[NEXT_PAGE_HEADER] = token
-            headers["Link"] = f'<{next_link(request.url.path, query, token)}>; rel="next"'
+            headers["Link"] = f'<{next_link(path, query, token)}>; rel="next"'
         if whole is not None:
             return Response(whole, media_type=asked.format.media_type, headers=headers)
         return _ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
