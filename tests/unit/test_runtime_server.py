@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 from datapic_runtime.errors import ConfigError
+from datapic_runtime.paging import PageTokens, Position, token_key
 from datapic_runtime.server import create_app
 from pyiceberg.catalog import load_catalog
 from starlette.exceptions import StarletteDeprecationWarning
@@ -219,6 +220,26 @@ def test_a_token_only_continues_the_parameters_it_was_issued_for(client):
     forged = client.get("/get_data", params={"min_id": "1", "page_token": token[:-2] + "AA"})
     assert forged.status_code == 400
     assert "not issued by this pod's query" in forged.json()["error"]
+
+
+def test_a_token_anyone_can_mint_pins_no_snapshot_replaced_longer_than_the_ttl_ago(
+    tmp_path, catalog_props, monkeypatch
+):
+    monkeypatch.setenv("DATAPIC_PAGE_TOKEN_TTL_SECONDS", "0")  # every replaced snapshot expired
+    client = make_client(tmp_path, catalog_props)
+    # Without DATAPIC_PAGE_TOKEN_SECRET the key comes from pod.json, which is public.
+    tokens = PageTokens(token_key((tmp_path / "pod.json").read_bytes()))
+    table = load_catalog("default", **catalog_props).load_table("t.nasty")
+    older = [s.snapshot_id for s in table.snapshots() if s != table.current_snapshot()]
+    assert older, "t.nasty must have a replaced snapshot"
+    values = {"label": None, "min_id": 0}
+    old = tokens.issue(Position(older[0], 0), values)
+    response = client.get("/get_data", params={"page_token": old})
+    assert response.status_code == 410
+    assert response.json() == {"error": "page expired; start again without page_token"}
+    current = tokens.issue(Position(table.current_snapshot().snapshot_id, 2), values)
+    response = client.get("/get_data", params={"page_token": current})
+    assert response.status_code == 200 and [row["id"] for row in response.json()] == ALL_ROWS[2:]
 
 
 @pytest.mark.parametrize(
