@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 import warnings
 
 import pytest
@@ -45,12 +46,12 @@ POD = {
 OPENAPI = b'{"openapi": "3.1.0",  "info": {"title": "nasty-rows", "version": "1"}, "paths": {}}\n'
 
 
-def make_client(tmp_path, catalog_props, **changes) -> TestClient:
+def make_client(tmp_path, catalog_props, clock=time.monotonic, **changes) -> TestClient:
     """A test client of the app over a pod directory holding POD with `changes`."""
     pod = {**POD, **changes}
     (tmp_path / "pod.json").write_text(json.dumps(pod))
     (tmp_path / "openapi.json").write_bytes(OPENAPI)
-    app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props))
+    app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props), clock)
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -69,6 +70,18 @@ def test_get_data_answers_json_rows_cacheable_for_the_freshness(client):
         == b'[{"id":1,"label":"EMEA","price":"10.00"},{"id":9,"label":"EMEA","price":"7.77"}]'
     )
     assert [row["id"] for row in client.get("/get_data", params={"min_id": "8"}).json()] == [8, 9]
+
+
+def test_caches_may_keep_an_answer_only_for_what_is_left_of_the_freshness(tmp_path, catalog_props):
+    clock = [1000.0]
+    client = make_client(tmp_path, catalog_props, clock=lambda: clock[0])
+    assert client.get("/get_data").headers["cache-control"] == "max-age=30"
+    clock[0] += 12  # the table state read 12 s ago: its answers may be 18 s from stale
+    assert client.get("/get_data").headers["cache-control"] == "max-age=18"
+    clock[0] += 17.9
+    assert client.get("/get_data").headers["cache-control"] == "max-age=0"
+    clock[0] += 0.1  # stale: reloaded, so fresh again
+    assert client.get("/get_data").headers["cache-control"] == "max-age=30"
 
 
 def test_healthz_and_the_compiled_openapi_served_verbatim(client):

@@ -66,20 +66,22 @@ WHOLE_BODY_BYTES = 2**20
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 
-def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_catalog) -> FastAPI:
-    """The ASGI app serving the pod compiled into `pod_dir` (pod.json and openapi.json)."""
+def create_app(
+    pod_dir: Path,
+    catalog_factory: Callable[[str], Catalog] = load_catalog,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The ASGI app serving the pod compiled into `pod_dir` (pod.json and openapi.json);
+    `clock` times the table's freshness (tests move it)."""
     _setup_logging()
     config = load_config(pod_dir)
     _check_reserved(config)
     openapi = _openapi_document(pod_dir)
-    engine = QueryEngine(config, catalog_factory)
+    engine = QueryEngine(config, catalog_factory, clock=clock)
     tokens = PageTokens(token_key(_pod_json(pod_dir), os.environ.get(TOKEN_SECRET_ENV)))
     telemetry = Telemetry(config.name)
     # FastAPI's generated docs are off: the compiled openapi.json is the pod's API description.
     app = FastAPI(title=config.name, openapi_url=None, docs_url=None, redoc_url=None)
-    # Answers may be as old as the pod's declared freshness, so caches may keep them that long;
-    # the representation depends on Accept.
-    cached = {"Cache-Control": f"max-age={int(config.freshness_seconds)}", "Vary": "Accept"}
 
     # The catalog, the scan, DuckDB and the wait for a query slot block, so a request is answered
     # in a worker thread - but one of its own limiter, not AnyIO's default one, which sends the
@@ -115,7 +117,7 @@ def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_c
             error = _failure(exc, config, exchange.given)
             exchange.end(error.status, Outcome.REJECTED, error.message)
             raise error from None
-        headers = dict(cached)
+        headers = _cache_headers(config.freshness_seconds, answer.state_age_seconds)
         if body.more:
             token = tokens.issue(
                 Position(answer.snapshot_id, asked.page.offset + asked.limit), asked.values
@@ -235,6 +237,14 @@ def _read_request(
         position = tokens.read(reserved["page_token"], values)
     exchange.offset = position.offset
     return _Asked(values, chosen, limit, Page(position.offset, limit + 1, position.snapshot_id))
+
+
+def _cache_headers(freshness_seconds: float, state_age_seconds: float) -> dict[str, str]:
+    """An answer may be as old as the pod's declared freshness: caches may keep it for what is
+    left of that once the table state it was read from is already `state_age_seconds` old (not
+    the whole freshness again). The representation depends on Accept."""
+    left = max(0, round(freshness_seconds - state_age_seconds))
+    return {"Cache-Control": f"max-age={left}", "Vary": "Accept"}
 
 
 class _AnswerBroken(Exception):

@@ -83,6 +83,9 @@ class Answer:
     wide_integers: frozenset[int]
     snapshot_id: int | None
     stats: ScanStats = ScanStats()
+    # How old the table state it was read from is: of the freshness bound, caches may only
+    # keep it for what is left.
+    state_age_seconds: float = 0.0
 
     def close(self) -> None:
         """Release what the stream holds, when a client stops reading early."""
@@ -318,6 +321,7 @@ class QueryEngine:
                     cached.wide_integers,
                     snapshot_id,
                     ScanStats(cache="hit"),
+                    self._age(state),
                 )
         slot = self.slots.acquire()
         try:
@@ -397,7 +401,10 @@ class QueryEngine:
             bytes_planned=plan.bytes_planned,
             cache="miss" if self.results is not None else "off",
         )
-        return Answer(reader.schema, stream, wide, snapshot_id, stats)
+        return Answer(reader.schema, stream, wide, snapshot_id, stats, self._age(state))
+
+    def _age(self, state: _TableState) -> float:
+        return max(0.0, self._clock() - state.loaded_at)
 
     def _statement(
         self, cursor: duckdb.DuckDBPyConnection, table: Table, plan: Plan, page: Page | None
