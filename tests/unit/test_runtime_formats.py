@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -51,8 +54,10 @@ def csv_rows(data: bytes) -> list[list[str]]:
         ),
         ("CAST(9007199254740993 AS BIGINT)", "9007199254740993"),
         ("CAST(0.1 AS DOUBLE)", "0.1"),
-        ("CAST('nan' AS DOUBLE)", "nan"),
-        ("CAST('-inf' AS DOUBLE)", "-inf"),
+        ("CAST('nan' AS DOUBLE)", ""),  # as JSON's null
+        ("CAST('-inf' AS DOUBLE)", ""),
+        ("CAST('-0.0' AS DOUBLE)", "-0.0"),  # as JSON writes it
+        ("CAST(0.1 AS FLOAT)", "0.1"),
         ("TRUE", "true"),
         ("DATE '2024-02-29'", "2024-02-29"),
         ("TIMESTAMP '2024-02-29 23:59:59.123456'", "2024-02-29T23:59:59.123456"),
@@ -68,7 +73,41 @@ def csv_rows(data: bytes) -> list[list[str]]:
 )
 def test_csv_writes_each_duckdb_type_as_exact_text(expression, field):
     data = body(formats.encode_csv, ["v"], f"SELECT {expression} AS v FROM source LIMIT 1")
-    assert csv_rows(data) == [["v"], [field]]
+    assert csv_rows(data) == [["v"], [field] if field else []]  # a lone empty field: no field
+
+
+def float32_values() -> pa.Array:
+    """Float32 values that trip writers up: short decimals, extremes, subnormals, -0.0, NaN."""
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 2**32, 2000, dtype=np.uint32).view(np.float32)
+    special = [0.1, 0.2, 1 / 3, -0.0, 0.0, 1e-45, 3.4028235e38, 16777217.0, 1e20, 1e-7]
+    values = np.concatenate([np.array(special, np.float32), bits, np.float32([np.nan, np.inf])])
+    return pa.array(values, pa.float32())
+
+
+def significant_digits(text: str) -> int:
+    return len(text.lower().split("e")[0].lstrip("-").replace(".", "").strip("0")) or 1
+
+
+@pytest.mark.parametrize("name", ["json", "ndjson", "csv"])
+def test_float32_round_trips_through_its_shortest_text_and_non_finite_is_null(name):
+    values = float32_values()
+    batch = pa.record_batch([values], names=["f"])
+    data = b"".join(formats.FORMATS[name].encode(["f"], batch.schema, [batch], ()))
+    if name == "csv":
+        fields = [row[0] if row else "" for row in csv_rows(data)[1:]]
+        read = [float(f) if f else None for f in fields]
+    else:
+        fields = [f.decode() for f in re.findall(rb'"f":([^,}]+)', data)]
+        read = [json.loads(f) for f in fields]
+    assert len(read) == len(values)
+    for value, back, field in zip(values.to_pylist(), read, fields, strict=True):
+        if not math.isfinite(value):
+            assert back is None  # JSON's null, CSV's empty field
+            continue
+        assert np.float32(back).tobytes() == np.float32(value).tobytes()  # same float32, -0.0 too
+        shortest = np.format_float_scientific(np.float32(value), unique=True)
+        assert significant_digits(field) == significant_digits(shortest), (field, shortest)
 
 
 def test_csv_is_rfc_4180_null_is_empty_and_empty_text_is_quoted():

@@ -74,8 +74,10 @@ def test_operators_override_each_limit(tmp_path):
         "DATAPIC_QUERY_MEMORY_LIMIT": "300MiB",
         "DATAPIC_QUERY_QUEUE_SECONDS": "2.5",
         "DATAPIC_RESULT_CACHE_BYTES": "1MiB",
+        "DATAPIC_REQUEST_THREADS": "120",
     }
     limits = load_limits(env, root)
+    assert limits.request_threads == 120 and load_limits({}, root).request_threads == 100
     assert (limits.duckdb_threads, limits.max_concurrent_queries) == (3, 8)
     assert limits.duckdb_memory_bytes == 300 * 2**20 and limits.queue_seconds == 2.5
     assert limits.result_cache_bytes == 2**20

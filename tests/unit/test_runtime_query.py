@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -271,6 +272,53 @@ def test_a_page_of_a_vanished_snapshot_is_a_410(lake):
     with pytest.raises(PodError) as caught:
         engine(factory, sales_pod()).answer({"r": "EMEA"}, Page(0, 10, 123456789))
     assert caught.value.status == 410
+
+
+def test_a_token_reads_its_snapshot_across_a_commit_until_the_ttl_after_it_was_replaced(lake):
+    factory, catalog = lake
+    wall = Clock()
+    pod = engine(factory, sales_pod(ROWS, freshness_seconds=0), wall_clock=wall)
+    first = pod.answer({"r": "EMEA"}, Page(0, 5))
+    before = catalog.load_table("e.sales").scan(snapshot_id=first.snapshot_id).to_arrow()
+    catalog.load_table("e.sales").delete("region == 'EMEA'")  # the commit replacing it
+    wall.now = time.time()  # no earlier than that commit
+    assert pod.answer({"r": "EMEA"}).to_table().num_rows == 0
+    wall.now += LIMITS.page_token_ttl_seconds - 5  # a token issued just before: still good
+    pinned = pod.answer({"r": "EMEA"}, Page(0, 100, first.snapshot_id)).to_table()
+    connection = duckdb.connect()
+    connection.register("before", before)
+    emea = connection.sql("SELECT * FROM before WHERE region = 'EMEA'").fetchall()
+    assert pinned.num_rows == len(emea) > 0  # the deleted rows, as the pinned snapshot held them
+    wall.now += 5  # the snapshot was replaced a TTL ago: a token for it, forged or not, is done
+    with pytest.raises(PodError) as caught:
+        pod.answer({"r": "EMEA"}, Page(0, 100, first.snapshot_id))
+    assert caught.value.status == 410
+    assert caught.value.message == "page expired; start again without page_token"
+
+
+def test_a_token_of_an_unknown_snapshot_reloads_the_table_once_per_freshness_period(lake):
+    factory, _ = lake
+    loads = []
+
+    def counting_loads(name):
+        catalog = factory(name)
+        load = catalog.load_table
+        catalog.load_table = lambda identifier: loads.append(identifier) or load(identifier)
+        return catalog
+
+    clock = Clock()
+    pod = engine(counting_loads, sales_pod(), clock=clock)
+    pod.answer({"r": "EMEA"})
+    assert len(loads) == 1
+    for _ in range(5):
+        with pytest.raises(PodError) as caught:
+            pod.answer({"r": "EMEA"}, Page(0, 10, 123456789))
+        assert caught.value.status == 410
+    assert len(loads) == 2  # one reload: another instance might have had a newer table
+    clock.now += 5
+    with pytest.raises(PodError):
+        pod.answer({"r": "EMEA"}, Page(0, 10, 123456789))
+    assert len(loads) == 4  # the stale table's reload, then one for the unknown snapshot
 
 
 def test_the_result_cache_answers_repeats_until_the_snapshot_changes(lake):

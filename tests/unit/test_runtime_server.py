@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 import warnings
 
 import pytest
 from datapic_runtime.errors import ConfigError
+from datapic_runtime.paging import PageTokens, Position, token_key
 from datapic_runtime.server import create_app
 from pyiceberg.catalog import load_catalog
 from starlette.exceptions import StarletteDeprecationWarning
@@ -44,12 +46,12 @@ POD = {
 OPENAPI = b'{"openapi": "3.1.0",  "info": {"title": "nasty-rows", "version": "1"}, "paths": {}}\n'
 
 
-def make_client(tmp_path, catalog_props, **changes) -> TestClient:
+def make_client(tmp_path, catalog_props, clock=time.monotonic, **changes) -> TestClient:
     """A test client of the app over a pod directory holding POD with `changes`."""
     pod = {**POD, **changes}
     (tmp_path / "pod.json").write_text(json.dumps(pod))
     (tmp_path / "openapi.json").write_bytes(OPENAPI)
-    app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props))
+    app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props), clock)
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -68,6 +70,18 @@ def test_get_data_answers_json_rows_cacheable_for_the_freshness(client):
         == b'[{"id":1,"label":"EMEA","price":"10.00"},{"id":9,"label":"EMEA","price":"7.77"}]'
     )
     assert [row["id"] for row in client.get("/get_data", params={"min_id": "8"}).json()] == [8, 9]
+
+
+def test_caches_may_keep_an_answer_only_for_what_is_left_of_the_freshness(tmp_path, catalog_props):
+    clock = [1000.0]
+    client = make_client(tmp_path, catalog_props, clock=lambda: clock[0])
+    assert client.get("/get_data").headers["cache-control"] == "max-age=30"
+    clock[0] += 12  # the table state read 12 s ago: its answers may be 18 s from stale
+    assert client.get("/get_data").headers["cache-control"] == "max-age=18"
+    clock[0] += 17.9
+    assert client.get("/get_data").headers["cache-control"] == "max-age=0"
+    clock[0] += 0.1  # stale: reloaded, so fresh again
+    assert client.get("/get_data").headers["cache-control"] == "max-age=30"
 
 
 def test_healthz_and_the_compiled_openapi_served_verbatim(client):
@@ -219,6 +233,26 @@ def test_a_token_only_continues_the_parameters_it_was_issued_for(client):
     forged = client.get("/get_data", params={"min_id": "1", "page_token": token[:-2] + "AA"})
     assert forged.status_code == 400
     assert "not issued by this pod's query" in forged.json()["error"]
+
+
+def test_a_token_anyone_can_mint_pins_no_snapshot_replaced_longer_than_the_ttl_ago(
+    tmp_path, catalog_props, monkeypatch
+):
+    monkeypatch.setenv("DATAPIC_PAGE_TOKEN_TTL_SECONDS", "0")  # every replaced snapshot expired
+    client = make_client(tmp_path, catalog_props)
+    # Without DATAPIC_PAGE_TOKEN_SECRET the key comes from pod.json, which is public.
+    tokens = PageTokens(token_key((tmp_path / "pod.json").read_bytes()))
+    table = load_catalog("default", **catalog_props).load_table("t.nasty")
+    older = [s.snapshot_id for s in table.snapshots() if s != table.current_snapshot()]
+    assert older, "t.nasty must have a replaced snapshot"
+    values = {"label": None, "min_id": 0}
+    old = tokens.issue(Position(older[0], 0), values)
+    response = client.get("/get_data", params={"page_token": old})
+    assert response.status_code == 410
+    assert response.json() == {"error": "page expired; start again without page_token"}
+    current = tokens.issue(Position(table.current_snapshot().snapshot_id, 2), values)
+    response = client.get("/get_data", params={"page_token": current})
+    assert response.status_code == 200 and [row["id"] for row in response.json()] == ALL_ROWS[2:]
 
 
 @pytest.mark.parametrize(

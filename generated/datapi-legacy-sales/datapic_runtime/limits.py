@@ -24,6 +24,11 @@ _V1_UNLIMITED = 2**60
 # answers being sent, pyiceberg's planning and the result cache.
 _DUCKDB_MEMORY_SHARE = 0.5
 _DEFAULT_QUEUE_SECONDS = 10.0
+# Requests at once that may hold a thread (waiting for a slot or running): above Cloud Run's
+# largest usual containerConcurrency (80); more wait for a thread without holding one.
+_DEFAULT_REQUEST_THREADS = 100
+# How long after its snapshot stopped being the table's current one a page token still reads it.
+_DEFAULT_PAGE_TOKEN_TTL_SECONDS = 15 * 60.0
 # The result cache takes at most 64 MiB, and no more than an eighth of the container's memory.
 _RESULT_CACHE_BYTES, _RESULT_CACHE_SHARE = 64 * 2**20, 8
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
@@ -41,6 +46,9 @@ class Limits:
     max_concurrent_queries: int
     queue_seconds: float  # how long a request waits for a query slot before a 503
     result_cache_bytes: int = 64 * 2**20  # answers kept in memory (the result cache)
+    request_threads: int = _DEFAULT_REQUEST_THREADS  # requests answered in threads at once
+    # A page token's snapshot is readable while current and this long after it was replaced.
+    page_token_ttl_seconds: float = _DEFAULT_PAGE_TOKEN_TTL_SECONDS
 
     @property
     def duckdb_memory_limit(self) -> str:
@@ -119,6 +127,10 @@ def load_limits(env: Mapping[str, str] = os.environ, root: Path = CGROUP) -> Lim
         result_cache_bytes=parse_bytes(env["DATAPIC_RESULT_CACHE_BYTES"])
         if env.get("DATAPIC_RESULT_CACHE_BYTES")
         else min(_RESULT_CACHE_BYTES, memory // _RESULT_CACHE_SHARE),
+        request_threads=_positive(env, "DATAPIC_REQUEST_THREADS", _DEFAULT_REQUEST_THREADS),
+        page_token_ttl_seconds=float(
+            env.get("DATAPIC_PAGE_TOKEN_TTL_SECONDS") or _DEFAULT_PAGE_TOKEN_TTL_SECONDS
+        ),
     )
 
 

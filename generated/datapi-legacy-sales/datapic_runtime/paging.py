@@ -9,7 +9,9 @@ The MAC key is the same on every instance of a pod (Cloud Run runs many): it is 
 pod.json, so a token is valid for exactly the pod that issued it and a redeployed query rejects
 the old one. With DATAPIC_PAGE_TOKEN_SECRET set (the same value on every instance, e.g. from
 Secret Manager), the key also holds that secret, and clients can no longer mint tokens of their
-own, such as one pinning an old snapshot.
+own. Without it anyone can; what keeps a minted token from reading an old snapshot (rows deleted
+since) is the engine: a pinned snapshot is read only while current and for
+DATAPIC_PAGE_TOKEN_TTL_SECONDS after a commit replaced it (query.py), then the page is a 410.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Arrow batches into body chunks as they arrive, so no answer is ever held whole a
 - json: an array of row objects (serialize.py's value forms: decimals as text, ISO 8601).
 - ndjson: one such object per line.
 - csv: RFC 4180 with a header row and CRLF line ends; NULL is an empty field, an empty string
-  is `""`; decimals, dates and timestamps in JSON's text forms, booleans true/false.
+  is `""`; numbers, decimals, dates and timestamps in JSON's text forms (so NaN and infinities
+  are empty fields too), booleans true/false.
 - arrow: an Arrow IPC stream; parquet: a Parquet file. Both keep DuckDB's Arrow types (a 128-bit
   integer stays decimal128(38, 0), which holds it exactly), under the pod's column names.
 """
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import PodError
-from .serialize import concatenated, json_default, json_objects, temporal_text
+from .serialize import concatenated, float_text, json_default, json_objects, temporal_text
 
 # Rows encoded at once (all encoders work on whole columns): bounds each chunk's memory whatever
 # the size of the batches the engine hands over, and is big enough to amortize each step.
@@ -120,9 +121,10 @@ def _csv_text(column: pa.Array, wide_integer: bool) -> pa.Array:
     text = temporal_text(column)
     if text is not None:
         return text
+    if pa.types.is_floating(kind):
+        return float_text(column)  # as JSON writes it: NaN and infinities are empty, like null
     if (
         pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
         or pa.types.is_boolean(kind)
         or pa.types.is_date(kind)
         or pa.types.is_time(kind)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,7 @@ from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
 from .database import Database, sandboxed
+from .errors import PodError
 from .limits import Limits, QuerySlots, Slot, load_limits, size_pyiceberg_pool
 from .ordering import PagedQuery, paged_query
 from .plan import Plan, PlanCache, snapshot_of
@@ -81,6 +83,9 @@ class Answer:
     wide_integers: frozenset[int]
     snapshot_id: int | None
     stats: ScanStats = ScanStats()
+    # How old the table state it was read from is: of the freshness bound, caches may only
+    # keep it for what is left.
+    state_age_seconds: float = 0.0
 
     def close(self) -> None:
         """Release what the stream holds, when a client stops reading early."""
@@ -240,6 +245,7 @@ class QueryEngine:
         catalog_factory: Callable[[str], Catalog] = load_catalog,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.catalog = CatalogClient(config.source.catalog, catalog_factory)
@@ -253,8 +259,10 @@ class QueryEngine:
         self.paged: PagedQuery = paged_query(config.sql, len(config.columns))
         self._prefix = _parameter_prefix(p.name for p in config.parameters)
         self._clock = clock
+        self._wall_clock = wall_clock  # compared with the table's commit times
         self._state: _TableState | None = None
         self._lock = threading.Lock()
+        self._unknown_snapshot_reload_at: float | None = None
 
     def table(self) -> Table:
         """The table's metadata, reloaded from the catalog when older than the freshness bound."""
@@ -296,9 +304,11 @@ class QueryEngine:
 
     def _answer(self, values: Mapping[str, Any], page: Page | None, state: _TableState) -> Answer:
         pinned = page.snapshot_id if page is not None else None
-        if pinned is not None and state.table.snapshot_by_id(pinned) is None:
-            state = self._fresh_state(reload=True)  # another instance may have a newer table
+        if pinned is not None:
+            state = self._state_knowing(pinned, state)
         snapshot_id = snapshot_of(state.table, pinned)
+        if pinned is not None:
+            self._check_not_expired(state.table, pinned)
         if pinned is None and page is not None:
             page = Page(page.offset, page.limit, snapshot_id)
         key = answer_key(snapshot_id, values, page)
@@ -311,6 +321,7 @@ class QueryEngine:
                     cached.wide_integers,
                     snapshot_id,
                     ScanStats(cache="hit"),
+                    self._age(state),
                 )
         slot = self.slots.acquire()
         try:
@@ -318,6 +329,32 @@ class QueryEngine:
         except BaseException:
             slot.release()
             raise
+
+    def _state_knowing(self, snapshot_id: int, state: _TableState) -> _TableState:
+        """A state whose table has `snapshot_id` if a reload finds it: another instance may have
+        issued the token from a newer table. Tokens are not secret, so one naming an unknown
+        snapshot reloads the table at most once per freshness period, not once per request."""
+        if state.table.snapshot_by_id(snapshot_id) is not None:
+            return state
+        now = self._clock()
+        with self._lock:
+            last = self._unknown_snapshot_reload_at
+            if last is not None and now - last < self.config.freshness_seconds:
+                return state
+            self._unknown_snapshot_reload_at = now
+        return self._fresh_state(reload=True)
+
+    def _check_not_expired(self, table: Table, snapshot_id: int) -> None:
+        """410 unless `snapshot_id` is current or was replaced less than the page tokens' TTL
+        ago. Anyone can mint a token (its key comes from pod.json, public unless
+        DATAPIC_PAGE_TOKEN_SECRET is set): without this, one pinning an old snapshot would read
+        rows deleted long since, for as long as the table keeps that snapshot."""
+        replaced_at = replaced_at_ms(table, snapshot_id)
+        if replaced_at is None:
+            return
+        age = self._wall_clock() - replaced_at / 1000
+        if age >= self.limits.page_token_ttl_seconds:
+            raise PodError(410, "page expired; start again without page_token")
 
     def _run(
         self,
@@ -364,7 +401,10 @@ class QueryEngine:
             bytes_planned=plan.bytes_planned,
             cache="miss" if self.results is not None else "off",
         )
-        return Answer(reader.schema, stream, wide, snapshot_id, stats)
+        return Answer(reader.schema, stream, wide, snapshot_id, stats, self._age(state))
+
+    def _age(self, state: _TableState) -> float:
+        return max(0.0, self._clock() - state.loaded_at)
 
     def _statement(
         self, cursor: duckdb.DuckDBPyConnection, table: Table, plan: Plan, page: Page | None
@@ -402,6 +442,20 @@ class QueryEngine:
             return schema_to_pyarrow(plan.projection).empty_table()
         scan = ArrowScan(table.metadata, table.io, plan.projection, plan.row_filter)
         return scan.to_table(plan.fallback_tasks)
+
+
+def replaced_at_ms(table: Table, snapshot_id: int) -> float | None:
+    """When `snapshot_id` last stopped being the table's current snapshot (commit time of the
+    snapshot-log entry after its last one), None while it is current; -inf if it never was."""
+    current = table.current_snapshot()
+    if current is not None and current.snapshot_id == snapshot_id:
+        return None
+    entries = table.metadata.snapshot_log
+    replaced = -math.inf
+    for entry, following in zip(entries, entries[1:], strict=False):
+        if entry.snapshot_id == snapshot_id:
+            replaced = following.timestamp_ms
+    return replaced
 
 
 @contextlib.contextmanager

@@ -66,28 +66,45 @@ WHOLE_BODY_BYTES = 2**20
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 
-def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_catalog) -> FastAPI:
-    """The ASGI app serving the pod compiled into `pod_dir` (pod.json and openapi.json)."""
+def create_app(
+    pod_dir: Path,
+    catalog_factory: Callable[[str], Catalog] = load_catalog,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The ASGI app serving the pod compiled into `pod_dir` (pod.json and openapi.json);
+    `clock` times the table's freshness (tests move it)."""
     _setup_logging()
     config = load_config(pod_dir)
     _check_reserved(config)
     openapi = _openapi_document(pod_dir)
-    engine = QueryEngine(config, catalog_factory)
+    engine = QueryEngine(config, catalog_factory, clock=clock)
     tokens = PageTokens(token_key(_pod_json(pod_dir), os.environ.get(TOKEN_SECRET_ENV)))
     telemetry = Telemetry(config.name)
     # FastAPI's generated docs are off: the compiled openapi.json is the pod's API description.
     app = FastAPI(title=config.name, openapi_url=None, docs_url=None, redoc_url=None)
-    # Answers may be as old as the pod's declared freshness, so caches may keep them that long;
-    # the representation depends on Accept.
-    cached = {"Cache-Control": f"max-age={int(config.freshness_seconds)}", "Vary": "Accept"}
+
+    # The catalog, the scan, DuckDB and the wait for a query slot block, so a request is answered
+    # in a worker thread - but one of its own limiter, not AnyIO's default one, which sends the
+    # streamed answers' bodies. With a single limiter, requests waiting for a slot could take
+    # every thread, and the answer holding the slot could never send its body to free the slot:
+    # all would stall until the queue timeout (mass 503s). Now a streamed body always gets a
+    # thread: its query runs back to back with the waiting ones.
+    request_threads = anyio.CapacityLimiter(engine.limits.request_threads)
 
     @app.get("/get_data")
-    def get_data(request: Request) -> Response:
-        # Sync on purpose: the catalog, the scan and DuckDB block, so this runs in the threadpool.
-        exchange = _Exchange(config, telemetry, request.url.path)
-        query = request.query_params.multi_items()
+    async def get_data(request: Request) -> Response:
+        return await anyio.to_thread.run_sync(
+            answer_request,
+            request.url.path,
+            request.query_params.multi_items(),
+            request.headers.get("accept"),
+            limiter=request_threads,
+        )
+
+    def answer_request(path: str, query: list[tuple[str, str]], accept: str | None) -> Response:
+        exchange = _Exchange(config, telemetry, path)
         try:
-            asked = _read_request(config, tokens, query, request.headers.get("accept"), exchange)
+            asked = _read_request(config, tokens, query, accept, exchange)
             answer = engine.answer(asked.values, asked.page)
             try:
                 exchange.snapshot_id, exchange.stats = answer.snapshot_id, answer.stats
@@ -100,13 +117,13 @@ def create_app(pod_dir: Path, catalog_factory: Callable[[str], Catalog] = load_c
             error = _failure(exc, config, exchange.given)
             exchange.end(error.status, Outcome.REJECTED, error.message)
             raise error from None
-        headers = dict(cached)
+        headers = _cache_headers(config.freshness_seconds, answer.state_age_seconds)
         if body.more:
             token = tokens.issue(
                 Position(answer.snapshot_id, asked.page.offset + asked.limit), asked.values
             )
             headers[NEXT_PAGE_HEADER] = token
-            headers["Link"] = f'<{next_link(request.url.path, query, token)}>; rel="next"'
+            headers["Link"] = f'<{next_link(path, query, token)}>; rel="next"'
         if whole is not None:
             return Response(whole, media_type=asked.format.media_type, headers=headers)
         return _ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
@@ -220,6 +237,14 @@ def _read_request(
         position = tokens.read(reserved["page_token"], values)
     exchange.offset = position.offset
     return _Asked(values, chosen, limit, Page(position.offset, limit + 1, position.snapshot_id))
+
+
+def _cache_headers(freshness_seconds: float, state_age_seconds: float) -> dict[str, str]:
+    """An answer may be as old as the pod's declared freshness: caches may keep it for what is
+    left of that once the table state it was read from is already `state_age_seconds` old (not
+    the whole freshness again). The representation depends on Accept."""
+    left = max(0, round(freshness_seconds - state_age_seconds))
+    return {"Cache-Control": f"max-age={left}", "Vary": "Accept"}
 
 
 class _AnswerBroken(Exception):

@@ -1,8 +1,9 @@
 """Rows as JSON values: the JSON answer is an array of row objects, keys in the column order.
 
 Dates and times are ISO 8601 text, decimals are text (a JSON number would lose digits in most
-clients), NULL is null, and so are NaN and infinities, which JSON cannot write. Integers are
-numbers; only a 128-bit one beyond 64 bits (an enormous SUM) is written as text.
+clients), NULL is null, and so are NaN and infinities, which JSON cannot write; a float is the
+shortest text of its own width (float32 0.1 is 0.1). Integers are numbers; only a 128-bit one
+beyond 64 bits (an enormous SUM) is written as text.
 """
 
 from __future__ import annotations
@@ -121,12 +122,14 @@ def _json_string(text: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise('"', text, '"', "")
 
 
-def _json_float(column: pa.Array) -> pa.Array:
-    """Shortest round-trip text of the value as a double; NaN and infinities are null (JSON has
-    neither), and a whole number keeps a `.0` so it still reads as a float."""
-    double = column.cast(pa.float64())
-    text = double.cast(pa.string())
-    finite = pc.is_finite(double)
+def float_text(column: pa.Array) -> pa.Array:
+    """Shortest text that reads back as the same value in the column's own width (a float32's
+    0.1 is 0.1, not its double 0.10000000149011612); NaN and infinities are null (JSON has
+    neither), and a whole number keeps a `.0` (-0.0 too) so it still reads as a float."""
+    if pa.types.is_float16(column.type):
+        column = column.cast(pa.float32())
+    text = column.cast(pa.string())  # Arrow writes the shortest round trip of the type
+    finite = pc.is_finite(column)
     whole = pc.invert(pc.or_(pc.match_substring(text, "."), pc.match_substring(text, "e")))
     text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
     return pc.if_else(finite, text, pa.scalar(None, pa.string()))
@@ -157,7 +160,7 @@ def json_values(column: pa.Array | pa.ChunkedArray, wide_integer: bool = False) 
     elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
         text = column.cast(pa.string())
     elif pa.types.is_floating(kind):
-        text = _json_float(column)
+        text = float_text(column)
     else:
         temporal = temporal_text(column)
         if temporal is not None:
