@@ -15,16 +15,26 @@ from .deploy import deploy_command
 from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
 from .emit import emit
 from .pipeline import Result, compile_spec
+from .project import DATAPI_CONFIG, DATAPIC_CONFIG
 from .status import status_command
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+# A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
+PROJECT_FILES = {DATAPI_CONFIG, DATAPIC_CONFIG}
 # How long --check waits for each answer of the catalog (catalog.py's default; not imported from
 # there because pyiceberg takes a second to import and only --check needs it).
 CHECK_TIMEOUT_SECONDS = 20.0
 
 
+def _is_spec_file(path: Path) -> bool:
+    """Whether a folder entry is a spec: a YAML file that is not one of the project's files."""
+    return path.suffix in SPEC_SUFFIXES and path.name not in PROJECT_FILES and path.is_file()
+
+
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
     """Spec files from the arguments; a directory stands for the specs directly inside it.
+
+    The project's config.yml and datapic.yaml in such a folder are settings, not specs: skipped.
 
     A spec named twice (`examples/ examples/a.yaml`) is compiled once; a directory without
     specs is a usage error rather than a silent success.
@@ -32,7 +42,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     specs: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.iterdir() if _is_spec_file(p))
             if not found:
                 raise click.UsageError(f"{path.as_posix()}: no .yaml or .yml spec in this folder")
             specs += found

@@ -116,6 +116,28 @@ def test_a_directory_stands_for_the_specs_directly_inside_it(tmp_path, monkeypat
     ]
 
 
+def test_a_folder_argument_skips_the_project_files(tmp_path, monkeypatch, no_pyiceberg_config):
+    """`datapic compile .` at a dataPi project root: config.yml and datapic.yaml are settings,
+    not specs, and config.yml's credential must not reach stderr as an excerpt."""
+    monkeypatch.chdir(tmp_path)
+    datapi_project(tmp_path)
+    spec(tmp_path, "orders.yaml", FITS)
+    (tmp_path / "datapic.yaml").write_text("deploy:\n  region: europe-west1\n")
+    result = run("compile", ".", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "1 spec(s): 1 compiled, 0 failed"
+    assert SECRET not in result.output
+
+
+def test_an_excerpt_never_shows_a_secret_value(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "s.yaml", "select: [a]\nmetastore_credentials: id:SECRET\n")
+    result = run("validate", "s.yaml")
+    assert result.exit_code == 1
+    assert "metastore_credentials: ***" in result.stderr
+    assert "SECRET" not in result.output
+
+
 def test_a_spec_named_twice_is_compiled_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec(tmp_path, "specs/a.yaml")
