@@ -145,7 +145,16 @@ def compile_command(
             click.echo(f"FAILED  {result.display_path}")
             continue
         target = output / result.pod.name
-        emit(result.files, target)
+        try:
+            emit(result.files, target)
+        except OSError as problem:
+            # An unwritable folder is this spec's failure, not a traceback: go on with the rest.
+            click.echo(
+                f"{target.as_posix()}: cannot write: {problem.strerror or problem}", err=True
+            )
+            failed += 1
+            click.echo(f"FAILED  {result.display_path}")
+            continue
         written += 1
         count = len(result.files)
         click.echo(f"wrote   {target.as_posix()}/ ({count} files) from {result.display_path}")

@@ -138,6 +138,35 @@ def test_an_excerpt_never_shows_a_secret_value(tmp_path, monkeypatch):
     assert "SECRET" not in result.output
 
 
+def test_an_unwritable_output_fails_each_spec_and_goes_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "one.yaml")
+    spec(tmp_path, "two.yaml")
+    (tmp_path / "file").write_text("a file where the output folder should go")
+    result = run("compile", "one.yaml", "two.yaml", "-o", "file/out")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "file/out/one: cannot write: Not a directory",
+        "file/out/two: cannot write: Not a directory",
+    ]
+    assert result.stdout.splitlines() == [
+        "FAILED  one.yaml",
+        "FAILED  two.yaml",
+        "2 spec(s): 0 compiled, 2 failed",
+    ]
+
+
+def test_a_file_named_like_the_pod_is_replaced_without_leftovers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "one.yaml")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "one").write_text("not a pod")
+    for _ in range(2):
+        result = run("compile", "one.yaml", "-o", "out")
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one"]
+
+
 def test_a_spec_named_twice_is_compiled_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec(tmp_path, "specs/a.yaml")
