@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from .assets import schema_path
 from .diagnostics import Code, Diagnostic, Span, error
 from .ir import Deployment, SecretRef
 from .load import Document, load
-from .validate import validate_against
+from .validate import StrictValidator, validate_against
 
 # The same markers that fix a spec's provenance path (pipeline.py): the project root.
 PROJECT_MARKERS = (".git", "pyproject.toml", "config.yml", "datapic.yaml")
@@ -412,12 +412,15 @@ def _display(path: Path) -> str:
 
 
 @functools.cache
-def _validator(pointer: str) -> Draft202012Validator:
+def _validator(pointer: str) -> StrictValidator:
     """A validator for (a part of) schemas/project.schema.json, which refers to the spec's."""
     resources = []
     for name in ("spec.schema.json", "project.schema.json"):
         schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
-        resources.append((schema["$id"], Resource.from_contents(schema)))
+        # Without "$schema" a referenced schema keeps StrictValidator's notion of "integer"
+        # (jsonschema would otherwise switch to the stock validator its "$schema" names).
+        del schema["$schema"]
+        resources.append((schema["$id"], DRAFT202012.create_resource(schema)))
     registry = Registry().with_resources(resources)
     project_id = dict(resources)["https://datapic.dev/schemas/project.schema.json"].contents["$id"]
-    return Draft202012Validator({"$ref": f"{project_id}{pointer}"}, registry=registry)
+    return StrictValidator({"$ref": f"{project_id}{pointer}"}, registry=registry)

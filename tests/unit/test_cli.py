@@ -539,3 +539,15 @@ def test_the_check_timeout_default_is_the_lookups():
     from compiler.cli import CHECK_TIMEOUT_SECONDS
 
     assert CHECK_TIMEOUT_SECONDS == DEFAULT_TIMEOUT_SECONDS
+
+
+def test_a_whole_number_float_in_datapic_yaml_is_refused(tmp_path, monkeypatch):
+    """YAML reads 80.0 as a float; service.yaml would carry containerConcurrency: 80.0."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "datapic.yaml").write_text("deploy:\n  concurrency: 80.0\n")
+    spec(tmp_path, "t.yaml")
+    result = run("compile", "t.yaml", "-o", "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "datapic.yaml:2:16: error[DP0103] deploy.concurrency: expected integer, got number"
+    )

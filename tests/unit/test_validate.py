@@ -189,6 +189,26 @@ CASES = [
         id="negative-freshness",
     ),
     pytest.param(
+        HEADER + "select: [a]\nlimit: 5.0\nmax_page_size: 1e3\n",
+        [
+            ("DP0103", 4, 8, "limit: expected integer, got number"),
+            ("DP0103", 5, 16, "max_page_size: expected integer, got number"),
+        ],
+        id="whole-number-floats-are-not-integers",
+    ),
+    pytest.param(
+        HEADER + "select: [a]\ndeploy: {concurrency: 80.0, timeout_seconds: 300.0, "
+        "min_instances: 0.0, max_instances: 1e1, cpu: 2.0}\n",
+        [
+            ("DP0103", 4, 68, "deploy.min_instances: expected integer, got number"),
+            ("DP0103", 4, 88, "deploy.max_instances: expected integer, got number"),
+            ("DP0103", 4, 98, "deploy.cpu: expected ['string', 'integer'], got number"),
+            ("DP0103", 4, 23, "deploy.concurrency: expected integer, got number"),
+            ("DP0103", 4, 46, "deploy.timeout_seconds: expected integer, got number"),
+        ],
+        id="deploy-floats-are-not-integers",
+    ),
+    pytest.param(
         HEADER + "select: [a]\nshort_description: null\n",
         [("DP0103", 4, 20, "short_description: expected string, got null")],
         id="null-description",
