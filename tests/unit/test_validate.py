@@ -189,6 +189,19 @@ CASES = [
         id="negative-freshness",
     ),
     pytest.param(
+        HEADER + "select: [a]\nlimit: 9223372036854775808\nmax_page_size: 1000001\n",
+        [
+            (
+                "DP0103",
+                4,
+                8,
+                "limit: 9223372036854775808 is greater than the maximum of 9223372036854775807",
+            ),
+            ("DP0103", 5, 16, "max_page_size: 1000001 is greater than the maximum of 1000000"),
+        ],
+        id="limit-and-page-size-have-a-maximum",
+    ),
+    pytest.param(
         HEADER + "select: [a]\nlimit: 5.0\nmax_page_size: 1e3\n",
         [
             ("DP0103", 4, 8, "limit: expected integer, got number"),
@@ -247,6 +260,7 @@ VALID = [
     HEADER + "aggregate: [sales.sum(), count()]\n",
     HEADER + "aggregate: {total: sum(sales)}\ngroup_by: [q]\norder_by: total desc\nlimit: 5\n",
     HEADER + "select: [a]\nfilters: a = 1\n",
+    HEADER + "select: [a]\nlimit: 9223372036854775807\nmax_page_size: 1000000\n",
     HEADER + "select: [a]\ntype: REST\nlocal_engine: DUCKDB\ndeploy: True\n",
     HEADER + "select: [a]\nparameters: [{name: p, type: date, default: 2024-01-01}]\n",
     HEADER + "select: [a]\nparameters: [{name: p, type: string, default: null}]\n",
