@@ -9,7 +9,6 @@ substitutions for this environment, follow it until it ends, and report the serv
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import hashlib
 import io
@@ -28,7 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from .cloud import Cloud, CloudError, credentials, require_clients
-from .podhash import compiled_hash, pod_files
+from .podhash import LOCAL_ONLY, compiled_hash, is_local_only, pod_files
 
 ARCHIVE_TYPE = "application/gzip"
 GOOGLE_ENDPOINTS = {
@@ -37,8 +36,10 @@ GOOGLE_ENDPOINTS = {
     "run": "https://run.googleapis.com",
 }
 FINISHED = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
-# What stays out of the uploaded source: the same list as the pod's .gcloudignore.
-_IGNORED = (".venv", "__pycache__", "*.pyc", ".env", ".env.*", ".pyiceberg.yaml", ".gcloudignore")
+# What stays out of the uploaded source (the pod's .gcloudignore): the local-only files the hash
+# leaves out too, and .gcloudignore itself, which is part of the pod (and its hash) but not of
+# what Cloud Build needs.
+_IGNORED = (*LOCAL_ONLY, ".gcloudignore")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,8 +111,7 @@ def source_archive(pod_dir: Path) -> bytes:
 
 
 def _ignored(relative: str) -> bool:
-    parts = relative.split("/")
-    return any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in _IGNORED)
+    return is_local_only(relative, _IGNORED)
 
 
 def load_build(pod_dir: Path) -> Any:
