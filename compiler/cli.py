@@ -16,6 +16,7 @@ from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
 from .emit import emit
 from .pipeline import Result, compile_spec
 from .project import DATAPI_CONFIG, DATAPIC_CONFIG
+from .render import service_name
 from .status import status_command
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -68,20 +69,29 @@ def _report(result: Result, fail_on_warning: bool) -> bool:
 
 
 def _with_unique_names(results: list[Result]) -> list[Result]:
-    """The results, where a pod that would overwrite an earlier one's directory has failed."""
-    first: dict[str, str] = {}
+    """The results, where a pod that would overwrite an earlier one's directory or Cloud Run
+    service (`Big_Orders` and `big-orders` are both service big-orders) has failed."""
+    first: dict[str, Result] = {}
     checked = []
     for result in results:
-        if result.ok and result.pod.name in first:
+        service = service_name(result.pod.name) if result.ok else ""
+        if result.ok and service in first:
+            earlier = first[service]
+            if earlier.pod.name == result.pod.name:
+                message = f"resource_name '{result.pod.name}' is already used by "
+            else:
+                message = (
+                    f"resource_name '{result.pod.name}' is Cloud Run service '{service}', "
+                    f"like '{earlier.pod.name}' in "
+                )
             clash = error(
                 Code.DUPLICATE_RESOURCE,
-                f"resource_name '{result.pod.name}' is already used by "
-                f"{first[result.pod.name]}; each pod needs its own name",
+                f"{message}{earlier.display_path}; each pod needs its own name",
                 result.pod.span,
             )
             result = dataclasses.replace(result, diagnostics=(*result.diagnostics, clash))
         elif result.ok:
-            first[result.pod.name] = result.display_path
+            first[service] = result
         checked.append(result)
     return checked
 

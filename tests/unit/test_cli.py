@@ -215,6 +215,18 @@ def test_two_specs_with_the_same_resource_name(tmp_path, monkeypatch, command):
         )
 
 
+def test_two_resource_names_for_the_same_cloud_run_service(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "one.yaml", resource="Big_Orders")
+    spec(tmp_path, "two.yaml", resource="big-orders")
+    result = run("validate", "one.yaml", "two.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "two.yaml:1:16: error[DP0004] resource_name 'big-orders' is Cloud Run service "
+        "'big-orders', like 'Big_Orders' in one.yaml; each pod needs its own name"
+    )
+
+
 def test_schema_prints_the_spec_schema(tmp_path):
     result = run("schema")
     assert result.exit_code == 0
