@@ -337,3 +337,15 @@ def test_local_settings_change_neither_the_image_tag_nor_the_upload(tmp_path: Pa
     first, second = plan(clean, "p-1234", "europe-west1"), plan(local, "p-1234", "europe-west1")
     assert second.build.substitutions["_TAG"] == first.build.substitutions["_TAG"]
     assert second.archive == first.archive
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--project", "p/../../x"), ("--project", "Proj?x=1"), ("--region", "eu/west")],
+)
+def test_a_bad_project_or_region_is_one_line(pod: Path, option, value) -> None:
+    result = CliRunner().invoke(main, ["deploy", str(pod), option, value, "--dry-run"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f'error: {option[2:]} "{value}" is not a Google Cloud {option[2:]}')
+    assert result.stdout == ""

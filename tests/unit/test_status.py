@@ -200,3 +200,21 @@ def test_the_pod_ignore_files_list_every_local_only_pattern(generated: Path) -> 
         lines = (generated / "large-orders" / name).read_text().splitlines()
         listed = {line.removeprefix("**/").rstrip("/") for line in lines}
         assert set(LOCAL_ONLY) <= listed, name
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--project", "p/../../x"), ("--project", "Proj?x=1"), ("--region", "eu/west")],
+)
+def test_a_bad_project_or_region_is_one_line_before_any_request(
+    generated: Path, option, value
+) -> None:
+    with serving() as fake:
+        result = CliRunner().invoke(
+            main,
+            ["status", str(generated), option, value, "--api-endpoint", fake.url, "--anonymous"],
+        )
+        assert fake.requests == []
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f'error: {option[2:]} "{value}" is not a Google Cloud {option[2:]}')
