@@ -272,6 +272,12 @@ def test_no_secret_literal_anywhere(pods: list[Path]) -> None:
     [
         ("  env:\n    PYICEBERG_CATALOG__DEFAULT__CREDENTIAL: id:secret\n", "DP0401", 8),
         ("  env:\n    PYICEBERG_CATALOG__DEFAULT__URI: https://u:p@host/x\n", "DP0401", 8),
+        ("  env:\n    DB_PASSWD: hunter2\n", "DP0401", 8),
+        ("  env:\n    UPSTREAM_AUTHORIZATION: Bearer abc\n", "DP0401", 8),
+        ("  env:\n    URL_SIGNATURE: abcdef\n", "DP0401", 8),
+        ("  env:\n    LAKE_URL: 'https://a.blob.core.windows.net/c?sv=1&sig=abc'\n", "DP0401", 8),
+        ("  env:\n    FEED: 'https://h/x?access_token=abc'\n", "DP0401", 8),
+        ("  env:\n    FEED: 'https://h/x?a=1&client_secret=abc'\n", "DP0401", 8),
         ("  env:\n    PORT: '9000'\n", "DP0402", 8),
         ("  min_instances: 5\n  max_instances: 2\n", "DP0402", 7),
         ("  cpu: 3\n", "DP0402", 7),

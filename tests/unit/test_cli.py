@@ -489,8 +489,13 @@ def test_the_catalog_secret_name_and_catalog_name_can_be_chosen(
         ),
         (
             ("'https://polaris", "'https://admin:pw@polaris"),
-            "config.yml:3:16: error[DP0401] metastore_uri holds a user name or password: put the "
-            "credential in metastore_credentials (or ${VARIABLE} there) instead",
+            "config.yml:3:16: error[DP0401] metastore_uri holds a user name, password or token: "
+            "put the credential in metastore_credentials (or ${VARIABLE} there) instead",
+        ),
+        (
+            ("/api/catalog'", "/api/catalog?token=abc'"),
+            "config.yml:3:16: error[DP0401] metastore_uri holds a user name, password or token: "
+            "put the credential in metastore_credentials (or ${VARIABLE} there) instead",
         ),
         (
             ("metastore_uri: 'https://polaris.example.com/api/catalog'", "metastore_uri: polaris"),
