@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
 
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
@@ -50,6 +51,8 @@ _SECRET_PROPERTY = re.compile(r"(credential|token|secret|password|key|sas|connec
 _VARIABLE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# An Authorization header quoted in an error: its token is a secret whatever its source.
+_BEARER = re.compile(r"(\bBearer\s+)\S+", re.IGNORECASE)
 _MAX_LISTED_TABLES = 10
 
 T = TypeVar("T")
@@ -381,8 +384,17 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _redacted(message: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        message = message.replace(secret, "***")
+    """The message without any secret: as written, URL-encoded (a client secret travels
+    percent-encoded in an OAuth2 form or URL, and an error may quote that), any bearer token,
+    and any URL's user information."""
+    forms = {
+        form
+        for secret in secrets
+        for form in (secret, quote(secret), quote(secret, safe=""), quote_plus(secret))
+    }
+    for form in sorted(forms, key=len, reverse=True):
+        message = message.replace(form, "***")
+    message = _BEARER.sub(r"\1***", message)
     return _USERINFO.sub("", message)
 
 

@@ -15,16 +15,27 @@ from .deploy import deploy_command
 from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
 from .emit import emit
 from .pipeline import Result, compile_spec
+from .project import DATAPI_CONFIG, DATAPIC_CONFIG
+from .render import service_name
 from .status import status_command
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+# A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
+PROJECT_FILES = {DATAPI_CONFIG, DATAPIC_CONFIG}
 # How long --check waits for each answer of the catalog (catalog.py's default; not imported from
 # there because pyiceberg takes a second to import and only --check needs it).
 CHECK_TIMEOUT_SECONDS = 20.0
 
 
+def _is_spec_file(path: Path) -> bool:
+    """Whether a folder entry is a spec: a YAML file that is not one of the project's files."""
+    return path.suffix in SPEC_SUFFIXES and path.name not in PROJECT_FILES and path.is_file()
+
+
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
     """Spec files from the arguments; a directory stands for the specs directly inside it.
+
+    The project's config.yml and datapic.yaml in such a folder are settings, not specs: skipped.
 
     A spec named twice (`examples/ examples/a.yaml`) is compiled once; a directory without
     specs is a usage error rather than a silent success.
@@ -32,7 +43,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     specs: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.iterdir() if _is_spec_file(p))
             if not found:
                 raise click.UsageError(f"{path.as_posix()}: no .yaml or .yml spec in this folder")
             specs += found
@@ -58,20 +69,29 @@ def _report(result: Result, fail_on_warning: bool) -> bool:
 
 
 def _with_unique_names(results: list[Result]) -> list[Result]:
-    """The results, where a pod that would overwrite an earlier one's directory has failed."""
-    first: dict[str, str] = {}
+    """The results, where a pod that would overwrite an earlier one's directory or Cloud Run
+    service (`Big_Orders` and `big-orders` are both service big-orders) has failed."""
+    first: dict[str, Result] = {}
     checked = []
     for result in results:
-        if result.ok and result.pod.name in first:
+        service = service_name(result.pod.name) if result.ok else ""
+        if result.ok and service in first:
+            earlier = first[service]
+            if earlier.pod.name == result.pod.name:
+                message = f"resource_name '{result.pod.name}' is already used by "
+            else:
+                message = (
+                    f"resource_name '{result.pod.name}' is Cloud Run service '{service}', "
+                    f"like '{earlier.pod.name}' in "
+                )
             clash = error(
                 Code.DUPLICATE_RESOURCE,
-                f"resource_name '{result.pod.name}' is already used by "
-                f"{first[result.pod.name]}; each pod needs its own name",
+                f"{message}{earlier.display_path}; each pod needs its own name",
                 result.pod.span,
             )
             result = dataclasses.replace(result, diagnostics=(*result.diagnostics, clash))
         elif result.ok:
-            first[result.pod.name] = result.display_path
+            first[service] = result
         checked.append(result)
     return checked
 
@@ -135,7 +155,16 @@ def compile_command(
             click.echo(f"FAILED  {result.display_path}")
             continue
         target = output / result.pod.name
-        emit(result.files, target)
+        try:
+            emit(result.files, target)
+        except OSError as problem:
+            # An unwritable folder is this spec's failure, not a traceback: go on with the rest.
+            click.echo(
+                f"{target.as_posix()}: cannot write: {problem.strerror or problem}", err=True
+            )
+            failed += 1
+            click.echo(f"FAILED  {result.display_path}")
+            continue
         written += 1
         count = len(result.files)
         click.echo(f"wrote   {target.as_posix()}/ ({count} files) from {result.display_path}")

@@ -9,12 +9,13 @@ substitutions for this environment, follow it until it ends, and report the serv
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import gzip
 import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 import time
@@ -27,8 +28,9 @@ import click
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from .assets import schema_path
 from .cloud import Cloud, CloudError, credentials, require_clients
-from .podhash import compiled_hash, pod_files
+from .podhash import LOCAL_ONLY, compiled_hash, is_local_only, pod_files
 
 ARCHIVE_TYPE = "application/gzip"
 GOOGLE_ENDPOINTS = {
@@ -37,8 +39,10 @@ GOOGLE_ENDPOINTS = {
     "run": "https://run.googleapis.com",
 }
 FINISHED = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
-# What stays out of the uploaded source: the same list as the pod's .gcloudignore.
-_IGNORED = (".venv", "__pycache__", "*.pyc", ".env", ".env.*", ".pyiceberg.yaml", ".gcloudignore")
+# What stays out of the uploaded source (the pod's .gcloudignore): the local-only files the hash
+# leaves out too, and .gcloudignore itself, which is part of the pod (and its hash) but not of
+# what Cloud Build needs.
+_IGNORED = (*LOCAL_ONLY, ".gcloudignore")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,8 +114,7 @@ def source_archive(pod_dir: Path) -> bytes:
 
 
 def _ignored(relative: str) -> bool:
-    parts = relative.split("/")
-    return any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in _IGNORED)
+    return is_local_only(relative, _IGNORED)
 
 
 def load_build(pod_dir: Path) -> Any:
@@ -178,6 +181,25 @@ def fixed_project(value: str | None) -> str | None:
 
 def env_project() -> str | None:
     return os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
+
+
+@functools.cache
+def _location_patterns() -> dict[str, re.Pattern[str]]:
+    """The spec schema's patterns for deploy.project and deploy.region: one definition."""
+    schema = json.loads(schema_path("spec.schema.json").read_text(encoding="utf-8"))
+    settings = schema["$defs"]["deploy_settings"]["properties"]
+    return {key: re.compile(settings[key]["pattern"]) for key in ("project", "region")}
+
+
+def location_problem(project: str | None, region: str | None) -> str | None:
+    """Why a project or region given on the command line (or GOOGLE_CLOUD_PROJECT) cannot be
+    one; they go into API URLs, so anything else (a slash, a '?') must stop here."""
+    given = {"project": project or env_project(), "region": region}
+    for key, value in given.items():
+        pattern = _location_patterns()[key]
+        if value is not None and not pattern.fullmatch(value):
+            return f"{key} {json.dumps(value)} is not a Google Cloud {key} ({pattern.pattern})"
+    return None
 
 
 def _service_name(pod_dir: Path) -> str:
@@ -249,6 +271,10 @@ def deploy_command(
     anonymous: bool,
 ) -> None:
     """Build POD_DIRS with Cloud Build and deploy them to Cloud Run."""
+    problem = location_problem(project, region)
+    if problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
     try:
         require_clients()
         plans = [plan(pod_dir, project, region) for pod_dir in pod_dirs]

@@ -202,3 +202,6 @@ class CompiledQuery:
     columns: tuple[str, ...]
     read_columns: tuple[str, ...]
     pushdown: tuple[dict, ...]
+    # Whether a filter or aggregate reads the clock (current_date, ...): its answer changes
+    # with no new snapshot, so a cache keyed by snapshot and parameters would serve stale ones.
+    reads_the_clock: bool = False

@@ -3,6 +3,7 @@ with bound `$name` parameters, plus the Iceberg pushdown and the columns to read
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import sqlglot
@@ -12,10 +13,13 @@ from sqlglot.tokens import Tokenizer
 from .diagnostics import Code, Diagnostic, error
 from .expressions import DIALECT, column_names, parse_aggregate, parse_filter
 from .ir import CompiledQuery, Pod, Projection
+from .load import Document
 from .pushdown import pushdown
 
 SOURCE_RELATION = "source"
 _KEYWORDS = {k.upper() for k in Tokenizer.KEYWORDS}
+# What sqlglot parses current_date, today(), current_timestamp, current_time... into.
+_CLOCK = (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime, exp.Localtimestamp)
 
 
 def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
@@ -33,6 +37,7 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
     all_filters_parsed = len(conditions) == len(pod.filters)
 
     outputs: list[exp.Expression] = []
+    aggregate_trees: list[exp.Expression] = []
     group_by: list[exp.Expression] = []
     read: set[str] = set()
     if isinstance(pod.query, Projection):
@@ -48,6 +53,7 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
             )
             diagnostics += problems
             if checked:
+                aggregate_trees.append(checked.tree)
                 outputs.append(exp.alias_(checked.tree, _identifier(aggregate.name)))
                 read.update(column_names(checked.tree))
 
@@ -85,9 +91,34 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
             columns=pod.query.output_names,
             read_columns=tuple(sorted(read)),
             pushdown=tuple(_normalised(p) for p in pushdown(trees)),
+            reads_the_clock=any(t.find(*_CLOCK) for t in (*trees, *aggregate_trees)),
         ),
         [],
     )
+
+
+def clock_safe_cache(
+    pod: Pod, query: CompiledQuery, document: Document
+) -> tuple[Pod, list[Diagnostic]]:
+    """The pod with its result cache off when its answer depends on the clock.
+
+    The cache is keyed by table snapshot and parameters, so `day = current_date` would keep
+    serving yesterday's answer: such a pod does not cache by default, and a spec asking for
+    the cache explicitly is refused.
+    """
+    if not (query.reads_the_clock and pod.result_cache):
+        return pod, []
+    if "result_cache" in document.data:
+        return pod, [
+            error(
+                Code.NOT_SUPPORTED,
+                "result_cache: true is not supported when a filter or aggregate reads the clock "
+                "(current_date, current_timestamp): cached answers would go stale without a "
+                "new snapshot; remove result_cache or set it to false",
+                document.span(("result_cache",)),
+            )
+        ]
+    return dataclasses.replace(pod, result_cache=False), []
 
 
 def _printed(select: exp.Select) -> str:

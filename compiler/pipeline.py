@@ -12,7 +12,7 @@ from .build import build
 from .diagnostics import Diagnostic, has_errors
 from .ir import Pod
 from .load import load
-from .lower import lower
+from .lower import clock_safe_cache, lower
 from .project import project_defaults
 from .render import render
 from .validate import validate
@@ -67,6 +67,9 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     query, diagnostics = lower(pod)
     if query is None or has_errors(diagnostics):
         return stopped(diagnostics)
+    pod, found = clock_safe_cache(pod, query, document)
+    if found:
+        return stopped(found)
     if lookup is not None:
         from .check import check
 

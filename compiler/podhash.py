@@ -8,6 +8,7 @@ recomputed from the files in Git.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 from collections.abc import Mapping
@@ -19,7 +20,11 @@ LENGTH = 40
 PLACEHOLDER = "0" * LENGTH
 SERVICE_FILE = "service.yaml"
 _LABEL_LINE = re.compile(rb"^(\s*" + LABEL.encode() + rb': ")([0-9a-f]{40})(")', re.MULTILINE)
-_SKIPPED_PARTS = {"__pycache__", ".venv"}
+# What may stand in a pod directory without being part of the pod: caches and local settings
+# that may hold credentials (the pod's .gcloudignore and .dockerignore list them too). The one
+# list both the hash (status, image tag) and the upload (deploy) leave out, so a local .env never
+# makes a pod look stale nor changes its image tag.
+LOCAL_ONLY = (".venv", "__pycache__", "*.pyc", ".env", ".env.*", ".pyiceberg.yaml")
 
 
 def compiled_hash(files: Mapping[str, bytes]) -> str:
@@ -56,11 +61,20 @@ def recorded_hash(service_yaml: bytes) -> str | None:
 
 
 def pod_files(pod_dir: Path) -> dict[str, bytes]:
-    """The files of a pod directory on disk, as render() produced them (no bytecode caches)."""
+    """The files of a pod directory on disk, as render() produced them (no LOCAL_ONLY file)."""
     return {
-        path.relative_to(pod_dir).as_posix(): path.read_bytes()
+        relative: path.read_bytes()
         for path in sorted(pod_dir.rglob("*"))
-        if path.is_file()
-        and not _SKIPPED_PARTS.intersection(path.relative_to(pod_dir).parts)
-        and path.suffix != ".pyc"
+        if path.is_file() and not is_local_only(relative := path.relative_to(pod_dir).as_posix())
     }
+
+
+def is_local_only(relative: str, patterns: tuple[str, ...] = LOCAL_ONLY) -> bool:
+    """Whether a pod-relative path, or a folder it is in, matches one of `patterns`.
+
+    >>> is_local_only(".env.prod"), is_local_only("datapic_runtime/__pycache__/x.py")
+    (True, True)
+    >>> is_local_only("app.py")
+    False
+    """
+    return any(fnmatch.fnmatch(part, p) for part in relative.split("/") for p in patterns)

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from .assets import schema_path
 from .diagnostics import Code, Diagnostic, Span, error
 from .ir import Deployment, SecretRef
 from .load import Document, load
-from .validate import validate_against
+from .validate import StrictValidator, validate_against
 
 # The same markers that fix a spec's provenance path (pipeline.py): the project root.
 PROJECT_MARKERS = (".git", "pyproject.toml", "config.yml", "datapic.yaml")
@@ -40,12 +40,17 @@ DATAPI_CONFIG = "config.yml"
 _WHOLE_CPUS = ("1", "2", "4", "6", "8")
 # Set by Cloud Run on every container; configuring them is an error there.
 _RESERVED_ENV = {"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
-# The names the pod runtime treats as secrets (templates/pod/datapic_runtime/secrets.py), plus
-# a URL carrying user:password: neither may stand in plain text in a generated file.
+# The names the pod runtime treats as secrets (templates/pod/datapic_runtime/secrets.py) and
+# an Authorization header's, plus a URL carrying user:password or a secret query parameter
+# (a SAS signature, an OAuth token): none may stand in plain text in a generated file.
 _SECRET_NAME = re.compile(
-    r"(CREDENTIAL|TOKEN|SECRET|PASSWORD|KEY|SAS|CONNECTION.STRING)", re.IGNORECASE
+    r"(CREDENTIAL|TOKEN|SECRET|PASSWORD|PASSWD|KEY|SAS|SIGNATURE|AUTHORIZATION|CONNECTION.STRING)",
+    re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"://[^/@\s]+@")
+_URL_SECRET_QUERY = re.compile(
+    r"[?&](access_token|token|client_secret|sig|signature|password|key)=", re.IGNORECASE
+)
 
 # dataPi's values for where pods run and what builds them, compared without case or separators.
 _CLOUD_RUN = {"cloudrun", "gcpcloudrun", "googlecloudrun", "gcp"}
@@ -220,9 +225,9 @@ def _datapi_metastore(document: Document) -> tuple[Metastore | None, list[Diagno
         where = spans[present[0]]
         return None, [error(Code.MISSING_FIELD, "config.yml: metastore_uri is missing", where)]
     uri = data["metastore_uri"]
-    if _URL_USERINFO.search(uri):
+    if _URL_USERINFO.search(uri) or _URL_SECRET_QUERY.search(uri):
         message = (
-            "metastore_uri holds a user name or password: put the credential in "
+            "metastore_uri holds a user name, password or token: put the credential in "
             "metastore_credentials (or ${VARIABLE} there) instead"
         )
         return None, [error(Code.SECRET_IN_PLAIN_TEXT, message, spans["metastore_uri"])]
@@ -330,7 +335,11 @@ def resolve_deployment(
                 f"env {name} is set by Cloud Run itself and cannot be configured",
                 where,
             )
-        elif _SECRET_NAME.search(name) or _URL_USERINFO.search(value):
+        elif (
+            _SECRET_NAME.search(name)
+            or _URL_USERINFO.search(value)
+            or _URL_SECRET_QUERY.search(value)
+        ):
             fail(
                 Code.SECRET_IN_PLAIN_TEXT,
                 f"env {name} looks like a secret: generated files never hold one; map it to a "
@@ -412,12 +421,15 @@ def _display(path: Path) -> str:
 
 
 @functools.cache
-def _validator(pointer: str) -> Draft202012Validator:
+def _validator(pointer: str) -> StrictValidator:
     """A validator for (a part of) schemas/project.schema.json, which refers to the spec's."""
     resources = []
     for name in ("spec.schema.json", "project.schema.json"):
         schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
-        resources.append((schema["$id"], Resource.from_contents(schema)))
+        # Without "$schema" a referenced schema keeps StrictValidator's notion of "integer"
+        # (jsonschema would otherwise switch to the stock validator its "$schema" names).
+        del schema["$schema"]
+        resources.append((schema["$id"], DRAFT202012.create_resource(schema)))
     registry = Registry().with_resources(resources)
     project_id = dict(resources)["https://datapic.dev/schemas/project.schema.json"].contents["$id"]
-    return Draft202012Validator({"$ref": f"{project_id}{pointer}"}, registry=registry)
+    return StrictValidator({"$ref": f"{project_id}{pointer}"}, registry=registry)

@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from .cloud import Cloud, CloudError, credentials, require_clients
-from .deploy import env_project, fixed_project
+from .deploy import env_project, fixed_project, location_problem
 from .podhash import LABEL, compiled_hash, pod_files
 
 UP_TO_DATE, STALE, NOT_DEPLOYED = "up to date", "stale", "not deployed"
@@ -163,6 +163,10 @@ def status_command(
     anonymous: bool,
 ) -> None:
     """List the pods in ROOT (default generated/) beside their Cloud Run services."""
+    problem = location_problem(project, region)
+    if problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
     try:
         require_clients()
         pods = local_pods(root)

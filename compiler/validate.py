@@ -9,11 +9,24 @@ from __future__ import annotations
 import functools
 import json
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from .assets import schema_path
 from .diagnostics import Code, Diagnostic, error
 from .load import Document
+
+
+def _is_integer(checker, instance: object) -> bool:
+    # JSON Schema counts 5.0 and 1e3 as integers; YAML reads them as floats, which the pod
+    # and service.yaml would then carry as 5.0 (a Cloud Run field or a LIMIT that is refused).
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12, except that "integer" means a whole number written as one: 5, not 5.0 or 1e3.
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
 
 
 @functools.cache
@@ -21,7 +34,7 @@ def spec_validator() -> Draft202012Validator:
     """The validator for specs, built once per process."""
     schema = json.loads(schema_path("spec.schema.json").read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return StrictValidator(schema)
 
 
 def validate(document: Document) -> list[Diagnostic]:

@@ -272,6 +272,12 @@ def test_no_secret_literal_anywhere(pods: list[Path]) -> None:
     [
         ("  env:\n    PYICEBERG_CATALOG__DEFAULT__CREDENTIAL: id:secret\n", "DP0401", 8),
         ("  env:\n    PYICEBERG_CATALOG__DEFAULT__URI: https://u:p@host/x\n", "DP0401", 8),
+        ("  env:\n    DB_PASSWD: hunter2\n", "DP0401", 8),
+        ("  env:\n    UPSTREAM_AUTHORIZATION: Bearer abc\n", "DP0401", 8),
+        ("  env:\n    URL_SIGNATURE: abcdef\n", "DP0401", 8),
+        ("  env:\n    LAKE_URL: 'https://a.blob.core.windows.net/c?sv=1&sig=abc'\n", "DP0401", 8),
+        ("  env:\n    FEED: 'https://h/x?access_token=abc'\n", "DP0401", 8),
+        ("  env:\n    FEED: 'https://h/x?a=1&client_secret=abc'\n", "DP0401", 8),
         ("  env:\n    PORT: '9000'\n", "DP0402", 8),
         ("  min_instances: 5\n  max_instances: 2\n", "DP0402", 7),
         ("  cpu: 3\n", "DP0402", 7),
@@ -424,3 +430,24 @@ def test_a_base_image_that_is_not_an_image_reference_is_refused(tmp_path) -> Non
     result = compile_spec(spec)
     assert not result.ok
     assert any("base_image" in d.message for d in result.diagnostics)
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["python", "python:latest", "python:latest@sha256:" + "0" * 64, "python@sha256:" + "0" * 64],
+)
+def test_a_base_image_needs_a_version_tag(tmp_path, image) -> None:
+    """hadolint DL3006/DL3007: an untagged or :latest base changes under the pod unseen."""
+    spec = _project(tmp_path)
+    spec.write_text(SPEC.format(name="pod") + f"deploy:\n  base_image: '{image}'\n")
+    result = compile_spec(spec)
+    ((code, message, line),) = [(d.code.value, d.message, d.span.line) for d in result.diagnostics]
+    assert code == "DP0103" and message.startswith(f'deploy.base_image: "{image}" does not match')
+    assert line == len(spec.read_text().splitlines())
+
+
+@pytest.mark.parametrize("image", ["python:3.11.14-slim", "gcr.io/x/py:latest-3.11", PINNED])
+def test_a_tagged_base_image_is_accepted(tmp_path, image) -> None:
+    spec = _project(tmp_path)
+    spec.write_text(SPEC.format(name="pod") + f"deploy:\n  base_image: '{image}'\n")
+    assert compile_spec(spec).ok

@@ -589,3 +589,21 @@ def test_secrets_in_a_message_are_masked():
     message = "bad client-id:the-secret at https://u:p@h/x with KEY123 and the-secret"
     assert _redacted(message, settings.secrets) == "bad *** at https://h/x with *** and ***"
     assert settings.uri == "https://h/x"
+
+
+def test_url_encoded_secrets_and_bearer_tokens_are_masked():
+    from compiler.catalog import CatalogSettings, _redacted
+
+    settings = CatalogSettings(
+        name="c",
+        origin="config.yml",
+        properties={"uri": "https://h/x", "credential": "client id:s3cr/t+x=y"},
+    )
+    message = (
+        "POST client_secret=s3cr%2Ft%2Bx%3Dy (also s3cr/t%2Bx%3Dy, client+id%3As3cr%2Ft%2Bx%3Dy) "
+        "refused; header was Authorization: Bearer eyJhbGciOi.abc.def; bearer xyz"
+    )
+    assert _redacted(message, settings.secrets) == (
+        "POST client_secret=*** (also ***, ***) refused; header was Authorization: Bearer *** "
+        "bearer ***"
+    )

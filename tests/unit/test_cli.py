@@ -116,6 +116,57 @@ def test_a_directory_stands_for_the_specs_directly_inside_it(tmp_path, monkeypat
     ]
 
 
+def test_a_folder_argument_skips_the_project_files(tmp_path, monkeypatch, no_pyiceberg_config):
+    """`datapic compile .` at a dataPi project root: config.yml and datapic.yaml are settings,
+    not specs, and config.yml's credential must not reach stderr as an excerpt."""
+    monkeypatch.chdir(tmp_path)
+    datapi_project(tmp_path)
+    spec(tmp_path, "orders.yaml", FITS)
+    (tmp_path / "datapic.yaml").write_text("deploy:\n  region: europe-west1\n")
+    result = run("compile", ".", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "1 spec(s): 1 compiled, 0 failed"
+    assert SECRET not in result.output
+
+
+def test_an_excerpt_never_shows_a_secret_value(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "s.yaml", "select: [a]\nmetastore_credentials: id:SECRET\n")
+    result = run("validate", "s.yaml")
+    assert result.exit_code == 1
+    assert "metastore_credentials: ***" in result.stderr
+    assert "SECRET" not in result.output
+
+
+def test_an_unwritable_output_fails_each_spec_and_goes_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "one.yaml")
+    spec(tmp_path, "two.yaml")
+    (tmp_path / "file").write_text("a file where the output folder should go")
+    result = run("compile", "one.yaml", "two.yaml", "-o", "file/out")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "file/out/one: cannot write: Not a directory",
+        "file/out/two: cannot write: Not a directory",
+    ]
+    assert result.stdout.splitlines() == [
+        "FAILED  one.yaml",
+        "FAILED  two.yaml",
+        "2 spec(s): 0 compiled, 2 failed",
+    ]
+
+
+def test_a_file_named_like_the_pod_is_replaced_without_leftovers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "one.yaml")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "one").write_text("not a pod")
+    for _ in range(2):
+        result = run("compile", "one.yaml", "-o", "out")
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one"]
+
+
 def test_a_spec_named_twice_is_compiled_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec(tmp_path, "specs/a.yaml")
@@ -162,6 +213,18 @@ def test_two_specs_with_the_same_resource_name(tmp_path, monkeypatch, command):
         assert json.loads((tmp_path / "out/same/pod.json").read_text())["spec"]["path"] == (
             "one.yaml"
         )
+
+
+def test_two_resource_names_for_the_same_cloud_run_service(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec(tmp_path, "one.yaml", resource="Big_Orders")
+    spec(tmp_path, "two.yaml", resource="big-orders")
+    result = run("validate", "one.yaml", "two.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "two.yaml:1:16: error[DP0004] resource_name 'big-orders' is Cloud Run service "
+        "'big-orders', like 'Big_Orders' in one.yaml; each pod needs its own name"
+    )
 
 
 def test_schema_prints_the_spec_schema(tmp_path):
@@ -426,8 +489,13 @@ def test_the_catalog_secret_name_and_catalog_name_can_be_chosen(
         ),
         (
             ("'https://polaris", "'https://admin:pw@polaris"),
-            "config.yml:3:16: error[DP0401] metastore_uri holds a user name or password: put the "
-            "credential in metastore_credentials (or ${VARIABLE} there) instead",
+            "config.yml:3:16: error[DP0401] metastore_uri holds a user name, password or token: "
+            "put the credential in metastore_credentials (or ${VARIABLE} there) instead",
+        ),
+        (
+            ("/api/catalog'", "/api/catalog?token=abc'"),
+            "config.yml:3:16: error[DP0401] metastore_uri holds a user name, password or token: "
+            "put the credential in metastore_credentials (or ${VARIABLE} there) instead",
         ),
         (
             ("metastore_uri: 'https://polaris.example.com/api/catalog'", "metastore_uri: polaris"),
@@ -488,3 +556,15 @@ def test_the_check_timeout_default_is_the_lookups():
     from compiler.cli import CHECK_TIMEOUT_SECONDS
 
     assert CHECK_TIMEOUT_SECONDS == DEFAULT_TIMEOUT_SECONDS
+
+
+def test_a_whole_number_float_in_datapic_yaml_is_refused(tmp_path, monkeypatch):
+    """YAML reads 80.0 as a float; service.yaml would carry containerConcurrency: 80.0."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "datapic.yaml").write_text("deploy:\n  concurrency: 80.0\n")
+    spec(tmp_path, "t.yaml")
+    result = run("compile", "t.yaml", "-o", "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "datapic.yaml:2:16: error[DP0103] deploy.concurrency: expected integer, got number"
+    )

@@ -323,3 +323,29 @@ def test_source_archive_is_deterministic_and_leaves_out_local_files(tmp_path: Pa
     assert names == sorted(names) and "Dockerfile" in names and "service.yaml" in names
     assert ".pyiceberg.yaml" not in names and not any("__pycache__" in n for n in names)
     assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in members} == {(0, 0, 0, "", 0o644)}
+
+
+def test_local_settings_change_neither_the_image_tag_nor_the_upload(tmp_path: Path) -> None:
+    from compiler.deploy import plan
+
+    files = compile_spec(ROOT / "examples" / "large-orders.yaml").files
+    clean = _write(files, tmp_path / "a" / "large-orders")
+    local = _write(files, tmp_path / "b" / "large-orders")
+    (local / ".env").write_text("TOKEN=x\n")
+    (local / ".env.prod").write_text("TOKEN=y\n")
+    (local / ".pyiceberg.yaml").write_text("catalog: {default: {credential: a:b}}\n")
+    first, second = plan(clean, "p-1234", "europe-west1"), plan(local, "p-1234", "europe-west1")
+    assert second.build.substitutions["_TAG"] == first.build.substitutions["_TAG"]
+    assert second.archive == first.archive
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--project", "p/../../x"), ("--project", "Proj?x=1"), ("--region", "eu/west")],
+)
+def test_a_bad_project_or_region_is_one_line(pod: Path, option, value) -> None:
+    result = CliRunner().invoke(main, ["deploy", str(pod), option, value, "--dry-run"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f'error: {option[2:]} "{value}" is not a Google Cloud {option[2:]}')
+    assert result.stdout == ""

@@ -58,3 +58,16 @@ def test_files_are_written_byte_for_byte_and_readable(tmp_path):
     path = tmp_path / "pod" / "x.bin"
     assert path.read_bytes() == content
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_file_or_symlink_where_the_pod_goes_is_replaced(tmp_path):
+    (tmp_path / "pod").write_bytes(b"a file, not a pod\n")
+    emit({"a.txt": b"1\n"}, tmp_path / "pod")
+    assert tree(tmp_path / "pod") == {"a.txt": b"1\n"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_bytes(b"k\n")
+    (tmp_path / ".pod.old").symlink_to(elsewhere)  # junk of an earlier run, through a link
+    emit({"a.txt": b"2\n"}, tmp_path / "pod")
+    assert tree(elsewhere) == {"keep.txt": b"k\n"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "pod"]

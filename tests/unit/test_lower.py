@@ -241,3 +241,34 @@ def test_a_parameter_before_an_empty_string_literal_compiles_and_runs(tmp_path):
     connection.execute("CREATE VIEW source AS SELECT * FROM (VALUES ('x'), (''), ('y')) AS t(s)")
     rows = connection.execute(document["sql"] + " ORDER BY s", {"q": "x"}).fetchall()
     assert rows == [("",), ("x",)]
+
+
+CLOCK_REDUCTION = "aggregate: {n: count(*)}\ngroup_by: [region]\n"
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [
+        'filters: ["day = current_date"]\n',
+        'filters: ["day = today()"]\n',
+        'filters: ["ts > current_timestamp - INTERVAL 1 HOUR"]\n',
+        'aggregate: {n: count(*), recent: "sum(CASE WHEN day = current_date THEN 1 END)"}\n',
+    ],
+)
+def test_a_reduction_reading_the_clock_does_not_cache_by_default(tmp_path, clock):
+    assert compiled(tmp_path, CLOCK_REDUCTION)["result_cache"] is True
+    body = CLOCK_REDUCTION if clock.startswith("filters") else "group_by: [region]\n"
+    assert compiled(tmp_path, body + clock)["result_cache"] is False
+
+
+def test_result_cache_true_with_the_clock_is_a_located_error(tmp_path):
+    text = CLOCK_REDUCTION + 'filters: ["day = current_date"]\nresult_cache: true\n'
+    result = compile_spec(write_spec(tmp_path, text))
+    assert not result.ok
+    ((code, line, column, message),) = [
+        (d.code.value, d.span.line, d.span.column, d.message) for d in result.diagnostics
+    ]
+    assert (code, line, column) == ("DP0203", 6, 15)
+    assert message.startswith("result_cache: true is not supported when a filter or aggregate")
+    text = text.replace("result_cache: true", "result_cache: false")
+    assert compiled(tmp_path, text)["result_cache"] is False

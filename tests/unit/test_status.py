@@ -176,3 +176,45 @@ def test_no_project_is_one_clear_line(generated: Path, monkeypatch) -> None:
 def test_an_empty_folder_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["status", str(tmp_path), "--anonymous"])
     assert result.exit_code == 1 and "no pods in" in result.stderr
+
+
+def test_local_settings_in_a_pod_folder_leave_it_up_to_date(generated: Path) -> None:
+    """.env and .pyiceberg.yaml are never uploaded (deploy.py), so they cannot make the
+    deployed pod stale; the label written at compile time must still match."""
+    pod = generated / "large-orders"
+    label = (pod / "service.yaml").read_bytes()
+    (pod / ".env").write_text("TOKEN=x\n")
+    (pod / ".env.local").write_text("TOKEN=y\n")
+    (pod / ".pyiceberg.yaml").write_text("catalog: {default: {credential: a:b}}\n")
+    (pod / ".venv" / "bin").mkdir(parents=True)
+    (pod / ".venv" / "bin" / "python").write_text("#!\n")
+    from compiler.podhash import recorded_hash
+
+    assert compiled_hash(pod_files(pod)) == recorded_hash(label)
+
+
+def test_the_pod_ignore_files_list_every_local_only_pattern(generated: Path) -> None:
+    from compiler.podhash import LOCAL_ONLY
+
+    for name in (".gcloudignore", ".dockerignore"):
+        lines = (generated / "large-orders" / name).read_text().splitlines()
+        listed = {line.removeprefix("**/").rstrip("/") for line in lines}
+        assert set(LOCAL_ONLY) <= listed, name
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--project", "p/../../x"), ("--project", "Proj?x=1"), ("--region", "eu/west")],
+)
+def test_a_bad_project_or_region_is_one_line_before_any_request(
+    generated: Path, option, value
+) -> None:
+    with serving() as fake:
+        result = CliRunner().invoke(
+            main,
+            ["status", str(generated), option, value, "--api-endpoint", fake.url, "--anonymous"],
+        )
+        assert fake.requests == []
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f'error: {option[2:]} "{value}" is not a Google Cloud {option[2:]}')

@@ -189,6 +189,39 @@ CASES = [
         id="negative-freshness",
     ),
     pytest.param(
+        HEADER + "select: [a]\nlimit: 9223372036854775808\nmax_page_size: 1000001\n",
+        [
+            (
+                "DP0103",
+                4,
+                8,
+                "limit: 9223372036854775808 is greater than the maximum of 9223372036854775807",
+            ),
+            ("DP0103", 5, 16, "max_page_size: 1000001 is greater than the maximum of 1000000"),
+        ],
+        id="limit-and-page-size-have-a-maximum",
+    ),
+    pytest.param(
+        HEADER + "select: [a]\nlimit: 5.0\nmax_page_size: 1e3\n",
+        [
+            ("DP0103", 4, 8, "limit: expected integer, got number"),
+            ("DP0103", 5, 16, "max_page_size: expected integer, got number"),
+        ],
+        id="whole-number-floats-are-not-integers",
+    ),
+    pytest.param(
+        HEADER + "select: [a]\ndeploy: {concurrency: 80.0, timeout_seconds: 300.0, "
+        "min_instances: 0.0, max_instances: 1e1, cpu: 2.0}\n",
+        [
+            ("DP0103", 4, 68, "deploy.min_instances: expected integer, got number"),
+            ("DP0103", 4, 88, "deploy.max_instances: expected integer, got number"),
+            ("DP0103", 4, 98, "deploy.cpu: expected ['string', 'integer'], got number"),
+            ("DP0103", 4, 23, "deploy.concurrency: expected integer, got number"),
+            ("DP0103", 4, 46, "deploy.timeout_seconds: expected integer, got number"),
+        ],
+        id="deploy-floats-are-not-integers",
+    ),
+    pytest.param(
         HEADER + "select: [a]\nshort_description: null\n",
         [("DP0103", 4, 20, "short_description: expected string, got null")],
         id="null-description",
@@ -227,6 +260,7 @@ VALID = [
     HEADER + "aggregate: [sales.sum(), count()]\n",
     HEADER + "aggregate: {total: sum(sales)}\ngroup_by: [q]\norder_by: total desc\nlimit: 5\n",
     HEADER + "select: [a]\nfilters: a = 1\n",
+    HEADER + "select: [a]\nlimit: 9223372036854775807\nmax_page_size: 1000000\n",
     HEADER + "select: [a]\ntype: REST\nlocal_engine: DUCKDB\ndeploy: True\n",
     HEADER + "select: [a]\nparameters: [{name: p, type: date, default: 2024-01-01}]\n",
     HEADER + "select: [a]\nparameters: [{name: p, type: string, default: null}]\n",
