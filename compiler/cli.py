@@ -10,14 +10,14 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .artifacts.emit import emit
+from .artifacts.render import service_name
 from .assets import schema_path
-from .deploy import deploy_command
+from .cloud.deploy import deploy_command
+from .cloud.status import status_command
 from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
-from .emit import emit
 from .pipeline import Result, compile_spec
-from .project import DATAPI_CONFIG, DATAPIC_CONFIG
-from .render import service_name
-from .status import status_command
+from .spec.project import DATAPI_CONFIG, DATAPIC_CONFIG
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 # A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
@@ -124,7 +124,7 @@ def _check_option(function):
 def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[Result]:
     lookup = None
     if check:
-        from .catalog import SchemaLookup
+        from .check.catalog import SchemaLookup
 
         lookup = SchemaLookup(timeout=timeout)
     return _with_unique_names([compile_spec(spec, lookup) for spec in _expand(specs)])

@@ -101,7 +101,7 @@ def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) ->
     >>> print(format_diagnostic(d, "x: 1\\ny: (a\\n"))
     a.yaml:2:5: error[DP0301] bad
         y: (a
-           ^
+            ^
     """
     span = diagnostic.span
     head = (

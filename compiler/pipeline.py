@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .build import build
+from .artifacts.render import render
 from .diagnostics import Diagnostic, has_errors
-from .ir import Pod
-from .load import load
-from .lower import clock_safe_cache, lower
-from .project import project_defaults
-from .render import render
-from .validate import validate
+from .spec.build import build
+from .spec.ir import Pod
+from .spec.load import load
+from .spec.project import project_defaults
+from .spec.validate import validate
+from .sql.lower import clock_safe_cache, lower
 
 if TYPE_CHECKING:  # pyiceberg takes a second to import: only `--check` pays for it
-    from .catalog import SchemaLookup
+    from .check.catalog import SchemaLookup
 
 # A spec's provenance path is relative to the nearest folder holding one of these, so it is the
 # same whatever the working directory or machine.
@@ -71,7 +71,7 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     if found:
         return stopped(found)
     if lookup is not None:
-        from .check import check
+        from .check.checker import check
 
         where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
         schema, found = lookup.schema(pod.source, defaults.metastore, where)

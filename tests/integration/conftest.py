@@ -10,17 +10,10 @@ are unaffected. Startup times are printed in the terminal summary.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-# The pod runtime as an ordinary package (as tests/unit imports it).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "templates" / "pod"))
-
-import servers  # noqa: E402
+import servers
 
 STARTUP_TIMES = pytest.StashKey[dict[str, float]]()
 

@@ -22,13 +22,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from lakehouse import build_lakehouse
 
 from compiler.pipeline import compile_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "examples"))
-
-from lakehouse import build_lakehouse  # noqa: E402
 
 
 def _dockerfile_install_flags(dockerfile: str) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +23,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
+from lakehouse import build_lakehouse, catalog_env, open_catalog
+from podkit import json_form, substitute
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import (
@@ -39,11 +40,6 @@ from pyiceberg.types import (
     TimestampType,
     TimestamptzType,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-
-from lakehouse import build_lakehouse, catalog_env, open_catalog  # noqa: E402
-from podkit import json_form, substitute  # noqa: E402
 
 ORDERS_ROWS = 20_000
 UTC = dt.UTC

@@ -4,15 +4,9 @@ answers a 500 naming the cause while the pod stays up."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from enginekit import delete_equal, delete_positions, make_sales
 from podkit import make_pod, param, pod_json, ref, serving
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-
-from enginekit import delete_equal, delete_positions, make_sales  # noqa: E402
 
 pytestmark = pytest.mark.pod
 

@@ -1,0 +1,206 @@
+"""The OpenAPI 3.1 document of a pod, built as data from the IR (the runtime serves it as is)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from ..spec.ir import POD_ARGUMENTS, CompiledQuery, ParamType, Pod
+
+_SCHEMAS: dict[ParamType, dict[str, str]] = {
+    ParamType.STRING: {"type": "string"},
+    ParamType.INTEGER: {"type": "integer"},
+    ParamType.NUMBER: {"type": "number"},
+    ParamType.BOOLEAN: {"type": "boolean"},
+    ParamType.DATE: {"type": "string", "format": "date"},
+    ParamType.TIMESTAMP: {"type": "string", "format": "date-time"},
+}
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+# The answer formats the runtime serves (templates/pod/datapic_runtime/formats.py), in its order.
+_FORMATS = ("json", "ndjson", "csv", "arrow", "parquet")
+_BINARY = {"type": "string", "format": "binary"}
+_NEXT_PAGE_HEADER = "X-Next-Page-Token"
+
+
+def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
+    """The pod's API: GET /get_data with every parameter, GET /healthz."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": pod.name,
+            "version": pod.provenance.spec_sha256[:12],
+            "description": _description(pod),
+            "x-generator": f"datapic {__version__}",
+        },
+        "paths": {
+            "/get_data": {
+                "get": {
+                    "operationId": "get_data",
+                    "summary": pod.short_description or f"Answer the {pod.name} query",
+                    "description": _GET_DATA,
+                    "parameters": [
+                        *(_parameter(p) for p in pod.parameters),
+                        *({"$ref": f"#/components/parameters/{name}"} for name in POD_ARGUMENTS),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "One page of the answer, in the format asked for.",
+                            "headers": {
+                                _NEXT_PAGE_HEADER: {
+                                    "description": "Present when more rows follow: the "
+                                    "page_token of the next page.",
+                                    "schema": {"type": "string"},
+                                },
+                                "Link": {
+                                    "description": "Present when more rows follow: <URL of "
+                                    'the next page>; rel="next".',
+                                    "schema": {"type": "string"},
+                                },
+                            },
+                            "content": _answer_content(query),
+                        },
+                        **{code: _error_response(text) for code, text in _ERRORS.items()},
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Liveness: 200 while the process is up.",
+                    "responses": {"200": {"description": "The pod is up."}},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics of this pod process (text format).",
+                    "responses": {
+                        "200": {
+                            "description": "Requests, latency, rows, bytes, files, cache.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "parameters": _pod_arguments(pod),
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                }
+            },
+        },
+    }
+
+
+_ERRORS = {
+    "400": "A parameter is missing, unknown, or not of its type; or a bad format, limit or "
+    "page_token.",
+    "403": "The pod's principal may not read the table.",
+    "404": "The table does not exist (or is hidden from the pod's principal).",
+    "406": "No format named by the Accept header is served (and no format argument given).",
+    "500": "The query failed inside the pod.",
+    "502": "The catalog rejected the pod's credentials.",
+    "503": "The catalog or storage cannot be reached; retry after the Retry-After delay.",
+}
+
+
+_GET_DATA = (
+    "The query's answer for the given parameters. Its format comes from the `format` argument, "
+    "else from the Accept header; JSON (an array of row objects) by default. An answer longer "
+    "than `limit` rows comes in pages: each but the last carries the next page's token in the "
+    'X-Next-Page-Token header and a Link header with rel="next"; ask again with the same '
+    "parameters and `page_token`. All pages of one answer read the same table snapshot."
+)
+
+
+def _pod_arguments(pod: Pod) -> dict[str, Any]:
+    """The format, limit and page_token query arguments every pod takes."""
+    return {
+        "format": {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "description": "Answer format; overrides the Accept header.",
+            "schema": {"type": "string", "enum": list(_FORMATS), "default": "json"},
+        },
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "Most rows in this page.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": pod.max_page_size,
+                "default": pod.max_page_size,
+            },
+        },
+        "page_token": {
+            "name": "page_token",
+            "in": "query",
+            "required": False,
+            "description": "The X-Next-Page-Token of the previous page (opaque).",
+            "schema": {"type": "string"},
+        },
+    }
+
+
+def _answer_content(query: CompiledQuery) -> dict[str, Any]:
+    """The answer's media types, one per format."""
+    row = _rows(query)["items"]
+    return {
+        "application/json": {"schema": _rows(query)},
+        "application/x-ndjson": {
+            "schema": {**row, "description": "One such object per line."},
+        },
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "description": "RFC 4180 with a header row; NULL is an empty field.",
+            }
+        },
+        "application/vnd.apache.arrow.stream": {"schema": _BINARY},
+        "application/vnd.apache.parquet": {"schema": _BINARY},
+    }
+
+
+def _description(pod: Pod) -> str:
+    source = ".".join((*pod.source.namespace, pod.source.table))
+    lines = [pod.short_description, "", f"{pod.operation.value} over `{source}`."]
+    return "\n".join(line for line in lines if line is not None).strip()
+
+
+def _parameter(parameter) -> dict[str, Any]:
+    schema = dict(_SCHEMAS[parameter.type])
+    if not parameter.required:
+        schema["default"] = parameter.default
+    result: dict[str, Any] = {
+        "name": parameter.name,
+        "in": "query",
+        "required": parameter.required,
+        "schema": schema,
+    }
+    if parameter.description:
+        result["description"] = parameter.description
+    return result
+
+
+def _rows(query: CompiledQuery) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {name: {} for name in query.columns},
+            "required": list(query.columns),
+        },
+    }
+
+
+def _error_response(text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": _ERROR}}}

@@ -1,0 +1,313 @@
+"""`datapic deploy`: submit pod directories to Cloud Build, as `gcloud builds submit` would.
+
+For each pod: pack the directory into a deterministic tar.gz, upload it to the project's Cloud
+Build bucket (gs://PROJECT_cloudbuild/source/, content-addressed so a re-deploy of the same
+pod uploads nothing new), create a regional build from the pod's own cloudbuild.yaml with the
+substitutions for this environment, follow it until it ends, and report the service's URL.
+`--dry-run` prints exactly those requests as JSON and sends none.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from ..artifacts.podhash import LOCAL_ONLY, compiled_hash, is_local_only, pod_files
+from ..assets import schema_path
+from .clients import Cloud, CloudError, credentials, require_clients
+
+ARCHIVE_TYPE = "application/gzip"
+GOOGLE_ENDPOINTS = {
+    "storage": "https://storage.googleapis.com",
+    "cloudbuild": "https://cloudbuild.googleapis.com",
+    "run": "https://run.googleapis.com",
+}
+FINISHED = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
+# What stays out of the uploaded source (the pod's .gcloudignore): the local-only files the hash
+# leaves out too, and .gcloudignore itself, which is part of the pod (and its hash) but not of
+# what Cloud Build needs.
+_IGNORED = (*LOCAL_ONLY, ".gcloudignore")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """One pod's deployment: the archive to upload and the build to create."""
+
+    pod_dir: Path
+    service: str
+    project: str
+    region: str
+    bucket: str
+    object_name: str
+    archive: bytes
+    build: Any  # google.cloud.devtools.cloudbuild_v1.Build
+
+    def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """The HTTP requests deploying this pod sends, in order, as plain JSON data."""
+        from google.protobuf.json_format import MessageToDict
+
+        hosts = {k: endpoint or v for k, v in GOOGLE_ENDPOINTS.items()}
+        location = f"projects/{self.project}/locations/{self.region}"
+        return [
+            {
+                "method": "POST",
+                "url": f"{hosts['storage']}/upload/storage/v1/b/{self.bucket}/o"
+                "?uploadType=multipart&ifGenerationMatch=0",
+                "body": {
+                    "name": self.object_name,
+                    "contentType": ARCHIVE_TYPE,
+                    "size": len(self.archive),
+                    "sha256": hashlib.sha256(self.archive).hexdigest(),
+                },
+            },
+            {
+                "method": "POST",
+                "url": f"{hosts['cloudbuild']}/v1/{location}/builds",
+                "body": MessageToDict(type(self.build).pb(self.build)),
+            },
+            {
+                "method": "GET",
+                "url": f"{hosts['cloudbuild']}/v1/{location}/builds/BUILD_ID",
+                "repeat": "until the build has finished",
+            },
+            {"method": "GET", "url": f"{hosts['run']}/v2/{location}/services/{self.service}"},
+        ]
+
+
+class PodError(Exception):
+    """A pod directory that cannot be deployed as it stands."""
+
+
+def source_archive(pod_dir: Path) -> bytes:
+    """The pod directory as a tar.gz that depends only on the files' paths and bytes."""
+    buffer = io.BytesIO()
+    # mtime=0 and no file name in the gzip header; fixed owners, modes and times in the tar.
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for relative, content in sorted(pod_files(pod_dir).items()):
+            if _ignored(relative):
+                continue
+            info = tarfile.TarInfo(relative)
+            info.size, info.mtime, info.mode = len(content), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _ignored(relative: str) -> bool:
+    return is_local_only(relative, _IGNORED)
+
+
+def load_build(pod_dir: Path) -> Any:
+    """The pod's cloudbuild.yaml as google-cloud-build's Build message (strictly parsed)."""
+    from google.cloud.devtools.cloudbuild_v1 import Build
+    from google.protobuf.json_format import ParseError
+
+    path = pod_dir / "cloudbuild.yaml"
+    if not (pod_dir / "service.yaml").is_file() or not path.is_file():
+        raise PodError(f"{pod_dir}: not a pod directory (no cloudbuild.yaml and service.yaml)")
+    try:
+        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        return Build.from_json(json.dumps(document), ignore_unknown_fields=False)
+    except (OSError, YAMLError, ParseError, TypeError, ValueError) as exc:
+        raise PodError(f"{path}: not a valid Cloud Build config: {exc}") from None
+
+
+def plan(pod_dir: Path, project: str | None, region: str | None) -> Plan:
+    """What deploying `pod_dir` to `project`/`region` sends (None: the pod's own default)."""
+    from google.cloud.devtools.cloudbuild_v1 import Build, Source, StorageSource
+
+    build = load_build(pod_dir)
+    defaults = dict(build.substitutions)
+    project = project or env_project() or fixed_project(defaults.get("_PROJECT"))
+    if not project:
+        raise PodError(
+            f"{pod_dir}: no project: pass --project (or set GOOGLE_CLOUD_PROJECT, or "
+            "deploy.project in the spec or datapic.yaml)"
+        )
+    region = region or defaults.get("_REGION")
+    if not region:
+        raise PodError(f"{pod_dir}: no region: pass --region")
+    service = _service_name(pod_dir)
+    archive = source_archive(pod_dir)
+    digest = hashlib.sha256(archive).hexdigest()
+    bucket = f"{project}_cloudbuild"
+    object_name = f"source/{service}-{digest[:16]}.tgz"
+    substitutions = {
+        **defaults,
+        "_PROJECT": project,
+        "_REGION": region,
+        # The image tag names the compiled form it holds: re-deploying it is idempotent.
+        "_TAG": compiled_hash(pod_files(pod_dir))[:16],
+    }
+    request = Build.deserialize(Build.serialize(build))
+    request.source = Source(storage_source=StorageSource(bucket=bucket, object_=object_name))
+    request.substitutions = dict(sorted(substitutions.items()))
+    return Plan(
+        pod_dir=pod_dir,
+        service=service,
+        project=project,
+        region=region,
+        bucket=bucket,
+        object_name=object_name,
+        archive=archive,
+        build=request,
+    )
+
+
+def fixed_project(value: str | None) -> str | None:
+    """A substitution default that names a project (not `${PROJECT_ID}`)."""
+    return value if value and "$" not in value else None
+
+
+def env_project() -> str | None:
+    return os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
+
+
+@functools.cache
+def _location_patterns() -> dict[str, re.Pattern[str]]:
+    """The spec schema's patterns for deploy.project and deploy.region: one definition."""
+    schema = json.loads(schema_path("spec.schema.json").read_text(encoding="utf-8"))
+    settings = schema["$defs"]["deploy_settings"]["properties"]
+    return {key: re.compile(settings[key]["pattern"]) for key in ("project", "region")}
+
+
+def location_problem(project: str | None, region: str | None) -> str | None:
+    """Why a project or region given on the command line (or GOOGLE_CLOUD_PROJECT) cannot be
+    one; they go into API URLs, so anything else (a slash, a '?') must stop here."""
+    given = {"project": project or env_project(), "region": region}
+    for key, value in given.items():
+        pattern = _location_patterns()[key]
+        if value is not None and not pattern.fullmatch(value):
+            return f"{key} {json.dumps(value)} is not a Google Cloud {key} ({pattern.pattern})"
+    return None
+
+
+def _service_name(pod_dir: Path) -> str:
+    try:
+        service = YAML(typ="safe", pure=True).load((pod_dir / "service.yaml").read_text())
+        return service["metadata"]["name"]
+    except (OSError, YAMLError, KeyError, TypeError) as exc:
+        raise PodError(f"{pod_dir}/service.yaml: no metadata.name ({exc})") from None
+
+
+Progress = Callable[[str], None]
+
+
+def run(plan: Plan, cloud: Cloud, progress: Progress, poll_seconds: float, timeout: float) -> str:
+    """Deploy one planned pod; the service's URL. Raises CloudError with one line."""
+    new = cloud.upload(plan.bucket, plan.object_name, plan.archive, ARCHIVE_TYPE)
+    progress(f"source gs://{plan.bucket}/{plan.object_name}" + ("" if new else " (already there)"))
+    build_id = cloud.create_build(plan.build)
+    progress(f"build {build_id} created")
+    deadline = time.monotonic() + timeout
+    shown = None
+    while True:
+        build = cloud.get_build(build_id)
+        status = build.status.name
+        steps = list(build.steps)
+        done = sum(step.status.name == "SUCCESS" for step in steps)
+        running = next((s.id or s.name for s in steps if s.status.name == "WORKING"), "")
+        line = f"{status} {done}/{len(steps)} steps" + (f", {running}" if running else "")
+        if line != shown:
+            progress(line)
+            shown = line
+        if status in FINISHED:
+            break
+        if time.monotonic() > deadline:
+            raise CloudError(
+                f"build {build_id} still {status} after {timeout:.0f} s: {build.log_url}"
+            )
+        time.sleep(poll_seconds)
+    if status != "SUCCESS":
+        detail = f" ({build.status_detail})" if build.status_detail else ""
+        raise CloudError(f"build {build_id} ended {status}{detail}; logs: {build.log_url}")
+    service = cloud.get_service(plan.service)
+    if service is None or not service.uri:
+        raise CloudError(f"the build succeeded but Cloud Run has no URL for {plan.service}")
+    return service.uri
+
+
+@click.command("deploy")
+@click.argument(
+    "pod_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False)
+)
+@click.option(
+    "--project", help="Google Cloud project (default: the pod's, or GOOGLE_CLOUD_PROJECT)."
+)
+@click.option("--region", help="Region for the build and the service (default: the pod's).")
+@click.option("--dry-run", is_flag=True, help="Print the requests as JSON; send nothing.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait per build.")
+@click.option("--poll-interval", default=5.0, hidden=True)
+@click.option("--api-endpoint", envvar="DATAPIC_API_ENDPOINT", hidden=True)
+@click.option("--anonymous", is_flag=True, envvar="DATAPIC_ANONYMOUS_CREDENTIALS", hidden=True)
+def deploy_command(
+    pod_dirs: tuple[Path, ...],
+    project: str | None,
+    region: str | None,
+    dry_run: bool,
+    timeout: float,
+    poll_interval: float,
+    api_endpoint: str | None,
+    anonymous: bool,
+) -> None:
+    """Build POD_DIRS with Cloud Build and deploy them to Cloud Run."""
+    problem = location_problem(project, region)
+    if problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    try:
+        require_clients()
+        plans = [plan(pod_dir, project, region) for pod_dir in pod_dirs]
+    except CloudError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except PodError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if dry_run:
+        document = [
+            {"pod": p.pod_dir.as_posix(), "requests": p.requests(api_endpoint)} for p in plans
+        ]
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+        return
+    try:
+        creds = credentials(anonymous)
+    except CloudError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    failed = 0
+    for p in plans:
+        cloud = Cloud(project=p.project, region=p.region, credentials=creds, endpoint=api_endpoint)
+
+        def progress(line: str, service: str = p.service) -> None:
+            click.echo(f"{click.style(service, bold=True)}: {line}", err=True)
+
+        try:
+            url = run(p, cloud, progress, poll_interval, timeout)
+        except CloudError as exc:
+            failed += 1
+            click.echo(f"FAILED  {p.service}: {exc}")
+            continue
+        click.echo(f"deployed {p.service}: {url}")
+    click.echo(f"{len(plans)} pod(s): {len(plans) - failed} deployed, {failed} failed")
+    sys.exit(1 if failed else 0)

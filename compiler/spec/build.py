@@ -1,0 +1,374 @@
+"""Stage 3: turn a schema-valid document into the IR, normalising dataPi's legacy forms.
+
+Checks here are about the spec's structure (which fields go with which operation, duplicate
+names, what is not supported yet); SQL inside the spec is checked by lowering.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+
+from ..diagnostics import Code, Diagnostic, error
+from .ir import (
+    POD_ARGUMENTS,
+    Aggregate,
+    Column,
+    Deployment,
+    Filter,
+    OrderKey,
+    Parameter,
+    ParamType,
+    Pod,
+    Projection,
+    Provenance,
+    Reduction,
+    Source,
+)
+from .load import Document
+from .project import NO_DEFAULTS, ProjectDefaults, resolve_deployment
+
+DEFAULT_CATALOG = "default"
+DEFAULT_FRESHNESS_SECONDS = 5
+DEFAULT_MAX_PAGE_SIZE = 10_000
+
+# dataPi's Malloy-style aggregates: `sales.sum()` is named sales_sum, `count()` is named count.
+_LEGACY_AGGREGATE = re.compile(
+    r"^\s*(?:(?P<column>[A-Za-z_]\w*)\.)?(?P<func>[A-Za-z_]\w*)\(\s*\)\s*$"
+)
+_LEGACY_FUNCTIONS = {"sum", "avg", "min", "max", "count"}
+_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+
+
+class _Builder:
+    """Collects diagnostics while reading one document; each method builds one IR piece."""
+
+    def __init__(
+        self, document: Document, spec_path: str, defaults: ProjectDefaults = NO_DEFAULTS
+    ) -> None:
+        self.defaults = defaults
+        self.doc = document
+        self.data = document.data
+        self.spec_path = spec_path
+        self.diagnostics: list[Diagnostic] = []
+
+    def fail(self, code: Code, message: str, path: tuple, *, key: bool = False) -> None:
+        self.diagnostics.append(error(code, message, self.doc.span(path, key=key)))
+
+    def pod(self) -> Pod | None:
+        operation = self.operation()
+        source = self.source()
+        query = self.reduction() if operation == "REDUCTION" else self.projection()
+        parameters = self.parameters()
+        order_by = self.order_by(query)
+        long_description = self.long_description()
+        deployment = self.deployment()
+        freshness = self.data.get("freshness_seconds", DEFAULT_FRESHNESS_SECONDS)
+        if not math.isfinite(freshness):
+            # YAML's .inf and .nan pass the schema's minimum but have no JSON form.
+            self.fail(
+                Code.INVALID_VALUE,
+                "freshness_seconds: must be a finite number",
+                ("freshness_seconds",),
+            )
+        if self.diagnostics or source is None or query is None:
+            return None
+        return Pod(
+            name=self.data["resource_name"],
+            short_description=self.data.get("short_description", ""),
+            long_description=long_description,
+            source=source,
+            query=query,
+            filters=self.filters(),
+            parameters=parameters,
+            order_by=order_by,
+            limit=self.data.get("limit"),
+            freshness_seconds=freshness,
+            max_page_size=self.data.get("max_page_size", DEFAULT_MAX_PAGE_SIZE),
+            # Reductions are small and often repeated; projections can be large.
+            result_cache=self.data.get("result_cache", operation == "REDUCTION"),
+            deploy=deployment.enabled,
+            provenance=Provenance(spec_path=self.spec_path, spec_sha256=self.doc.sha256),
+            deployment=deployment,
+            span=self.doc.span(("resource_name",)),
+        )
+
+    def operation(self) -> str:
+        declared = self.data.get("operation_type")
+        operation = declared or ("REDUCTION" if "aggregate" in self.data else "PROJECTION")
+        wrong = ("select",) if operation == "REDUCTION" else ("aggregate", "group_by")
+        for name in wrong:
+            if name in self.data:
+                self.fail(
+                    Code.WRONG_FIELD_FOR_OPERATION,
+                    f"'{name}' does not belong in a {operation} pod"
+                    + (" (use aggregate and group_by)" if name == "select" else " (use select)"),
+                    (name,),
+                    key=True,
+                )
+        needed = "aggregate" if operation == "REDUCTION" else "select"
+        if needed not in self.data:
+            self.fail(
+                Code.MISSING_FIELD,
+                f"a {operation} pod needs '{needed}'",
+                ("operation_type",) if declared else ("resource_name",),
+                key=True,
+            )
+        return operation
+
+    def source(self) -> Source | None:
+        items = self.data["depends_on"]
+        for index, item in enumerate(items):
+            if "resource" in item:
+                self.fail(
+                    Code.NOT_SUPPORTED,
+                    f"reading another pod (depends_on resource '{item['resource']}') "
+                    "is not supported yet; depend on a table",
+                    ("depends_on", index),
+                )
+        if len(items) > 1:
+            self.fail(
+                Code.NOT_SUPPORTED,
+                f"a pod reads exactly one table for now; depends_on lists {len(items)}",
+                ("depends_on", 1),
+            )
+        first = items[0]
+        if "resource" in first:
+            return None
+        return Source(
+            catalog=first.get("catalog", DEFAULT_CATALOG),
+            namespace=tuple(first["namespace"].split(".")),
+            table=first["table"],
+            span=self.doc.span(("depends_on", 0)),
+        )
+
+    def projection(self) -> Projection | None:
+        if "select" not in self.data:
+            return None
+        columns = self.columns("select")
+        self.check_unique([(c.name, c.span) for c in columns], "output column")
+        return Projection(columns=tuple(columns))
+
+    def reduction(self) -> Reduction | None:
+        if "aggregate" not in self.data:
+            return None
+        group_by = self.columns("group_by") if "group_by" in self.data else []
+        aggregates = self.aggregates()
+        names = [(c.name, c.span) for c in group_by] + [(a.name, a.span) for a in aggregates]
+        self.check_unique(names, "output column")
+        return Reduction(group_by=tuple(group_by), aggregates=tuple(aggregates))
+
+    def columns(self, field: str) -> list[Column]:
+        """Column names from a list, or from dataPi's one space/comma-separated string."""
+        value = self.data[field]
+        if isinstance(value, str):
+            pairs = [(name, (field,)) for name in _split_names(value)]
+            if not pairs:
+                self.fail(Code.INVALID_VALUE, f"{field}: no column names given", (field,))
+        else:
+            pairs = [(name.strip(), (field, i)) for i, name in enumerate(value)]
+        columns = []
+        for name, path in pairs:
+            if not _IDENTIFIER.match(name):
+                self.fail(
+                    Code.INVALID_VALUE,
+                    f"{field}: '{name}' is not a column name "
+                    "(letters, digits and underscores, not starting with a digit)",
+                    path,
+                )
+                continue
+            columns.append(Column(name=name, span=self.doc.span(path)))
+        return columns
+
+    def aggregates(self) -> list[Aggregate]:
+        value = self.data["aggregate"]
+        if isinstance(value, dict):
+            return [
+                Aggregate(name=name, expression=expr, span=self.doc.span(("aggregate", name)))
+                for name, expr in value.items()
+            ]
+        if isinstance(value, str):
+            items = [(text, ("aggregate",)) for text in value.split()]
+            if not items:
+                self.fail(Code.INVALID_VALUE, "aggregate: no aggregates given", ("aggregate",))
+        else:
+            items = [(text, ("aggregate", i)) for i, text in enumerate(value)]
+        return [a for text, path in items if (a := self.legacy_aggregate(text, path))]
+
+    def legacy_aggregate(self, text: str, path: tuple) -> Aggregate | None:
+        """`sales.sum()` → sum(sales) named sales_sum; `count()` → count(*) named count."""
+        match = _LEGACY_AGGREGATE.match(text)
+        func = match and match["func"].lower()
+        if not match or func not in _LEGACY_FUNCTIONS:
+            self.fail(
+                Code.INVALID_VALUE,
+                f"aggregate '{text}' is not of the form column.function() "
+                f"with function one of {', '.join(sorted(_LEGACY_FUNCTIONS))}, or count(); "
+                "use the mapping form (name: sum(column)) for anything else",
+                path,
+            )
+            return None
+        column = match["column"]
+        if column is None:
+            if func != "count":
+                self.fail(Code.INVALID_VALUE, f"'{text}' needs a column: column.{func}()", path)
+                return None
+            return Aggregate(name="count", expression="count(*)", span=self.doc.span(path))
+        return Aggregate(
+            name=f"{column}_{func}", expression=f"{func}({column})", span=self.doc.span(path)
+        )
+
+    def filters(self) -> tuple[Filter, ...]:
+        value = self.data.get("filters", [])
+        if isinstance(value, str):
+            return (Filter(text=value, span=self.doc.span(("filters",))),)
+        return tuple(
+            Filter(text=text, span=self.doc.span(("filters", i))) for i, text in enumerate(value)
+        )
+
+    def parameters(self) -> tuple[Parameter, ...]:
+        parameters = []
+        for index, raw in enumerate(self.data.get("parameters", [])):
+            path = ("parameters", index)
+            ptype = ParamType(raw["type"])
+            default = raw.get("default")
+            if "default" in raw and default is not None:
+                default = self.checked_default(ptype, default, (*path, "default"))
+            parameters.append(
+                Parameter(
+                    name=raw["name"],
+                    type=ptype,
+                    required="default" not in raw,
+                    default=default,
+                    description=raw.get("description", ""),
+                    span=self.doc.span(path),
+                )
+            )
+        self.check_unique([(p.name, p.span) for p in parameters], "parameter")
+        for index, p in enumerate(parameters):
+            if p.name in POD_ARGUMENTS:
+                self.fail(
+                    Code.DUPLICATE_NAME,
+                    f"parameter name '{p.name}' is reserved: every pod takes "
+                    f"{', '.join(POD_ARGUMENTS)} as query arguments",
+                    ("parameters", index, "name"),
+                )
+        return tuple(parameters)
+
+    def checked_default(self, ptype: ParamType, value: Any, path: tuple) -> Any:
+        """The default in its JSON form, or a diagnostic when it does not fit the type."""
+        normalised = _normalise_default(ptype, value)
+        if normalised is None:
+            self.fail(
+                Code.INVALID_VALUE,
+                f"default {value!r} is not a valid {ptype.value}",
+                path,
+            )
+        return normalised
+
+    def order_by(self, query: Projection | Reduction | None) -> tuple[OrderKey, ...]:
+        value = self.data.get("order_by")
+        if value is None:
+            if isinstance(query, Reduction):
+                return tuple(OrderKey(column=c.name, span=c.span) for c in query.group_by)
+            return ()
+        if isinstance(value, str):
+            items = [(part, ("order_by",)) for part in value.split(",")]
+        else:
+            items = [(text, ("order_by", i)) for i, text in enumerate(value)]
+        outputs = set(query.output_names) if query else set()
+        keys = []
+        for text, path in items:
+            words = text.split()
+            direction = words[1].lower() if len(words) == 2 else "asc"
+            if not words or len(words) > 2 or direction not in ("asc", "desc"):
+                self.fail(
+                    Code.INVALID_VALUE,
+                    f"order_by '{text.strip()}' is not 'column [asc|desc]'",
+                    path,
+                )
+                continue
+            if query and words[0] not in outputs:
+                self.fail(
+                    Code.UNKNOWN_OUTPUT_COLUMN,
+                    f"order_by '{words[0]}' is not an output column "
+                    f"(outputs: {', '.join(query.output_names)})",
+                    path,
+                )
+                continue
+            keys.append(
+                OrderKey(column=words[0], descending=direction == "desc", span=self.doc.span(path))
+            )
+        return tuple(keys)
+
+    def deployment(self) -> Deployment:
+        """The spec's deploy settings over the project's defaults (see project.py)."""
+        deployment, found = resolve_deployment(self.doc, self.defaults)
+        self.diagnostics += found
+        return deployment
+
+    def long_description(self) -> str:
+        """Inline markdown, or the contents of the .md file named next to the spec."""
+        value = self.data.get("long_description", "")
+        if not value.strip().endswith(".md") or "\n" in value.strip():
+            return value
+        path = self.doc.path.parent / value.strip()
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            self.fail(
+                Code.MISSING_DESCRIPTION_FILE,
+                f"long_description file '{value.strip()}' cannot be read next to the spec",
+                ("long_description",),
+            )
+            return ""
+
+    def check_unique(self, names: list[tuple[str, Any]], what: str) -> None:
+        seen: dict[str, Any] = {}
+        for name, span in names:
+            if name in seen:
+                first = seen[name]
+                self.diagnostics.append(
+                    error(
+                        Code.DUPLICATE_NAME,
+                        f"duplicate {what} '{name}' (first at line {first.line})",
+                        span,
+                    )
+                )
+            else:
+                seen[name] = span
+
+
+def _split_names(text: str) -> list[str]:
+    """dataPi's `sales q region` (or `sales, q, region`) as a list of names."""
+    return [part for part in re.split(r"[\s,]+", text) if part]
+
+
+def _normalise_default(ptype: ParamType, value: Any) -> Any:
+    """The JSON form of a default of the given type, or None when it does not fit."""
+    try:
+        if ptype is ParamType.STRING:
+            return value if isinstance(value, str) else None
+        if ptype is ParamType.BOOLEAN:
+            return value if isinstance(value, bool) else None
+        if ptype is ParamType.INTEGER:
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        if ptype is ParamType.NUMBER:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            return value if ok and math.isfinite(value) else None
+        if ptype is ParamType.DATE:
+            return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) else None
+        return dt.datetime.fromisoformat(value).isoformat() if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def build(
+    document: Document, spec_path: str, defaults: ProjectDefaults = NO_DEFAULTS
+) -> tuple[Pod | None, list[Diagnostic]]:
+    """The IR of a schema-valid document, or the structural problems that prevent it."""
+    builder = _Builder(document, spec_path, defaults)
+    pod = builder.pod()
+    return pod, builder.diagnostics

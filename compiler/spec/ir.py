@@ -1,0 +1,207 @@
+"""The intermediate representation: what a spec means, independent of how it was written.
+
+Frozen, slotted, keyword-only dataclasses with tuples for sequences. Every node keeps the span
+it came from (excluded from equality) so later stages can point back at the YAML. SQL fragments
+are kept as text; sqlglot trees never enter the IR.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ..diagnostics import Span
+
+NO_SPAN = Span(file="<none>", line=1, column=1)
+
+
+class Operation(enum.Enum):
+    """The two shapes of pod query."""
+
+    PROJECTION = "PROJECTION"
+    REDUCTION = "REDUCTION"
+
+
+class ParamType(enum.Enum):
+    """Types a request parameter can declare."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+
+
+# Query arguments every pod takes beside the spec's parameters (the runtime's
+# RESERVED_ARGUMENTS), so a spec may not declare a parameter of these names.
+POD_ARGUMENTS = ("format", "limit", "page_token")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parameter:
+    """A typed request parameter; `default` is its JSON form (ISO strings for dates)."""
+
+    name: str
+    type: ParamType
+    required: bool
+    default: str | int | float | bool | None = None
+    description: str = ""
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """The Iceberg table a pod reads, and the pyiceberg catalog that knows it."""
+
+    catalog: str
+    namespace: tuple[str, ...]
+    table: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Column:
+    """A column named in select or group_by."""
+
+    name: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Aggregate:
+    """One reduction output: its name and the aggregate SQL expression computing it."""
+
+    name: str
+    expression: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filter:
+    """One boolean SQL condition, as written."""
+
+    text: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderKey:
+    """One output column to sort by."""
+
+    column: str
+    descending: bool = False
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Projection:
+    """select + filters: rows of chosen columns."""
+
+    columns: tuple[Column, ...]
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the answer's columns, in order."""
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reduction:
+    """aggregate + group_by + filters: one row per group."""
+
+    group_by: tuple[Column, ...]
+    aggregates: tuple[Aggregate, ...]
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the answer's columns: the grouping columns, then the aggregates."""
+        return tuple(c.name for c in self.group_by) + tuple(a.name for a in self.aggregates)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provenance:
+    """Which spec a pod came from, in a form that is the same on every machine."""
+
+    spec_path: str
+    spec_sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretRef:
+    """An environment variable filled from a Secret Manager secret at run time."""
+
+    env: str
+    secret: str
+    version: str = "latest"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """How the pod runs on Cloud Run: the spec's deploy block over the project's defaults.
+
+    `project` is None when the build's own project is meant; `service_account` is an e-mail,
+    possibly containing the `${_PROJECT}` substitution when the spec gave a bare name.
+    """
+
+    enabled: bool = True
+    project: str | None = None
+    region: str = "europe-west1"
+    repository: str = "datapic"
+    service_account: str = "datapic-pods@${_PROJECT}.iam.gserviceaccount.com"
+    min_instances: int = 0
+    max_instances: int = 10
+    memory: str = "1Gi"
+    cpu: str = "1"
+    concurrency: int = 80
+    timeout_seconds: int = 300
+    public: bool = False
+    # Pinned by version; by digest too where the project's tooling keeps the digest current.
+    base_image: str = "python:3.11.14-slim-bookworm"
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[SecretRef, ...] = ()
+    config_files: tuple[str, ...] = ()
+
+
+DEFAULT_DEPLOYMENT = Deployment()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pod:
+    """Everything a spec says, normalised: the input of lowering and rendering."""
+
+    name: str
+    short_description: str
+    long_description: str
+    source: Source
+    query: Projection | Reduction
+    filters: tuple[Filter, ...]
+    parameters: tuple[Parameter, ...]
+    order_by: tuple[OrderKey, ...]
+    limit: int | None
+    freshness_seconds: float
+    max_page_size: int
+    result_cache: bool
+    deploy: bool
+    provenance: Provenance
+    deployment: Deployment = DEFAULT_DEPLOYMENT
+    span: Span = field(default=NO_SPAN, compare=False)  # where resource_name's value stands
+
+    @property
+    def operation(self) -> Operation:
+        """PROJECTION or REDUCTION, from the query's shape."""
+        return Operation.REDUCTION if isinstance(self.query, Reduction) else Operation.PROJECTION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompiledQuery:
+    """What lowering produces: the SQL the pod runs and what its Iceberg scan needs."""
+
+    sql: str
+    columns: tuple[str, ...]
+    read_columns: tuple[str, ...]
+    pushdown: tuple[dict, ...]
+    # Whether a filter or aggregate reads the clock (current_date, ...): its answer changes
+    # with no new snapshot, so a cache keyed by snapshot and parameters would serve stale ones.
+    reads_the_clock: bool = False

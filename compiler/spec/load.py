@@ -1,0 +1,151 @@
+"""Stage 1: read a spec file into plain data, remembering where every key and value stands.
+
+ruamel.yaml's round-trip loader keeps line and column marks; we copy them into a
+`positions` table keyed by the JSON path of each node, then hand later stages only plain
+dicts, lists and scalars, so nothing downstream depends on ruamel types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from ..diagnostics import Code, Diagnostic, Span, error
+
+JsonPath = tuple[str | int, ...]
+
+
+class _TextDatesConstructor(RoundTripConstructor):
+    """Round-trip loading, but unquoted dates stay text: YAML would raise on `2024-13-01`
+    while loading, where we cannot point at it; the spec's own checks report it in place."""
+
+
+_TextDatesConstructor.add_constructor(
+    "tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Document:
+    """A loaded spec: its plain data plus the position of every key and value."""
+
+    path: Path
+    display_path: str
+    text: str
+    data: dict[str, Any]
+    values: Mapping[JsonPath, tuple[int, int]]
+    keys: Mapping[JsonPath, tuple[int, int]]
+
+    def span(self, path: JsonPath, *, key: bool = False) -> Span:
+        """Where the node at `path` stands (its key, with key=True), else its nearest parent."""
+        table = self.keys if key else self.values
+        while path:
+            if path in table:
+                line, column = table[path]
+                return Span(file=self.display_path, line=line, column=column)
+            if not key and path in self.keys:
+                line, column = self.keys[path]
+                return Span(file=self.display_path, line=line, column=column)
+            path = path[:-1]
+        return Span(file=self.display_path, line=1, column=1)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the canonical spec: insensitive to comments, quoting and key order."""
+        canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnostic]]:
+    """Read and parse one spec file; never raises for a user's mistake."""
+    start = Span(file=display_path, line=1, column=1)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, [error(Code.UNREADABLE_FILE, f"cannot read spec: {reason}", start)]
+    try:
+        yaml = YAML(typ="rt", pure=True)
+        yaml.Constructor = _TextDatesConstructor
+        with warnings.catch_warnings():
+            # ruamel warns (to stderr) about legal YAML such as a reused anchor; stages never print.
+            warnings.simplefilter("ignore")
+            tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        return None, [error(Code.YAML_SYNTAX, _yaml_message(exc), _mark_span(exc, display_path))]
+    except YAMLError as exc:
+        return None, [error(Code.YAML_SYNTAX, f"invalid YAML: {exc}", start)]
+    if not isinstance(tree, CommentedMap):
+        return None, [error(Code.NOT_A_MAPPING, "a spec must be a YAML mapping of fields", start)]
+    values: dict[JsonPath, tuple[int, int]] = {}
+    keys: dict[JsonPath, tuple[int, int]] = {}
+    data = _plain(tree, (), values, keys)
+    document = Document(
+        path=path, display_path=display_path, text=text, data=data, values=values, keys=keys
+    )
+    return document, []
+
+
+def _plain(node: Any, path: JsonPath, values: dict, keys: dict) -> Any:
+    """Copy a ruamel node into plain Python data, recording positions (1-based) on the way."""
+    if isinstance(node, CommentedMap):
+        result = {}
+        for key, value in node.items():
+            child = (*path, str(key))
+            keys[child] = _position(node, "key", key)
+            values[child] = _position(node, "value", key)
+            result[str(key)] = _plain(value, child, values, keys)
+        return result
+    if isinstance(node, CommentedSeq):
+        result_list = []
+        for index, item in enumerate(node):
+            values[(*path, index)] = _position(node, "item", index)
+            result_list.append(_plain(item, (*path, index), values, keys))
+        return result_list
+    return _plain_scalar(node)
+
+
+def _position(node: CommentedMap | CommentedSeq, kind: str, index: Any) -> tuple[int, int]:
+    """1-based line and column of a key, value or item; the node's own start where ruamel
+    kept none (keys brought in by a `<<` merge, items of a tagged sequence)."""
+    try:
+        found = getattr(node.lc, kind)(index)
+    except KeyError:
+        found = None
+    line, column = found if found else (node.lc.line, node.lc.col)
+    return (line or 0) + 1, (column or 0) + 1
+
+
+def _plain_scalar(value: Any) -> Any:
+    """Unwrap ruamel's scalar subclasses into plain Python values."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+def _mark_span(exc: MarkedYAMLError, display_path: str) -> Span:
+    mark = exc.problem_mark or exc.context_mark
+    if mark is None:
+        return Span(file=display_path, line=1, column=1)
+    return Span(file=display_path, line=mark.line + 1, column=mark.column + 1)
+
+
+def _yaml_message(exc: MarkedYAMLError) -> str:
+    problem = exc.problem or "invalid YAML"
+    if exc.context and "duplicate" not in problem:
+        return f"invalid YAML: {problem} ({exc.context})"
+    return f"invalid YAML: {problem}"

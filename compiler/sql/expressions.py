@@ -1,0 +1,439 @@
+"""Parsing and checking the SQL fragments of a spec (filters and aggregates) with sqlglot.
+
+Everything is allow-listed by node type: anything not listed (subqueries, table functions,
+DDL, window functions, unknown functions) is rejected, because a filter is spliced into the
+pod's SQL and must not be able to read files, call extensions or change state. Parameter
+values never enter SQL text: `:name` becomes a bound DuckDB placeholder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from ..diagnostics import Code, Diagnostic, Span, error
+from ..spec.ir import Parameter, ParamType
+
+DIALECT = "duckdb"
+
+# sqlglot logs (to stderr, via logging's last resort) when it falls back to a raw Command;
+# stages never print, and the statement is reported as a diagnostic anyway.
+_SQLGLOT_LOGGER = logging.getLogger("sqlglot")
+
+# Whole statements (and subqueries) are never part of a filter or aggregate, whatever their kind.
+_STATEMENTS = (
+    exp.Query,
+    exp.Subquery,
+    exp.Exists,
+    exp.Command,
+    exp.DDL,
+    exp.DML,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Pragma,
+    exp.Set,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+)
+
+# Scalar functions a filter or aggregate argument may call, by sqlglot node type.
+SCALAR_FUNCTIONS: dict[type[exp.Expression], str] = {
+    exp.Abs: "abs",
+    exp.Ceil: "ceil",
+    exp.Floor: "floor",
+    exp.Round: "round",
+    exp.Lower: "lower",
+    exp.Upper: "upper",
+    exp.Trim: "trim",
+    exp.Length: "length",
+    exp.Substring: "substring",
+    exp.Concat: "concat",
+    exp.Coalesce: "coalesce",
+    exp.Nullif: "nullif",
+    exp.Greatest: "greatest",
+    exp.Least: "least",
+    exp.Year: "year",
+    exp.Quarter: "quarter",
+    exp.Month: "month",
+    exp.Day: "day",
+    exp.DateTrunc: "date_trunc",
+    exp.TimestampTrunc: "date_trunc",
+    exp.Extract: "extract",
+    exp.StartsWith: "starts_with",
+    exp.CurrentDate: "current_date",
+    exp.CurrentTimestamp: "current_timestamp",
+    exp.Cast: "cast",
+}
+
+AGGREGATE_FUNCTIONS: dict[type[exp.Expression], str] = {
+    exp.Sum: "sum",
+    exp.Count: "count",
+    exp.Avg: "avg",
+    exp.Min: "min",
+    exp.Max: "max",
+    exp.Median: "median",
+    exp.Stddev: "stddev",
+    exp.Variance: "variance",
+}
+
+COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+CONNECTIVES = (exp.And, exp.Or, exp.Not)
+PREDICATES = (*COMPARISONS, exp.In, exp.Is, exp.Between, exp.Like, exp.ILike, exp.StartsWith)
+ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg)
+
+# Structural nodes allowed anywhere in a checked expression.
+_STRUCTURAL = (
+    *COMPARISONS,
+    *CONNECTIVES,
+    *ARITHMETIC,
+    exp.Paren,
+    exp.In,
+    exp.Is,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Placeholder,
+    exp.DataType,
+    exp.Interval,
+    exp.Case,
+    exp.If,
+    exp.DPipe,
+)
+
+# Parameter type families that may meet in a comparison.
+_FAMILY = {
+    ParamType.STRING: "string",
+    ParamType.INTEGER: "number",
+    ParamType.NUMBER: "number",
+    ParamType.BOOLEAN: "boolean",
+    ParamType.DATE: "time",
+    ParamType.TIMESTAMP: "time",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A parsed, allow-listed expression and the placeholders it uses."""
+
+    tree: exp.Expression
+    parameters: frozenset[str]
+
+
+def parse_filter(
+    text: str, span: Span, parameters: dict[str, Parameter]
+) -> tuple[Checked | None, list[Diagnostic]]:
+    """Parse one filter: a single boolean scalar condition over columns and parameters."""
+    tree, problems = _parse_one(text, span, "filter")
+    if tree is None:
+        return None, problems
+    problems = list(_disallowed(tree, span, allow_aggregates=False))
+    if not problems and not _is_condition(tree, parameters):
+        problems.append(
+            error(
+                Code.NOT_A_CONDITION,
+                f"filter '{text.strip()}' is not a condition (a comparison, IN, BETWEEN, LIKE, "
+                "IS NULL, or AND/OR/NOT of those)",
+                span,
+            )
+        )
+    problems += _check_parameters(tree, span, parameters)
+    if problems:
+        return None, problems
+    return Checked(tree=_without_comments(tree), parameters=_placeholders(tree)), []
+
+
+def parse_aggregate(text: str, name: str, span: Span) -> tuple[Checked | None, list[Diagnostic]]:
+    """Parse one aggregate: an allow-listed aggregate over a scalar expression of columns."""
+    tree, problems = _parse_one(text, span, f"aggregate '{name}'")
+    if tree is None:
+        return None, problems
+    problems = list(_disallowed(tree, span, allow_aggregates=True))
+    if not problems and type(tree) not in AGGREGATE_FUNCTIONS:
+        problems.append(
+            error(
+                Code.NOT_AN_AGGREGATE,
+                f"aggregate '{name}' must be one aggregate call "
+                f"({', '.join(sorted(set(AGGREGATE_FUNCTIONS.values())))}), got '{text.strip()}'",
+                span,
+            )
+        )
+    nested = [n for n in tree.find_all(*AGGREGATE_FUNCTIONS) if n is not tree]
+    if not problems and nested:
+        problems.append(error(Code.NOT_AN_AGGREGATE, f"aggregate '{name}' nests aggregates", span))
+    if not problems and _placeholders(tree):
+        problems.append(
+            error(
+                Code.CONSTRUCT_NOT_ALLOWED,
+                f"aggregate '{name}' uses a parameter; parameters belong in filters",
+                span,
+            )
+        )
+    if problems:
+        return None, problems
+    return Checked(tree=_without_comments(tree), parameters=frozenset()), []
+
+
+def column_names(tree: exp.Expression) -> set[str]:
+    """Names of the table columns an expression reads."""
+    return {c.name for c in tree.find_all(exp.Column)}
+
+
+def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, list]:
+    try:
+        with _quiet_sqlglot():
+            statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+    except (ParseError, TokenError) as exc:
+        message = _first_line(exc)
+        if message.startswith("Required keyword"):
+            message = "the expression is incomplete"
+        return None, [error(Code.SQL_SYNTAX, f"{what}: invalid SQL: {message}", span)]
+    if len(statements) != 1:
+        return None, [
+            error(
+                Code.NOT_ONE_EXPRESSION,
+                f"{what} must be exactly one expression, found {len(statements)} statements",
+                span,
+            )
+        ]
+    return _without_empty_aliases(statements[0]), []
+
+
+@contextlib.contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    previous = _SQLGLOT_LOGGER.level
+    _SQLGLOT_LOGGER.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        _SQLGLOT_LOGGER.setLevel(previous)
+
+
+def _without_empty_aliases(tree: exp.Expression) -> exp.Expression:
+    """The tree without the nameless Alias sqlglot's DuckDB prefix-alias rule (`name: expr`)
+    wraps around `NOT :flag` or `(:flag) AND x`: it names nothing and only hides the condition."""
+    tree = tree.transform(
+        lambda node: node.this if isinstance(node, exp.Alias) and not node.alias else node,
+        copy=False,
+    )
+    return tree.pop()  # a new root must not keep the dropped Alias as its parent
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, TokenError):
+        # sqlglot's own text shows a cut-off copy of the input; say what usually causes it.
+        return "a quote or comment is not closed"
+    errors = getattr(exc, "errors", None)
+    if errors:
+        description = str(errors[0].get("description", exc)).splitlines()[0]
+        highlight = str(errors[0].get("highlight") or "").strip()
+        return f"{description} at '{highlight}'" if highlight else description
+    return str(exc).splitlines()[0]
+
+
+def _disallowed(
+    tree: exp.Expression, span: Span, *, allow_aggregates: bool
+) -> Iterator[Diagnostic]:
+    """Every node outside the allow-list, once each, outermost first."""
+    allowed_functions = dict(SCALAR_FUNCTIONS)
+    if allow_aggregates:
+        allowed_functions.update(AGGREGATE_FUNCTIONS)
+    skip: set[int] = set()
+    for node in tree.walk():
+        if id(node) in skip:
+            continue
+        problem = _node_problem(node, allowed_functions, allow_aggregates)
+        if problem:
+            skip.update(id(n) for n in node.walk())
+            code, message = problem
+            yield error(code, message, span)
+
+
+def _node_problem(
+    node: exp.Expression, functions: dict, allow_aggregates: bool
+) -> tuple[Code, str] | None:
+    if isinstance(node, _STATEMENTS):
+        return Code.NOT_ONE_EXPRESSION, f"'{_sql(node)}' is a statement or subquery, not allowed"
+    if isinstance(node, exp.Column) and (node.table or node.args.get("db")):
+        return Code.CONSTRUCT_NOT_ALLOWED, f"column '{_sql(node)}': use the bare column name"
+    if isinstance(node, exp.Star):
+        if allow_aggregates and isinstance(node.parent, exp.Count):
+            return None
+        return Code.CONSTRUCT_NOT_ALLOWED, "'*' is not allowed here"
+    if isinstance(node, exp.Distinct) and allow_aggregates and isinstance(node.parent, exp.Count):
+        return None
+    if isinstance(node, exp.Var) and isinstance(node.parent, exp.Interval | exp.Extract):
+        return None
+    if isinstance(node, exp.Var) and isinstance(node.parent, exp.DateTrunc | exp.TimestampTrunc):
+        return None
+    if isinstance(node, exp.Placeholder) and not node.this:
+        return Code.CONSTRUCT_NOT_ALLOWED, "positional placeholders are not allowed; use :name"
+    if type(node) in functions or isinstance(node, _STRUCTURAL):
+        return None
+    if isinstance(node, exp.Dot):
+        return Code.CONSTRUCT_NOT_ALLOWED, (
+            f"'{_sql(node)}' is dataPi's list form; in this mapping form write function(column)"
+        )
+    if isinstance(node, exp.Func):
+        name = _function_name(node)
+        allowed = ", ".join(sorted(set(functions.values())))
+        return Code.FUNCTION_NOT_ALLOWED, f"function '{name}' is not allowed (allowed: {allowed})"
+    return Code.CONSTRUCT_NOT_ALLOWED, f"'{_sql(node)}' ({type(node).__name__}) is not allowed"
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this).lower()
+    return node.sql_name().lower()
+
+
+def _sql(node: exp.Expression) -> str:
+    text = node.sql(dialect=DIALECT)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_condition(tree: exp.Expression, parameters: dict[str, Parameter]) -> bool:
+    """Whether the expression is boolean-valued at the top (so it can stand in WHERE)."""
+    if isinstance(tree, exp.Paren):
+        return _is_condition(tree.this, parameters)
+    if isinstance(tree, exp.And | exp.Or):
+        return _is_condition(tree.left, parameters) and _is_condition(tree.right, parameters)
+    if isinstance(tree, exp.Not):
+        return _is_condition(tree.this, parameters)
+    if isinstance(tree, exp.Placeholder):
+        # Whether its declared type fits is the parameter check's to say (DP0306), once.
+        return True
+    return isinstance(tree, (*PREDICATES, exp.Boolean, exp.Column))
+
+
+def _placeholders(tree: exp.Expression) -> frozenset[str]:
+    return frozenset(p.name for p in tree.find_all(exp.Placeholder) if p.this)
+
+
+def _without_comments(tree: exp.Expression) -> exp.Expression:
+    """A copy without SQL comments, so the compiled SQL holds only what it executes.
+
+    (`:name` placeholders need no rewriting: sqlglot renders them as DuckDB's `$name`.)
+    """
+    tree = tree.copy()
+    for node in tree.walk():
+        node.comments = None
+    return tree
+
+
+def _check_parameters(
+    tree: exp.Expression, span: Span, parameters: dict[str, Parameter]
+) -> list[Diagnostic]:
+    problems = []
+    for name in sorted(_placeholders(tree)):
+        if name not in parameters:
+            declared = ", ".join(sorted(parameters)) or "none"
+            problems.append(
+                error(
+                    Code.UNDECLARED_PARAMETER,
+                    f"parameter ':{name}' is not declared under parameters (declared: {declared})",
+                    span,
+                )
+            )
+    for placeholder in tree.find_all(exp.Placeholder):
+        declared = parameters.get(placeholder.name)
+        if declared is None:
+            continue
+        mismatch = _usage_mismatch(placeholder, declared, parameters)
+        if mismatch:
+            problems.append(
+                error(
+                    Code.PARAMETER_TYPE_MISMATCH,
+                    f"parameter ':{declared.name}' is declared {declared.type.value} "
+                    f"but {mismatch}",
+                    span,
+                )
+            )
+    return problems
+
+
+def _usage_mismatch(
+    placeholder: exp.Placeholder, declared: Parameter, parameters: dict[str, Parameter]
+) -> str | None:
+    """Why this use of a parameter contradicts its declared type, if it does."""
+    parent = placeholder.parent
+    while isinstance(parent, exp.Paren):
+        parent = parent.parent
+    family = _FAMILY[declared.type]
+    if (parent is None or isinstance(parent, exp.And | exp.Or | exp.Not)) and family != "boolean":
+        return "is used as a condition"
+    if isinstance(parent, exp.Like | exp.ILike) and family != "string":
+        return "is used with LIKE, which needs a string"
+    if isinstance(parent, ARITHMETIC) and family not in ("number", "time"):
+        return "is used in arithmetic"
+    if isinstance(parent, (*COMPARISONS, exp.In, exp.Between)):
+        operands = [_unparen(o) for o in _operands(parent)]
+        mine = next((i for i, o in enumerate(operands) if o is placeholder), -1)
+        for index, other in enumerate(operands):
+            other_family = _literal_family(other, parameters)
+            if index == mine or not other_family or other_family == family:
+                continue
+            if isinstance(other, exp.Placeholder):
+                # Two parameters that disagree: report it once, at the later one.
+                if index < mine:
+                    other_type = parameters[other.name].type.value
+                    return f"is compared with parameter ':{other.name}' ({other_type})"
+                continue
+            return f"is compared with {other_family} {_sql(other)}"
+    return None
+
+
+def _operands(node: exp.Expression) -> list[exp.Expression]:
+    if isinstance(node, exp.In):
+        return [node.this, *node.expressions]
+    if isinstance(node, exp.Between):
+        return [node.this, node.args["low"], node.args["high"]]
+    return [node.left, node.right]
+
+
+def _unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _literal_family(node: exp.Expression, parameters: dict[str, Parameter]) -> str | None:
+    """The type family of a literal-ish operand, when it can be told without the table."""
+    node = _unparen(node)
+    if isinstance(node, exp.Placeholder) and node.name in parameters:
+        return _FAMILY[parameters[node.name].type]
+    if isinstance(node, exp.Literal):
+        return "string" if node.is_string else "number"
+    if isinstance(node, exp.Boolean):
+        return "boolean"
+    if isinstance(node, exp.Cast):
+        to = node.to.this
+        if to in (exp.DataType.Type.DATE, *exp.DataType.TEMPORAL_TYPES):
+            return "time"
+        if to in exp.DataType.TEXT_TYPES:
+            return "string"
+        if to in exp.DataType.NUMERIC_TYPES:
+            return "number"
+    if isinstance(node, exp.Lower | exp.Upper | exp.Trim | exp.Substring | exp.Concat):
+        return "string"
+    if isinstance(node, exp.Length | exp.Year | exp.Month | exp.Day | exp.Quarter):
+        return "number"
+    if isinstance(node, exp.CurrentDate | exp.CurrentTimestamp):
+        return "time"
+    return None

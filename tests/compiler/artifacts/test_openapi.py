@@ -1,0 +1,50 @@
+"""compiler.artifacts.openapi: the pod's own arguments, answer formats and paging headers are
+documented, and agree with what the runtime serves."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from datapic_runtime import formats, server
+from factories import parameter, pod, projection
+
+from compiler.artifacts.openapi import POD_ARGUMENTS, openapi
+from compiler.sql.lower import lower
+
+
+def document(max_page_size: int = 10_000) -> dict:
+    the_pod = dataclasses.replace(
+        pod(projection("a"), filters=("a = :c",), parameters=(parameter("c", "string"),)),
+        max_page_size=max_page_size,
+    )
+    query, problems = lower(the_pod)
+    assert problems == []
+    return openapi(the_pod, query)
+
+
+def test_the_pod_arguments_are_the_runtimes_reserved_ones_each_documented():
+    doc = document(max_page_size=250)
+    assert POD_ARGUMENTS == server.RESERVED_ARGUMENTS
+    get = doc["paths"]["/get_data"]["get"]
+    refs = [p["$ref"] for p in get["parameters"] if "$ref" in p]
+    assert refs == [f"#/components/parameters/{name}" for name in POD_ARGUMENTS]
+    arguments = doc["components"]["parameters"]
+    assert [arguments[name]["name"] for name in POD_ARGUMENTS] == list(POD_ARGUMENTS)
+    assert arguments["format"]["schema"]["enum"] == list(formats.FORMATS)
+    limit = arguments["limit"]["schema"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 250, 250)
+    assert [p["name"] for p in get["parameters"] if "name" in p] == ["c"]
+
+
+def test_every_served_media_type_and_the_paging_headers_are_documented():
+    ok = document()["paths"]["/get_data"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == [f.accepts[0] for f in formats.FORMATS.values()]
+    assert set(ok["headers"]) == {server.NEXT_PAGE_HEADER, "Link"}
+    responses = document()["paths"]["/get_data"]["get"]["responses"]
+    assert "406" in responses and "400" in responses
+    assert "/metrics" in document()["paths"]
+
+
+def test_the_document_is_the_same_on_every_build():
+    assert document() == document()
+    assert document(5) != document(6)

@@ -1,0 +1,85 @@
+"""datapic_runtime.metrics through the real app: /metrics read by prometheus_client's own parser,
+and the one JSON log line per /get_data request."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from datapic_runtime.server import _PodLogFormat
+from prometheus_client.parser import text_string_to_metric_families
+from runtimekit import make_client
+
+SECRET = "p4ss-w0rd-in-a-value"
+
+
+@pytest.fixture
+def client(tmp_path, catalog_props):
+    return make_client(tmp_path, catalog_props)
+
+
+def samples(client) -> dict[tuple[str, tuple], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def request_lines(caplog) -> list[dict]:
+    return [r.request for r in caplog.records if hasattr(r, "request")]
+
+
+def test_metrics_count_requests_rows_and_bytes(client):
+    ok = client.get("/get_data", params={"label": "EMEA"})
+    csv = client.get("/get_data", params={"format": "csv", "limit": "3"})
+    bad = client.get("/get_data", params={"min_id": "x"})
+    assert (ok.status_code, csv.status_code, bad.status_code) == (200, 200, 400)
+    got = samples(client)
+    assert got[("datapic_requests_total", (("format", "json"), ("status", "200")))] == 1
+    assert got[("datapic_requests_total", (("format", "csv"), ("status", "200")))] == 1
+    assert got[("datapic_requests_total", (("format", "json"), ("status", "400")))] == 1
+    assert got[("datapic_rows_sent_total", ())] == 2 + 3
+    assert got[("datapic_bytes_sent_total", ())] == len(ok.content) + len(csv.content)
+    assert got[("datapic_request_duration_seconds_count", ())] == 3
+    assert got[("datapic_requests_in_flight", ())] == 0
+    assert got[("datapic_pod_info", (("pod", "nasty-rows"),))] == 1
+    for name in ("datapic_files_scanned_total", "datapic_files_pruned_total"):
+        assert (name, ()) in got
+
+
+def test_one_json_log_line_per_request_with_what_it_cost(client, nasty, caplog):
+    with caplog.at_level(logging.INFO, logger="datapic"):
+        body = client.get("/get_data", params={"label": "EMEA", "limit": "1"})
+        client.get("/get_data", params={"min_id": "x"})
+        client.get("/healthz")
+    first, second = request_lines(caplog)  # /healthz logs nothing of its own
+    assert first["pod"] == "nasty-rows" and first["route"] == "/get_data"
+    assert (first["status"], first["outcome"], first["format"]) == (200, "complete", "json")
+    assert first["parameters"] == {"label": "EMEA"}
+    assert (first["rows"], first["bytes_sent"]) == (1, len(body.content))
+    assert (first["limit"], first["offset"], first["next_page"]) == (1, 0, True)
+    assert first["snapshot_id"] == nasty.current_snapshot().snapshot_id
+    assert first["ms"] >= first["first_byte_ms"] > 0
+    assert {"files_planned", "files_pruned", "bytes_planned", "cache"} <= set(first)
+    assert second["status"] == 400 and second["outcome"] == "rejected"
+    assert second["error"] == "parameter 'min_id' must be a whole number such as 42, got 'x'"
+    assert second["parameters"] == {"min_id": "x"}
+
+
+def test_the_log_line_is_one_json_object_without_secrets(client, caplog, monkeypatch):
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__PASSWORD", SECRET)
+    with caplog.at_level(logging.INFO, logger="datapic"):
+        client.get("/get_data", params={"label": SECRET, "unknown": "x"})
+        client.get("/get_data", params={"label": "y" * 500})
+    secret, long = (r for r in caplog.records if hasattr(r, "request"))
+    line = _PodLogFormat().format(secret)
+    assert "\n" not in line and SECRET not in line
+    parsed = json.loads(line)
+    assert parsed["severity"] == "INFO" and parsed["message"] == "GET /get_data 400 rejected"
+    assert parsed["parameters"] == {"label": "***"}  # undeclared names are not echoed
+    assert len(long.request["parameters"]["label"]) < 200

@@ -1,0 +1,291 @@
+"""datapic_runtime.server: the HTTP contract, in process (the pod tests run it under uvicorn)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from datapic_runtime.errors import ConfigError
+from datapic_runtime.paging import PageTokens, Position, token_key
+from datapic_runtime.server import create_app
+from pyiceberg.catalog import load_catalog
+from runtimekit import OPENAPI, POD, TestClient, make_client
+
+SECRET = "s3cr3t-t0ken-value"
+
+
+@pytest.fixture
+def client(tmp_path, catalog_props) -> TestClient:
+    return make_client(tmp_path, catalog_props)
+
+
+def test_get_data_answers_json_rows_cacheable_for_the_freshness(client):
+    response = client.get("/get_data", params={"label": "EMEA"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "max-age=30"
+    assert (
+        response.content
+        == b'[{"id":1,"label":"EMEA","price":"10.00"},{"id":9,"label":"EMEA","price":"7.77"}]'
+    )
+    assert [row["id"] for row in client.get("/get_data", params={"min_id": "8"}).json()] == [8, 9]
+
+
+def test_caches_may_keep_an_answer_only_for_what_is_left_of_the_freshness(tmp_path, catalog_props):
+    clock = [1000.0]
+    client = make_client(tmp_path, catalog_props, clock=lambda: clock[0])
+    assert client.get("/get_data").headers["cache-control"] == "max-age=30"
+    clock[0] += 12  # the table state read 12 s ago: its answers may be 18 s from stale
+    assert client.get("/get_data").headers["cache-control"] == "max-age=18"
+    clock[0] += 17.9
+    assert client.get("/get_data").headers["cache-control"] == "max-age=0"
+    clock[0] += 0.1  # stale: reloaded, so fresh again
+    assert client.get("/get_data").headers["cache-control"] == "max-age=30"
+
+
+def test_healthz_and_the_compiled_openapi_served_verbatim(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/openapi.json").content == OPENAPI
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("GET", "/nope", 404, "no such route '/nope'; this pod serves GET /get_data, GET /healthz"),
+        ("GET", "/docs", 404, "no such route '/docs'"),  # FastAPI's own docs are off
+        ("GET", "/redoc", 404, "no such route"),
+        ("POST", "/get_data", 405, "method POST is not allowed"),
+        ("DELETE", "/healthz", 405, "method DELETE is not allowed"),
+        (
+            "GET",
+            "/get_data?min_id=x",
+            400,
+            "parameter 'min_id' must be a whole number such as 42, got 'x'",
+        ),
+        (
+            "GET",
+            "/get_data?lable=EMEA",
+            400,
+            "unknown parameter 'lable' (this pod's parameters: label, min_id)",
+        ),
+        ("GET", "/get_data?label=a&label=b", 400, "parameter 'label' is given more than once"),
+    ],
+)
+def test_every_error_is_a_json_object(client, method, path, status, message):
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert message in response.json()["error"]
+    assert set(response.json()) == {"error"}
+    if status == 405:
+        assert response.headers["allow"] == "GET"
+
+
+def test_a_missing_table_is_a_404_naming_it(tmp_path, catalog_props):
+    client = make_client(
+        tmp_path, catalog_props, source={"catalog": "default", "namespace": ["t"], "table": "gone"}
+    )
+    response = client.get("/get_data")
+    assert response.status_code == 404
+    assert response.json() == {"error": "table t.gone does not exist in catalog 'default'"}
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_request_value_duckdb_cannot_convert_is_a_400(tmp_path, catalog_props):
+    sql = "SELECT id, label, price FROM source WHERE id = CAST($label AS BIGINT) AND id >= $min_id"
+    client = make_client(tmp_path, catalog_props, sql=sql, pushdown=[])
+    response = client.get("/get_data", params={"label": "seven"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(
+        "parameter 'label' does not fit the query: Conversion Error"
+    )
+    assert client.get("/get_data", params={"label": "7"}).json() == [
+        {"id": 7, "label": "LATAM", "price": "0.01"}
+    ]
+
+
+def test_an_internal_error_says_nothing_and_is_logged_without_secrets(
+    tmp_path, catalog_props, monkeypatch, caplog
+):
+    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__TOKEN", SECRET)
+    # A broken query holding the secret, which DuckDB quotes in its message.
+    sql = (
+        f"SELECT id, CAST('{SECRET}' AS INTEGER) AS label, price FROM source "
+        "WHERE $label IS NULL AND $min_id = 0"
+    )
+    client = make_client(tmp_path, catalog_props, sql=sql)
+    with caplog.at_level(logging.INFO, logger="datapic"):
+        response = client.get("/get_data")
+    assert (response.status_code, response.json()) == (500, {"error": "internal error"})
+    logged = caplog.text
+    assert "Traceback" in logged and "Conversion Error" in logged  # the operator can debug it
+    assert SECRET not in logged and "***" in logged
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_query_giving_other_columns_than_declared_is_an_internal_error(tmp_path, catalog_props):
+    client = make_client(tmp_path, catalog_props, columns=["id", "label"])
+    assert client.get("/get_data").status_code == 500
+
+
+def test_a_broken_pod_directory_fails_at_start_up(tmp_path, catalog_props):
+    (tmp_path / "pod.json").write_text(json.dumps({**POD, "format_version": 9}))
+    (tmp_path / "openapi.json").write_bytes(OPENAPI)
+    with pytest.raises(ConfigError, match="format_version 9"):
+        create_app(tmp_path)
+    (tmp_path / "pod.json").write_text(json.dumps(POD))
+    (tmp_path / "openapi.json").write_text("{")
+    with pytest.raises(ConfigError, match="openapi.json: cannot read"):
+        create_app(tmp_path)
+
+
+# --- formats, pages ----------------------------------------------------------------------------
+
+ALL_ROWS = [1, 2, 3, 4, 5, 6, 7, 8, 9]  # t.nasty's ids, which POD's query orders
+
+
+def follow_pages(client, params: dict, headers: dict | None = None) -> list[list[dict]]:
+    """Every page of an answer, from the first through the X-Next-Page-Token chain."""
+    pages, params = [], dict(params)
+    while True:
+        response = client.get("/get_data", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        token = response.headers.get("x-next-page-token")
+        if token is None:
+            assert "link" not in response.headers
+            return pages
+        params["page_token"] = token
+        assert len(pages) < 20, "the token chain does not end"
+
+
+def test_pages_of_limit_rows_chain_to_the_whole_answer(client):
+    whole = client.get("/get_data").json()
+    assert [row["id"] for row in whole] == ALL_ROWS
+    pages = follow_pages(client, {"limit": "2"})
+    assert [len(page) for page in pages] == [2, 2, 2, 2, 1]
+    assert [row for page in pages for row in page] == whole
+    assert [len(page) for page in follow_pages(client, {"limit": "3"})] == [3, 3, 3]
+
+
+def test_the_next_page_headers_point_at_the_same_request(client):
+    response = client.get("/get_data", params={"min_id": "3", "limit": "4"})
+    token = response.headers["x-next-page-token"]
+    assert (
+        response.headers["link"] == f'</get_data?min_id=3&limit=4&page_token={token}>; rel="next"'
+    )
+    assert response.headers["vary"] == "Accept"
+    following = client.get(response.headers["link"].split(">")[0][1:])
+    assert [row["id"] for row in following.json()] == [7, 8, 9]
+
+
+def test_a_token_only_continues_the_parameters_it_was_issued_for(client):
+    token = client.get("/get_data", params={"min_id": "1", "limit": "2"}).headers[
+        "x-next-page-token"
+    ]
+    # The same typed values, written differently, continue the answer.
+    same = client.get("/get_data", params={"min_id": "01", "limit": "2", "page_token": token})
+    assert [row["id"] for row in same.json()] == [3, 4]
+    other = client.get("/get_data", params={"min_id": "2", "page_token": token})
+    assert other.status_code == 400
+    assert "page_token belongs to other parameter values" in other.json()["error"]
+    forged = client.get("/get_data", params={"min_id": "1", "page_token": token[:-2] + "AA"})
+    assert forged.status_code == 400
+    assert "not issued by this pod's query" in forged.json()["error"]
+
+
+def test_a_token_anyone_can_mint_pins_no_snapshot_replaced_longer_than_the_ttl_ago(
+    tmp_path, catalog_props, monkeypatch
+):
+    monkeypatch.setenv("DATAPIC_PAGE_TOKEN_TTL_SECONDS", "0")  # every replaced snapshot expired
+    client = make_client(tmp_path, catalog_props)
+    # Without DATAPIC_PAGE_TOKEN_SECRET the key comes from pod.json, which is public.
+    tokens = PageTokens(token_key((tmp_path / "pod.json").read_bytes()))
+    table = load_catalog("default", **catalog_props).load_table("t.nasty")
+    older = [s.snapshot_id for s in table.snapshots() if s != table.current_snapshot()]
+    assert older, "t.nasty must have a replaced snapshot"
+    values = {"label": None, "min_id": 0}
+    old = tokens.issue(Position(older[0], 0), values)
+    response = client.get("/get_data", params={"page_token": old})
+    assert response.status_code == 410
+    assert response.json() == {"error": "page expired; start again without page_token"}
+    current = tokens.issue(Position(table.current_snapshot().snapshot_id, 2), values)
+    response = client.get("/get_data", params={"page_token": current})
+    assert response.status_code == 200 and [row["id"] for row in response.json()] == ALL_ROWS[2:]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=0", "limit must be a whole number from 1 to 10000, got '0'"),
+        ("limit=10001", "limit must be a whole number from 1 to 10000"),
+        ("limit=2&limit=3", "argument 'limit' is given more than once"),
+        ("format=csv&format=json", "argument 'format' is given more than once"),
+        ("format=xml", "format must be one of json, ndjson, csv, arrow, parquet, got 'xml'"),
+        ("page_token=nope", "page_token is malformed"),
+    ],
+)
+def test_bad_pod_arguments_are_400s(client, query, message):
+    response = client.get(f"/get_data?{query}")
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_a_lookahead_too_big_to_hold_streams_with_a_token_whose_last_page_is_empty(
+    client, monkeypatch
+):
+    from datapic_runtime import server
+
+    monkeypatch.setattr(server, "LOOKAHEAD_BYTES", 1)  # every page is "too big to hold"
+    pages = follow_pages(client, {"limit": "3"})
+    assert [len(page) for page in pages] == [3, 3, 3, 0]
+    assert [row["id"] for page in pages for row in page] == ALL_ROWS
+
+
+@pytest.mark.parametrize(
+    ("params", "accept", "media_type"),
+    [
+        ({}, None, "application/json"),
+        ({}, "text/csv", "text/csv; charset=utf-8; header=present"),
+        ({"format": "ndjson"}, "text/csv", "application/x-ndjson"),  # the argument wins
+        ({"format": "arrow"}, None, "application/vnd.apache.arrow.stream"),
+        ({}, "application/vnd.apache.parquet", "application/vnd.apache.parquet"),
+    ],
+)
+def test_the_format_comes_from_the_argument_else_from_accept(client, params, accept, media_type):
+    headers = {"accept": accept} if accept else {}
+    response = client.get("/get_data", params={**params, "limit": "2"}, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+    assert "x-next-page-token" in response.headers  # every format pages the same way
+
+
+def test_an_accept_header_naming_no_served_format_is_a_406(client):
+    response = client.get("/get_data", headers={"accept": "text/html"})
+    assert response.status_code == 406
+    assert response.headers["content-type"] == "application/json"
+    assert "application/vnd.apache.parquet" in response.json()["error"]
+    assert client.get("/get_data?format=csv", headers={"accept": "text/html"}).status_code == 200
+
+
+def test_an_answer_a_format_cannot_hold_is_a_406_before_any_byte(tmp_path, catalog_props):
+    sql = (
+        "SELECT id, INTERVAL 1 DAY AS label, price FROM source WHERE $label IS NULL AND $min_id = 0"
+    )
+    client = make_client(tmp_path, catalog_props, sql=sql)
+    response = client.get("/get_data", params={"format": "parquet"})
+    assert response.status_code == 406
+    assert response.json()["error"].startswith("this answer cannot be written as parquet")
+    assert client.get("/get_data", params={"format": "arrow"}).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["format", "limit", "page_token"])
+def test_a_parameter_named_like_a_pod_argument_fails_at_start_up(tmp_path, name):
+    parameter = {"default": None, "description": "", "name": name, "required": False}
+    (tmp_path / "pod.json").write_text(
+        json.dumps({**POD, "parameters": [*POD["parameters"], {**parameter, "type": "string"}]})
+    )
+    (tmp_path / "openapi.json").write_bytes(OPENAPI)
+    with pytest.raises(ConfigError, match=f"parameter '{name}' has the name of a pod argument"):
+        create_app(tmp_path)

@@ -1,0 +1,50 @@
+"""A test client of the pod's app over a small pod directory, for the runtime's tests."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import warnings
+
+from datapic_runtime.server import create_app
+from pyiceberg.catalog import load_catalog
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():
+    # Starlette would rather have httpx2; the test environment has httpx, which works.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+POD = {
+    "columns": ["id", "label", "price"],
+    "description": "Rows of t.nasty",
+    "format_version": 1,
+    "freshness_seconds": 30,
+    "max_page_size": 10000,
+    "result_cache": False,
+    "generator": "datapic 0.1.0",
+    "name": "nasty-rows",
+    "operation": "PROJECTION",
+    "parameters": [
+        {"default": None, "description": "", "name": "label", "required": False, "type": "string"},
+        {"default": 0, "description": "", "name": "min_id", "required": False, "type": "integer"},
+    ],
+    "pushdown": [{"column": "label", "op": "eq", "value": {"parameter": "label"}}],
+    "read_columns": ["id", "label", "price"],
+    "source": {"catalog": "default", "namespace": ["t"], "table": "nasty"},
+    "spec": {"path": "nasty-rows.yaml", "sha256": "0" * 64},
+    "sql": "SELECT id, label, price FROM source "
+    "WHERE ($label IS NULL OR label = $label) AND id >= $min_id ORDER BY id",
+}
+# Odd spacing on purpose: the document must be served byte for byte.
+OPENAPI = b'{"openapi": "3.1.0",  "info": {"title": "nasty-rows", "version": "1"}, "paths": {}}\n'
+
+
+def make_client(tmp_path, catalog_props, clock=time.monotonic, **changes) -> TestClient:
+    """A test client of the app over a pod directory holding POD with `changes`."""
+    pod = {**POD, **changes}
+    (tmp_path / "pod.json").write_text(json.dumps(pod))
+    (tmp_path / "openapi.json").write_bytes(OPENAPI)
+    app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props), clock)
+    return TestClient(app, raise_server_exceptions=False)
