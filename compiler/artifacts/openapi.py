@@ -30,7 +30,8 @@ def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": pod.name,
-            "version": pod.provenance.spec_sha256[:12],
+            # The generator's version, not the spec's hash: that lives once, in pod.json.
+            "version": __version__,
             "description": _description(pod),
             "x-generator": f"datapic {__version__}",
         },
