@@ -1,38 +1,48 @@
-# One command each: every target sets up .venv itself.
+# One command each: every target sets up .venv itself, with only what it needs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
 # Azurite (the Azure Storage emulator) is an npm package; the integration tests start it.
 AZURITE_VERSION := 3.37.0
 AZURITE := .cache/azurite/node_modules/.bin/azurite-blob
 
+# The extras of each level (pyproject.toml): each adds to the one before, so `make demo` then
+# `make test` installs the difference into the same venv instead of building a new one.
+EXTRAS_demo := demo
+EXTRAS_bench := bench
+# The suite covers `datapic deploy`/`status` and `--check`, so their extras come along.
+EXTRAS_test := test,deploy,check
+
 .PHONY: demo test regen lint bench clean
 
-$(STAMP): pyproject.toml templates/pod/requirements.txt
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' -r templates/pod/requirements.txt
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+# One stamp per level: reinstalled when the dependencies change, never rebuilt from scratch.
+$(VENV)/.installed-%: pyproject.toml templates/pod/requirements.txt | $(VENV)/.created
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS_$*)]' -r templates/pod/requirements.txt
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(PY) examples/demo.py
 
 $(AZURITE):
 	npm install --silent --no-audit --no-fund --prefix .cache/azurite azurite@$(AZURITE_VERSION)
 
-test: $(STAMP) $(AZURITE)
+test: $(VENV)/.installed-test $(AZURITE)
 	$(PY) -m ruff check compiler templates tests examples
 	$(PY) -m pytest
 
-regen: $(STAMP)
+regen: $(VENV)/.installed-demo
 	$(VENV)/bin/datapic compile examples/*.yaml -o generated
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-test
 	$(PY) -m ruff check compiler templates tests examples
 
 # make bench BENCH_ARGS="--rows 2000000 --rounds 10": the flags of bench/run.py (--help).
-bench: $(STAMP)
+bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
