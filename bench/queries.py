@@ -152,7 +152,7 @@ def load_compiled(case: Case, pod_dir: Path) -> Compiled:
     """The compiled form of `case` in `pod_dir`, read from its pod.json."""
     pod = json.loads((pod_dir / "pod.json").read_text())
     types = {p["name"]: p["type"] for p in pod["parameters"]}
-    return Compiled(case=case, pod_dir=pod_dir, sql=pod["sql"], types=types)
+    return Compiled(case=case, pod_dir=pod_dir, sql="\n".join(pod["sql"]), types=types)
 
 
 def _typed(kind: str, text: str) -> Any:

@@ -78,7 +78,8 @@ def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
             }
             for p in pod.parameters
         ],
-        "sql": query.sql,
+        # One line per element: a diff of pod.json then shows the clause that changed.
+        "sql": query.sql.split("\n"),
         "pushdown": list(query.pushdown),
         "freshness_seconds": pod.freshness_seconds,
         "max_page_size": pod.max_page_size,

@@ -51,8 +51,9 @@ def assert_compiled_or_located(result, text: str) -> dict | None:
     if result.ok:
         document = json.loads(result.files["pod.json"])
         POD_VALIDATOR.validate(document)
-        reparsed = sqlglot.parse_one(document["sql"], read="duckdb").sql("duckdb", pretty=True)
-        assert reparsed == document["sql"]
+        sql = "\n".join(document["sql"])  # pod.json holds it one line per element
+        reparsed = sqlglot.parse_one(sql, read="duckdb").sql("duckdb", pretty=True)
+        assert reparsed == sql
         return document
     assert result.diagnostics, "a failed compile must say why"
     last_line = max(1, len(text.splitlines()) + 1)
@@ -420,7 +421,7 @@ def test_pushdown_never_drops_an_answered_row(tmp_path, filters, data, values):
     connection = duckdb.connect()
     connection.execute("CREATE TABLE source (a INTEGER, b INTEGER, s VARCHAR, d DATE)")
     connection.executemany("INSERT INTO source VALUES (?, ?, ?, ?)", data)
-    answered = connection.execute(document["sql"], used).fetchall()
+    answered = connection.execute("\n".join(document["sql"]), used).fetchall()
     event(f"answered rows: {min(len(answered), 3)}+")
     event(f"pushdown conjuncts: {min(len(document['pushdown']), 2)}+")
     for a, b, s, d in answered:

@@ -54,7 +54,7 @@ def expected(catalog) -> pa.Table:
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     connection.register("source", catalog.load_table("shop.types").scan().to_arrow())
-    table = connection.sql(POD["sql"].replace("$min_id", "0")).arrow()
+    table = connection.sql("\n".join(POD["sql"]).replace("$min_id", "0")).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     return table.rename_columns(COLUMNS)

@@ -55,8 +55,10 @@ EXAMPLE = {
     "read_columns": ["order_date", "q", "region", "sales"],
     "source": {"catalog": "default", "namespace": ["sales"], "table": "orders"},
     "spec": {"path": "examples/emea-sales-by-quarter.yaml", "sha256": "0" * 64},
-    "sql": "SELECT q, SUM(sales) AS total_sales, COUNT(*) AS orders FROM source "
-    "WHERE region = $region AND order_date >= $since AND order_date <= $upto GROUP BY q",
+    "sql": [
+        "SELECT q, SUM(sales) AS total_sales, COUNT(*) AS orders FROM source",
+        "WHERE region = $region AND order_date >= $since AND order_date <= $upto GROUP BY q",
+    ],
 }
 
 
@@ -89,6 +91,7 @@ def test_load_config_types_everything(tmp_path):
         ),
     )
     assert config.freshness_seconds == 5.0
+    assert config.sql == "\n".join(EXAMPLE["sql"])  # pod.json holds it one line per element
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.sql = "DROP TABLE x"  # type: ignore[misc]
 
@@ -111,6 +114,7 @@ def _broken(path: str, value) -> dict:
     [
         (_broken("format_version", 2), "format_version 2 is not 1"),
         (_broken("sql", KeyError), "missing or malformed field (KeyError: 'sql')"),
+        (_broken("sql", "SELECT 1 FROM source"), "expected the SQL as a list of lines"),
         (_broken("parameters.0.type", "money"), "parameters[0]: unknown type 'money'"),
         (_broken("parameters.1.default", "2024-02-30"), "parameters[1]: default"),
         (

@@ -94,7 +94,7 @@ def test_a_missing_table_is_a_404_naming_it(tmp_path, catalog_props):
 
 def test_a_request_value_duckdb_cannot_convert_is_a_400(tmp_path, catalog_props):
     sql = "SELECT id, label, price FROM source WHERE id = CAST($label AS BIGINT) AND id >= $min_id"
-    client = make_client(tmp_path, catalog_props, sql=sql, pushdown=[])
+    client = make_client(tmp_path, catalog_props, sql=[sql], pushdown=[])
     response = client.get("/get_data", params={"label": "seven"})
     assert response.status_code == 400
     assert response.json()["error"].startswith(
@@ -114,7 +114,7 @@ def test_an_internal_error_says_nothing_and_is_logged_without_secrets(
         f"SELECT id, CAST('{SECRET}' AS INTEGER) AS label, price FROM source "
         "WHERE $label IS NULL AND $min_id = 0"
     )
-    client = make_client(tmp_path, catalog_props, sql=sql)
+    client = make_client(tmp_path, catalog_props, sql=[sql])
     with caplog.at_level(logging.INFO, logger="datapic"):
         response = client.get("/get_data")
     assert (response.status_code, response.json()) == (500, {"error": "internal error"})
@@ -273,7 +273,7 @@ def test_an_answer_a_format_cannot_hold_is_a_406_before_any_byte(tmp_path, catal
     sql = (
         "SELECT id, INTERVAL 1 DAY AS label, price FROM source WHERE $label IS NULL AND $min_id = 0"
     )
-    client = make_client(tmp_path, catalog_props, sql=sql)
+    client = make_client(tmp_path, catalog_props, sql=[sql])
     response = client.get("/get_data", params={"format": "parquet"})
     assert response.status_code == 406
     assert response.json()["error"].startswith("this answer cannot be written as parquet")

@@ -66,7 +66,7 @@ def pod_json(
         "read_columns": sorted(read_columns),
         "source": {"catalog": "default", "namespace": [namespace], "table": table_name},
         "spec": {"path": f"tests/{name}.yaml", "sha256": "0" * 64},
-        "sql": sql,
+        "sql": sql.split("\n"),  # one line per element, as the compiler writes it
     }
 
 
@@ -149,7 +149,7 @@ def substitute(pod: dict, values: Mapping[str, Any]) -> str:
     def literal(match: re.Match) -> str:
         return sql_literal(types[match.group(1)], values[match.group(1)])
 
-    return re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)\b", literal, pod["sql"])
+    return re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)\b", literal, "\n".join(pod["sql"]))
 
 
 def json_form(value: Any) -> Any:

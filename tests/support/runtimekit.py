@@ -34,8 +34,10 @@ POD = {
     "read_columns": ["id", "label", "price"],
     "source": {"catalog": "default", "namespace": ["t"], "table": "nasty"},
     "spec": {"path": "nasty-rows.yaml", "sha256": "0" * 64},
-    "sql": "SELECT id, label, price FROM source "
-    "WHERE ($label IS NULL OR label = $label) AND id >= $min_id ORDER BY id",
+    "sql": [
+        "SELECT id, label, price FROM source",
+        "WHERE ($label IS NULL OR label = $label) AND id >= $min_id ORDER BY id",
+    ],
 }
 # Odd spacing on purpose: the document must be served byte for byte.
 OPENAPI = b'{"openapi": "3.1.0",  "info": {"title": "nasty-rows", "version": "1"}, "paths": {}}\n'

@@ -104,7 +104,7 @@ def _parse(raw: dict) -> PodConfig:
         columns=tuple(_text(c) for c in raw["columns"]),
         read_columns=tuple(_text(c) for c in raw["read_columns"]),
         parameters=parameters,
-        sql=_text(raw["sql"]),
+        sql=_sql(raw["sql"]),
         pushdown=tuple(
             parse_predicate(node, names, f"pod.json: pushdown[{i}]")
             for i, node in enumerate(raw["pushdown"])
@@ -131,6 +131,13 @@ def _parameter(raw: dict, where: str) -> ParameterSpec:
         default=default,
         description=_text(raw["description"]),
     )
+
+
+def _sql(lines: Any) -> str:
+    """pod.json's SQL: its lines (one per element, so that diffs read per clause) joined."""
+    if not isinstance(lines, list) or not lines:
+        raise TypeError(f"expected the SQL as a list of lines, got {lines!r}")
+    return "\n".join(_text(line) for line in lines)
 
 
 def _positive_integer(value: Any, where: str) -> int:

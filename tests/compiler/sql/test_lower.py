@@ -21,6 +21,11 @@ def compiled(tmp_path, body: str) -> dict:
     return document
 
 
+def sql_text(document: dict) -> str:
+    """pod.json's SQL as the pod runs it (the file holds it one line per element)."""
+    return "\n".join(document["sql"])
+
+
 def one_line(sql: str) -> str:
     return " ".join(sql.split())
 
@@ -88,10 +93,10 @@ SQL = [
 @pytest.mark.parametrize(("body", "sql"), SQL)
 def test_lowered_sql(tmp_path, body, sql):
     document = compiled(tmp_path, body)
-    assert one_line(document["sql"]) == sql
+    assert one_line(sql_text(document)) == sql
     # The emitted SQL re-parses to itself: what reviewers read is what DuckDB runs.
-    reparsed = sqlglot.parse_one(document["sql"], read="duckdb").sql("duckdb", pretty=True)
-    assert reparsed == document["sql"]
+    reparsed = sqlglot.parse_one(sql_text(document), read="duckdb").sql("duckdb", pretty=True)
+    assert reparsed == sql_text(document)
 
 
 @pytest.mark.parametrize(("body", "sql"), SQL[:6])
@@ -101,12 +106,12 @@ def test_lowered_sql_runs_in_duckdb(tmp_path, body, sql):
     source = "SELECT " + ", ".join(f'{v} AS "{k}"' for k, v in columns.items())
     connection = duckdb.connect()
     connection.execute(f"CREATE VIEW source AS {source}")
-    connection.execute(document["sql"]).fetchall()
+    connection.execute(sql_text(document)).fetchall()
 
 
 def test_sql_is_pretty_printed_one_clause_per_line(tmp_path):
     document = compiled(tmp_path, "select: [a, b]\nfilters: [a = 1]\norder_by: a\nlimit: 2")
-    assert document["sql"] == (
+    assert sql_text(document) == (
         "SELECT\n  a,\n  b\nFROM source\nWHERE\n  a = 1\nORDER BY\n  a ASC\nLIMIT 2"
     )
 
@@ -120,9 +125,9 @@ def test_request_values_never_enter_the_sql(tmp_path):
         "  - {name: since, type: date, default: 2031-07-05}\n"
     )
     document = compiled(tmp_path, body)
-    assert "DROP" not in document["sql"] and "2031" not in document["sql"]
-    assert {"$p", "$q", "$since"} <= set(document["sql"].replace("(", " ").split())
-    assert ":p" not in document["sql"]
+    assert "DROP" not in sql_text(document) and "2031" not in sql_text(document)
+    assert {"$p", "$q", "$since"} <= set(sql_text(document).replace("(", " ").split())
+    assert ":p" not in sql_text(document)
     assert document["pushdown"] == [
         {"op": "eq", "column": "c", "value": {"parameter": "p"}},
         {"op": "ge", "column": "d", "value": {"parameter": "since"}},
@@ -142,9 +147,9 @@ def test_bound_parameters_run_in_duckdb(tmp_path):
     document = compiled(tmp_path, body)
     connection = duckdb.connect()
     connection.execute("CREATE VIEW source AS SELECT * FROM (VALUES ('x'), ('y')) AS t(a)")
-    rows = connection.execute(document["sql"], {"p": "x'; --", "flag": False}).fetchall()
+    rows = connection.execute(sql_text(document), {"p": "x'; --", "flag": False}).fetchall()
     assert rows == []
-    assert connection.execute(document["sql"], {"p": "x", "flag": False}).fetchall() == [("x",)]
+    assert connection.execute(sql_text(document), {"p": "x", "flag": False}).fetchall() == [("x",)]
 
 
 # pod -> the table columns it reads (sorted)
@@ -225,11 +230,11 @@ def test_every_lowered_pod_fits_the_pod_schema(tmp_path):
 
 def test_between_symmetric_is_expanded_and_still_re_parses_to_itself(tmp_path):
     document = compiled(tmp_path, "select: [a]\nfilters: a BETWEEN SYMMETRIC 3 AND 1")
-    assert one_line(document["sql"]) == (
+    assert one_line(sql_text(document)) == (
         "SELECT a FROM source WHERE ( a BETWEEN 3 AND 1 OR a BETWEEN 1 AND 3 )"
     )
-    reparsed = sqlglot.parse_one(document["sql"], read="duckdb").sql("duckdb", pretty=True)
-    assert reparsed == document["sql"]
+    reparsed = sqlglot.parse_one(sql_text(document), read="duckdb").sql("duckdb", pretty=True)
+    assert reparsed == sql_text(document)
 
 
 def test_a_parameter_before_an_empty_string_literal_compiles_and_runs(tmp_path):
@@ -239,7 +244,7 @@ def test_a_parameter_before_an_empty_string_literal_compiles_and_runs(tmp_path):
     document = compiled(tmp_path, body)
     connection = duckdb.connect()
     connection.execute("CREATE VIEW source AS SELECT * FROM (VALUES ('x'), (''), ('y')) AS t(s)")
-    rows = connection.execute(document["sql"] + " ORDER BY s", {"q": "x"}).fetchall()
+    rows = connection.execute(sql_text(document) + " ORDER BY s", {"q": "x"}).fetchall()
     assert rows == [("",), ("x",)]
 
 
