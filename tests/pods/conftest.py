@@ -6,8 +6,10 @@ read of the table (no pushdown, no column selection) queried by a plain DuckDB w
 SQL, the parameters written into it as typed literals by the test, and the rows turned into
 JSON form by the test's own rules.
 
-Pod directories are written by hand for now, all through `podkit.make_pod`; the day the
-compiler writes them, that one function changes.
+Each test writes its pod's pod.json (the compiled query: SQL, parameters, pushdown), so the
+SQL can be DuckDB that no spec compiles to; `podkit.make_pod` then has the compiler's own
+render and emit write the pod directory from it (runtime, openapi.json, deploy files), as
+`datapic compile` does.
 """
 
 from __future__ import annotations

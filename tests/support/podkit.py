@@ -1,5 +1,5 @@
-"""Helpers of the pod tests: pod directories written by hand (as `datapic compile` lays them
-out), running them under uvicorn, and the reference's SQL and JSON forms.
+"""Helpers of the pod tests: pod directories rendered by the compiler from a pod.json written
+in the test, running them under uvicorn, and the reference's SQL and JSON forms.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import math
 import re
-import shutil
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -19,9 +18,23 @@ import httpx
 import jsonschema
 from podrun import running_pod
 
+from compiler.artifacts.emit import emit
+from compiler.artifacts.render import GENERATOR, render
+from compiler.spec.ir import (
+    Aggregate,
+    Column,
+    CompiledQuery,
+    Parameter,
+    ParamType,
+    Pod,
+    Projection,
+    Provenance,
+    Reduction,
+    Source,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 
-POD_TEMPLATE = ROOT / "templates" / "pod"
 POD_SCHEMA = jsonschema.Draft202012Validator(
     json.loads((ROOT / "schemas" / "pod.schema.json").read_text())
 )
@@ -31,13 +44,67 @@ POD_SCHEMA = jsonschema.Draft202012Validator(
 
 
 def make_pod(tmp_path: Path, pod_json: dict) -> Path:
-    """A pod directory as `datapic compile` lays it out: the runtime, pod.json, openapi.json."""
+    """The pod directory `datapic compile` would write for this pod.json, in `tmp_path`.
+
+    The test's pod.json stands for a compiled query (its SQL may be DuckDB no spec compiles
+    to); the compiler's own render and emit write the directory from it: runtime, pod.json,
+    openapi.json and the deploy files.
+    """
     POD_SCHEMA.validate(pod_json)  # a hand-written pod must keep to the compiler's contract
+    pod, query = _compiled(pod_json)
+    files = render(pod, query)
+    # Rendered back, the document is the test's own: the pod runs the query the test reads.
+    assert json.loads(files["pod.json"]) == pod_json
     pod_dir = tmp_path / pod_json["name"]
-    shutil.copytree(POD_TEMPLATE, pod_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    (pod_dir / "pod.json").write_text(json.dumps(pod_json, indent=2, sort_keys=True) + "\n")
-    (pod_dir / "openapi.json").write_text(json.dumps(openapi(pod_json), indent=2) + "\n")
+    emit(files, pod_dir)
     return pod_dir
+
+
+def _compiled(pod_json: dict) -> tuple[Pod, CompiledQuery]:
+    """The IR and compiled query a pod.json stands for (what lowering would have produced)."""
+    columns = tuple(Column(name=name) for name in pod_json["columns"])
+    if pod_json["operation"] == "PROJECTION":
+        shape: Projection | Reduction = Projection(columns=columns)
+    else:  # the SQL is given: the aggregates' expressions are never read again
+        aggregates = tuple(Aggregate(name=c.name, expression=c.name) for c in columns)
+        shape = Reduction(group_by=(), aggregates=aggregates)
+    source = pod_json["source"]
+    pod = Pod(
+        name=pod_json["name"],
+        short_description=pod_json["description"],
+        long_description="",
+        source=Source(
+            catalog=source["catalog"], namespace=tuple(source["namespace"]), table=source["table"]
+        ),
+        query=shape,
+        filters=(),
+        parameters=tuple(
+            Parameter(
+                name=p["name"],
+                type=ParamType(p["type"]),
+                required=p["required"],
+                default=p["default"],
+                description=p["description"],
+            )
+            for p in pod_json["parameters"]
+        ),
+        order_by=(),
+        limit=None,
+        freshness_seconds=pod_json["freshness_seconds"],
+        max_page_size=pod_json["max_page_size"],
+        result_cache=pod_json["result_cache"],
+        deploy=False,
+        provenance=Provenance(
+            spec_path=pod_json["spec"]["path"], spec_sha256=pod_json["spec"]["sha256"]
+        ),
+    )
+    query = CompiledQuery(
+        sql="\n".join(pod_json["sql"]),
+        columns=tuple(pod_json["columns"]),
+        read_columns=tuple(pod_json["read_columns"]),
+        pushdown=tuple(pod_json["pushdown"]),
+    )
+    return pod, query
 
 
 def pod_json(
@@ -58,7 +125,7 @@ def pod_json(
         "freshness_seconds": 5,
         "max_page_size": 10000,
         "result_cache": False,
-        "generator": "datapic 0.1.0",
+        "generator": GENERATOR,
         "name": name,
         "operation": "PROJECTION",
         "parameters": list(parameters),
@@ -89,20 +156,6 @@ def ref(name: str) -> dict:
 def lit(value: Any, type_name: str) -> dict:
     """A pushdown literal."""
     return {"literal": value, "type": type_name}
-
-
-def openapi(pod: dict) -> dict:
-    """A minimal OpenAPI 3.1 document for the pod (the compiler writes the full one)."""
-    parameters = [
-        {"name": p["name"], "in": "query", "required": p["required"], "schema": {"type": "string"}}
-        for p in pod["parameters"]
-    ]
-    operation = {"parameters": parameters, "responses": {"200": {"description": "rows"}}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": pod["name"], "version": "0"},
-        "paths": {"/get_data": {"get": operation}},
-    }
 
 
 @contextlib.contextmanager
