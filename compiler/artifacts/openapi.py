@@ -25,7 +25,7 @@ _NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 
 def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
-    """The pod's API: GET /get_data with every parameter, GET /healthz."""
+    """The pod's API: GET /get_data with every parameter, GET /healthz and GET /metrics."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -36,36 +36,7 @@ def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
             "x-generator": f"datapic {__version__}",
         },
         "paths": {
-            "/get_data": {
-                "get": {
-                    "operationId": "get_data",
-                    "summary": pod.short_description or f"Answer the {pod.name} query",
-                    "description": _GET_DATA,
-                    "parameters": [
-                        *(_parameter(p) for p in pod.parameters),
-                        *({"$ref": f"#/components/parameters/{name}"} for name in POD_ARGUMENTS),
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "One page of the answer, in the format asked for.",
-                            "headers": {
-                                _NEXT_PAGE_HEADER: {
-                                    "description": "Present when more rows follow: the "
-                                    "page_token of the next page.",
-                                    "schema": {"type": "string"},
-                                },
-                                "Link": {
-                                    "description": "Present when more rows follow: <URL of "
-                                    'the next page>; rel="next".',
-                                    "schema": {"type": "string"},
-                                },
-                            },
-                            "content": _answer_content(query),
-                        },
-                        **{code: _error_response(text) for code, text in _ERRORS.items()},
-                    },
-                }
-            },
+            "/get_data": {"get": _get_data(pod, query)},
             "/healthz": {
                 "get": {
                     "operationId": "healthz",
@@ -95,6 +66,38 @@ def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
                     "properties": {"error": {"type": "string"}},
                 }
             },
+        },
+    }
+
+
+def _get_data(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
+    """GET /get_data: the spec's parameters and the pod's own arguments, a page of the answer."""
+    return {
+        "operationId": "get_data",
+        "summary": pod.short_description or f"Answer the {pod.name} query",
+        "description": _GET_DATA,
+        "parameters": [
+            *(_parameter(p) for p in pod.parameters),
+            *({"$ref": f"#/components/parameters/{name}"} for name in POD_ARGUMENTS),
+        ],
+        "responses": {
+            "200": {
+                "description": "One page of the answer, in the format asked for.",
+                "headers": {
+                    _NEXT_PAGE_HEADER: {
+                        "description": "Present when more rows follow: the page_token of the "
+                        "next page.",
+                        "schema": {"type": "string"},
+                    },
+                    "Link": {
+                        "description": "Present when more rows follow: <URL of the next "
+                        'page>; rel="next".',
+                        "schema": {"type": "string"},
+                    },
+                },
+                "content": _answer_content(query),
+            },
+            **{code: _error_response(text) for code, text in _ERRORS.items()},
         },
     }
 

@@ -2,7 +2,8 @@
 
 Compile to data, keep code static: the query goes into pod.json and openapi.json; the runtime
 under templates/pod/ is copied unchanged into every pod; Jinja renders only what truly varies
-(Dockerfile, cloudbuild.yaml, README.md). Every ordering decision is made here, not in templates.
+(templates/*.jinja: Dockerfile, cloudbuild.yaml, service.yaml, README.md, the ignore files).
+Every ordering decision is made here, not in templates.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def service_name(pod_name: str) -> str:
 
 
 def _deploy_context(pod: Pod) -> dict[str, Any]:
-    """What cloudbuild.yaml, service.yaml and .dockerignore need, decided here, not there."""
+    """What cloudbuild.yaml and service.yaml need, decided here, not in the templates."""
     deployment = pod.deployment
     service = service_name(pod.name)
     return {
