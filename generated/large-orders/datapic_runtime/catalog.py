@@ -40,7 +40,7 @@ from pyiceberg.table import Table
 from pyiceberg.utils.config import Config
 
 from .errors import PodError
-from .secrets import redact, remember
+from .secrets import named_secrets, redact, remember
 
 log = logging.getLogger("datapic.pod")
 
@@ -198,7 +198,7 @@ def catalog_properties(name: str) -> dict[str, Any]:
 def pod_catalog(name: str) -> Catalog:
     """pyiceberg's catalog `name`, with bounded requests and token renewal for REST."""
     properties = catalog_properties(name)
-    remember(_secret_values(properties))
+    remember(named_secrets(properties))
     if _is_rest(properties):
         _bound_rest_sessions()
         credential = properties.get("credential")
@@ -224,20 +224,6 @@ def _auth_config(properties: Mapping[str, Any]) -> dict[str, Any]:
         "extra": extra,
         "timeout": timeout_seconds(),
     }
-
-
-_SECRET_PROPERTY_PARTS = ("credential", "token", "secret", "password", "key", "sas", "connection")
-
-
-def _secret_values(properties: Mapping[str, Any]) -> list[str]:
-    """Values of properties whose names say they are secret (storage keys, tokens …)."""
-    return [
-        value
-        for key, value in properties.items()
-        if isinstance(value, str)
-        and any(part in key.lower() for part in _SECRET_PROPERTY_PARTS)
-        and not key.lower().endswith(("expires-at", "expires-at-ms", "key-id", "-uri"))
-    ]
 
 
 def table_io_allowed() -> tuple[str, ...]:
@@ -270,7 +256,7 @@ def confine_io(table: Table, catalog: Catalog, allowed: tuple[str, ...] = ()) ->
             io_properties[key] = catalog.properties[key]
         else:
             del io_properties[key]
-    remember(_secret_values(io_properties))
+    remember(named_secrets(io_properties))
     if changed:
         table.io = load_file_io(io_properties, table.metadata_location)
     return table
