@@ -29,7 +29,7 @@ from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
 from .database import Database, sandboxed
-from .errors import PodError
+from .errors import PodError, storage_denied
 from .limits import Limits, QuerySlots, Slot, load_limits, size_pyiceberg_pool
 from .ordering import PagedQuery, paged_query
 from .plan import Plan, PlanCache, snapshot_of
@@ -40,12 +40,8 @@ log = logging.getLogger("datapic.pod")
 _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
 # Rows per Arrow batch of an answer: small enough to stream, large enough to be cheap.
 BATCH_ROWS = 65_536
-# Storage refusals after which the table is reloaded (fresh vended credentials) and the query
-# retried once; class names, because the pod does not import boto, gcsfs or adlfs.
-_REFUSED = {"PermissionError", "AccessDenied", "AccessDeniedException", "Forbidden"}
-# DuckDB reports a refusal from an fsspec file system as an IOException carrying its text.
+# How DuckDB says a file it was asked to read does not exist.
 _MISSING_FILE = "No files found that match"
-_REFUSED_TEXT = ("AccessDenied", "Access Denied", "Permission denied", "PermissionError", "403")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,16 +220,11 @@ class _TableState:
             return self.database
 
 
-def _refused_by_storage(exc: BaseException) -> bool:
-    """Whether `exc` says storage refused access (expired or revoked credentials)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & _REFUSED:
-        return True
-    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-        return True
-    if isinstance(exc, duckdb.PermissionException):
-        return True  # a planned file outside the allowed directories of a stale database
-    return isinstance(exc, duckdb.IOException) and any(t in str(exc) for t in _REFUSED_TEXT)
+def _worth_a_reload(exc: BaseException) -> bool:
+    """Whether a freshly loaded table may answer where this state failed: storage refused its
+    credentials (vended ones lapse, pyiceberg never renews them), or the sandbox of a stale
+    database refused a planned file outside its allowed directories."""
+    return storage_denied(exc) or isinstance(exc, duckdb.PermissionException)
 
 
 class QueryEngine:
@@ -273,9 +264,8 @@ class QueryEngine:
         try:
             return self._answer(values, page, self._fresh_state())
         except Exception as exc:
-            if not _refused_by_storage(exc):
+            if not _worth_a_reload(exc):
                 raise
-            # Vended credentials lapse, pyiceberg never renews them: reload the table once.
             log.warning("storage refused access (%s): reloading the table", type(exc).__name__)
             return self._answer(values, page, self._fresh_state(reload=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Mapping
 
@@ -53,12 +54,23 @@ _UNREACHABLE = {
     "ClientConnectionError",
     "ServerTimeoutError",
 }
+# Exception classes that are storage refusing the pod (Python's, boto's, Azure's, fsspec's), by
+# name: the pod does not import those libraries.
+_DENIAL_CLASSES = {
+    "PermissionError",
+    "AccessDenied",
+    "AccessDeniedException",
+    "Forbidden",
+    "Unauthorized",
+    "ClientAuthenticationError",
+}
 # What object stores say when they refuse a request (pyarrow, botocore, Azure, GCS), also
 # when DuckDB passes a file system's failure on as its own IOException.
 _STORAGE_DENIAL = re.compile(
-    r"ACCESS_DENIED|AccessDenied|ExpiredToken|InvalidAccessKeyId|SignatureDoesNotMatch|"
-    r"AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|"
-    r"PERMISSION_DENIED|\bForbidden\b|\b403\b|PermissionError|Permission denied"
+    r"ACCESS_DENIED|AccessDenied|Access Denied|ExpiredToken|InvalidAccessKeyId|"
+    r"SignatureDoesNotMatch|AuthenticationFailed|AuthorizationFailure|"
+    r"AuthorizationPermissionMismatch|PERMISSION_DENIED|\bForbidden\b|\b403\b|PermissionError|"
+    r"Permission denied"
 )
 _DUCKDB_IO_ERRORS = (duckdb.Error, duckdb.IOException, duckdb.HTTPException)
 # Errors DuckDB raises when a value cannot be converted or does not fit a type.
@@ -97,10 +109,10 @@ def classify(
 def storage_denied(exc: BaseException) -> bool:
     """Whether `exc` is object storage refusing the pod's credentials (expired vended ones
     among them): worth one reload of the table, which brings fresh credentials."""
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
         return True
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {"ClientAuthenticationError", "Forbidden", "Unauthorized"}:
+    if names & _DENIAL_CLASSES:
         return True
     # DuckDB re-raises a registered file system's OSError as a plain duckdb.Error; its other
     # errors (a conversion quoting a request value "403") are not about storage.
