@@ -28,7 +28,7 @@ from pyiceberg.table import Table
 from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
-from .database import Database, sandboxed
+from .database import Database
 from .errors import PodError, storage_denied
 from .limits import Limits, QuerySlots, Slot, load_limits, size_pyiceberg_pool
 from .ordering import PagedQuery, paged_query
@@ -89,32 +89,9 @@ class Answer:
         if close is not None:
             close()
 
-    def to_table(self) -> pa.Table:
-        """Every batch, in memory (for callers that need the whole answer)."""
-        return pa.Table.from_batches(list(self.batches), schema=self.schema)
 
-
-def hardened_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that can read registered data and no file at all."""
-    return sandboxed()
-
-
-def execute(
-    sql: str, data: pa.Table, values: Mapping[str, Any], snapshot_id: int | None = None
-) -> Answer:
-    """Run `sql` over `data` registered as `source`, with `values` bound to its $parameters."""
-    connection = hardened_connection()
-    try:
-        connection.register("source", data)
-        relation = connection.sql(sql, params=dict(values) or None)
-        wide = _wide_integers(relation)
-        result = relation.to_arrow_table()
-    finally:
-        connection.close()
-    return Answer(result.schema, iter(result.to_batches()), wide, snapshot_id)
-
-
-def _wide_integers(relation: duckdb.DuckDBPyRelation) -> frozenset[int]:
+def wide_integers(relation: duckdb.DuckDBPyRelation) -> frozenset[int]:
+    """The columns of `relation` that Arrow carries as decimal128(38, 0) but are integers."""
     return frozenset(i for i, t in enumerate(relation.types) if str(t) in _WIDE_INTEGERS)
 
 
@@ -255,10 +232,6 @@ class QueryEngine:
         self._lock = threading.Lock()
         self._unknown_snapshot_reload_at: float | None = None
 
-    def table(self) -> Table:
-        """The table's metadata, reloaded from the catalog when older than the freshness bound."""
-        return self._fresh_state().table
-
     def answer(self, values: Mapping[str, Any], page: Page | None = None) -> Answer:
         """The query's answer for these typed parameter values, or one page of it."""
         try:
@@ -362,7 +335,7 @@ class QueryEngine:
             with _missing_file_is_not_an_outage():
                 sql, params = self._statement(cursor, state.table, plan, page)
                 relation = cursor.sql(sql, params={**params, **values} or None)
-                wide = _wide_integers(relation)
+                wide = wide_integers(relation)
                 reader = relation.to_arrow_reader(BATCH_ROWS)
         except BaseException:
             cursor.close()
