@@ -102,7 +102,7 @@ def classify(
     if isinstance(exc, _VALUE_ERRORS):
         culprit = _culprit(str(exc), given or {})
         if culprit:
-            return PodError(400, f"parameter '{culprit}' does not fit the query: {_line(exc)}")
+            return PodError(400, f"parameter '{culprit}' does not fit the query: {first_line(exc)}")
     return PodError(500, INTERNAL_ERROR)
 
 
@@ -142,6 +142,12 @@ def _culprit(message: str, given: Mapping[str, str]) -> str | None:
     return bare[0] if len(bare) == 1 else None
 
 
-def _line(exc: BaseException) -> str:
-    """The first line of DuckDB's message: it quotes the value, not the data or the SQL."""
-    return str(exc).strip().splitlines()[0]
+def first_line(exc: BaseException) -> str:
+    """The first line of `exc`'s message, "" if it has none (DuckDB's first line quotes the
+    failing value, not the data or the SQL).
+
+    >>> first_line(ValueError("Could not convert 'x'\\nLINE 1: SELECT ..."))
+    "Could not convert 'x'"
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
