@@ -11,12 +11,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from datapic_runtime.answer import Page
 from datapic_runtime.config import ParameterSpec, PodConfig, SourceSpec
 from datapic_runtime.database import Database
 from datapic_runtime.errors import PodError
 from datapic_runtime.limits import Limits
 from datapic_runtime.predicates import parse_predicate
-from datapic_runtime.query import Page, QueryEngine
+from datapic_runtime.query import QueryEngine
 from enginekit import delete_positions, make_sales
 from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog

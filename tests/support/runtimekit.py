@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from datapic_runtime.answer import Answer, wide_integers
 from datapic_runtime.database import TIME_ZONE
-from datapic_runtime.query import Answer, wide_integers
 from datapic_runtime.server import create_app
 from pyiceberg.catalog import load_catalog
 from starlette.exceptions import StarletteDeprecationWarning

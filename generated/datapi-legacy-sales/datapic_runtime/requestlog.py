@@ -10,10 +10,10 @@ import traceback
 
 import orjson
 
+from .answer import ScanStats
 from .config import PodConfig
 from .errors import INTERNAL_ERROR, PodError, classify, first_line
 from .metrics import RequestRecord, Telemetry, shown_parameters
-from .query import ScanStats
 from .secrets import redact
 
 log = logging.getLogger("datapic.pod")

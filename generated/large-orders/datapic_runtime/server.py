@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from pyiceberg.catalog import Catalog, load_catalog
 from starlette.exceptions import HTTPException
 
+from .answer import Page
 from .config import PodConfig, load_config
 from .errors import INTERNAL_ERROR, ConfigError, PodError
 from .formats import Format, choose_format
@@ -39,7 +40,7 @@ from .paging import (
     token_key,
 )
 from .params import bind_parameters
-from .query import Page, QueryEngine
+from .query import QueryEngine
 from .requestlog import Exchange, setup_logging
 from .serialize import error_json
 from .streaming import AnswerBody, ClosingStreamingResponse

@@ -18,10 +18,10 @@ import pyarrow as pa
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from .answer import Answer
 from .errors import PodError, first_line
 from .formats import Format
 from .metrics import Outcome
-from .query import Answer
 from .requestlog import Exchange
 
 # Arrow data a request may buffer to learn whether a next page exists before its headers.
