@@ -100,6 +100,7 @@ class PodLogFormat(logging.Formatter):
     `ERROR:    datapic.pod: message`, aligned with uvicorn's own."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """One log line for `record`."""
         fields = getattr(record, "request", None)
         if fields is not None:
             line = {"severity": record.levelname, "message": record.getMessage(), **fields}
