@@ -16,8 +16,9 @@ import time
 import duckdb
 import pytest
 import servers
-from datapic_runtime.catalog import TOKEN_MARGIN_SECONDS, CatalogClient, ClientCredentials
+from datapic_runtime.catalog import CatalogClient
 from datapic_runtime.errors import classify, storage_denied
+from datapic_runtime.oauth import TOKEN_MARGIN_SECONDS, ClientCredentials
 from datapic_runtime.storage import register_filesystems
 from podtables import write_table
 from pyiceberg.exceptions import UnauthorizedError

@@ -18,13 +18,8 @@ import pyarrow as pa
 import pytest
 import requests
 from datapic_runtime import catalog as runtime_catalog
-from datapic_runtime.catalog import (
-    CatalogClient,
-    ClientCredentials,
-    confine_io,
-    pod_catalog,
-    timeout_seconds,
-)
+from datapic_runtime.catalog import CatalogClient, confine_io, pod_catalog, timeout_seconds
+from datapic_runtime.oauth import ClientCredentials
 from datapic_runtime.secrets import redact
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import OAuthError, UnauthorizedError

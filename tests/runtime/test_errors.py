@@ -4,6 +4,7 @@ The exceptions are the real ones, raised by the real libraries wherever that is 
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import duckdb
@@ -141,6 +142,13 @@ def test_conversion_errors_blame_the_parameter_whose_value_failed(sql, params, g
         OSError("AWS Error ExpiredToken during HeadObject: The provided token has expired"),
         duckdb.Error("OSError: AWS Error ACCESS_DENIED during HeadObject operation"),
         duckdb.IOException("GCS error: PERMISSION_DENIED: caller lacks storage.objects.get"),
+        # Once the engine's own rule (query.py), now the same one.
+        duckdb.IOException("IO Error: Access Denied reading s3://lake/t/x.parquet"),
+        type("AccessDenied", (Exception,), {})("An error occurred (AccessDenied)"),
+        type("AccessDeniedException", (Exception,), {})("not allowed"),
+        type("Forbidden", (Exception,), {})("no"),
+        type("ClientAuthenticationError", (Exception,), {})("Server failed to authenticate"),
+        type("StorageError", (OSError,), {})(errno.EACCES, "denied"),
     ],
 )
 def test_storage_refusals_are_403_and_worth_a_reload(exc):

@@ -16,8 +16,8 @@ import pytest
 from datapic_runtime import formats
 from datapic_runtime.errors import PodError
 from datapic_runtime.formats import choose_format, negotiate
-from datapic_runtime.query import execute
 from datapic_runtime.serialize import rows_json
+from runtimekit import execute, whole
 
 SOURCE = pa.table({"x": pa.array([1, 2, 3, 4, 5], pa.int32())})
 # Small batches, so every encoder works across several of them.
@@ -26,7 +26,7 @@ SEVERAL = pa.table({"x": pa.array(range(10), pa.int32())}).to_batches(max_chunks
 
 def answer(sql: str, source: pa.Table = SOURCE):
     result = execute(sql, source, {})
-    return result.schema, result.to_table().to_batches(max_chunksize=2), result.wide_integers
+    return result.schema, whole(result).to_batches(max_chunksize=2), result.wide_integers
 
 
 def body(encoder, columns, sql, source=SOURCE) -> bytes:
@@ -131,8 +131,8 @@ def test_json_streamed_in_batches_is_the_whole_answers_json(monkeypatch):
     schema, batches, wide = answer(sql)
     chunks = list(formats.encode_json(["x", "d", "s"], schema, batches, wide))
     assert len(chunks) > 3  # streamed, not built whole
-    whole = execute(sql, SOURCE, {})
-    assert b"".join(chunks) == rows_json(["x", "d", "s"], whole.to_table(), whole.wide_integers)
+    result = execute(sql, SOURCE, {})
+    assert b"".join(chunks) == rows_json(["x", "d", "s"], whole(result), result.wide_integers)
     assert b"".join(formats.encode_json(["x", "d", "s"], schema, [], wide)) == b"[]"
 
 
@@ -159,7 +159,7 @@ def test_arrow_and_parquet_keep_the_types_under_the_pods_names(encoder):
         if encoder is formats.encode_arrow
         else pq.read_table(io.BytesIO(data))
     )
-    expected = execute(sql, SOURCE, {}).to_table().rename_columns(columns)
+    expected = whole(execute(sql, SOURCE, {})).rename_columns(columns)
     assert decoded.schema.remove_metadata() == expected.schema.remove_metadata()
     assert decoded.to_pylist() == expected.to_pylist()
     assert str(decoded.schema.field("total").type) == "decimal128(38, 0)"  # HUGEINT, exact

@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from datapic_runtime.server import _PodLogFormat
+from datapic_runtime.requestlog import PodLogFormat
 from prometheus_client.parser import text_string_to_metric_families
 from runtimekit import make_client
 
@@ -77,7 +77,7 @@ def test_the_log_line_is_one_json_object_without_secrets(client, caplog, monkeyp
         client.get("/get_data", params={"label": SECRET, "unknown": "x"})
         client.get("/get_data", params={"label": "y" * 500})
     secret, long = (r for r in caplog.records if hasattr(r, "request"))
-    line = _PodLogFormat().format(secret)
+    line = PodLogFormat().format(secret)
     assert "\n" not in line and SECRET not in line
     parsed = json.loads(line)
     assert parsed["severity"] == "INFO" and parsed["message"] == "GET /get_data 400 rejected"

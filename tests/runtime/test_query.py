@@ -11,16 +11,18 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from datapic_runtime.answer import Page
 from datapic_runtime.config import ParameterSpec, PodConfig, SourceSpec
 from datapic_runtime.database import Database
 from datapic_runtime.errors import PodError
 from datapic_runtime.limits import Limits
 from datapic_runtime.predicates import parse_predicate
-from datapic_runtime.query import Page, QueryEngine, execute, hardened_connection
+from datapic_runtime.query import QueryEngine
 from enginekit import delete_positions, make_sales
 from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.io.pyarrow import PyArrowFileIO
+from runtimekit import execute, whole
 
 
 def config(sql: str = "SELECT id FROM source", **fields) -> PodConfig:
@@ -56,22 +58,24 @@ def config(sql: str = "SELECT id FROM source", **fields) -> PodConfig:
         "SELECT getenv('HOME')",
     ],
 )
-def test_the_pods_duckdb_reaches_nothing_outside_its_data(sql):
-    connection = hardened_connection()
+def test_the_pods_duckdb_reaches_nothing_outside_its_data(nasty, sql):
+    connection = Database(nasty, LIMITS).cursor()
     with pytest.raises(duckdb.Error):
         connection.execute(sql)
     assert not Path("/tmp/datapic-leak.csv").exists()
 
 
-def test_registered_data_still_answers_in_utc():
-    connection = hardened_connection()
+def test_registered_data_still_answers_in_utc(nasty):
+    database = Database(nasty, LIMITS)
+    connection = database.cursor()
     assert connection.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
     answer = execute(
         "SELECT sum(a) AS s, count(*) AS n FROM source WHERE a > $m",
         pa.table({"a": [1, 2, 3]}),
         {"m": 1},
+        database.cursor(),
     )
-    assert answer.to_table().to_pylist() == [{"s": 5, "n": 2}]
+    assert whole(answer).to_pylist() == [{"s": 5, "n": 2}]
     # SUM over integers is a HUGEINT, which Arrow carries as decimal128(38, 0): flagged as integer.
     assert answer.wide_integers == frozenset({0})
     assert pa.types.is_decimal(answer.schema.field("s").type)
@@ -98,11 +102,11 @@ def test_the_catalog_is_created_once_and_each_answer_reads_the_current_snapshot(
     props = {**catalog_props, "uri": f"sqlite:///{tmp_path / 'lake' / 'catalog.db'}"}
     factory = counting(functools.partial(load_catalog, **props))
     engine = QueryEngine(config("SELECT count(*) AS n FROM source"), factory)
-    assert engine.answer({}).to_table().to_pylist() == [{"n": 9}]
+    assert whole(engine.answer({})).to_pylist() == [{"n": 9}]
 
     table = load_catalog("default", **props).load_table("t.nasty")
     table.append(table.scan(row_filter="id <= 2").to_arrow())
-    assert engine.answer({}).to_table().to_pylist() == [{"n": 11}]
+    assert whole(engine.answer({})).to_pylist() == [{"n": 11}]
     assert factory.calls == 1
 
     engine.catalog.forget()
@@ -118,7 +122,7 @@ def test_a_catalog_that_failed_to_start_is_retried(catalog_props, tmp_path):
         engine.answer({})
     later.mkdir()
     shutil.copy(Path(catalog_props["uri"].removeprefix("sqlite:///")), later / "catalog.db")
-    assert engine.answer({}).to_table().num_rows == 9
+    assert whole(engine.answer({})).num_rows == 9
 
 
 def test_an_unconfigured_catalog_is_a_500_saying_how_to_configure_it(monkeypatch):
@@ -211,7 +215,7 @@ def engine(factory, config: PodConfig, **kwargs) -> QueryEngine:
 def test_answers_equal_pyiceberg_over_renamed_added_and_widened_columns(lake, sql, region):
     factory, catalog = lake
     answer = engine(factory, sales_pod(sql)).answer({"r": region})
-    rows = answer.to_table().to_pylist()
+    rows = whole(answer).to_pylist()
     assert rows == reference(catalog, sql, {"r": region})
     assert region == "nowhere" or rows  # the test would notice an empty answer
     assert answer.stats.files_pruned == (6 if region == "nowhere" else 4)
@@ -225,7 +229,7 @@ def test_files_of_pruned_partitions_are_never_opened(lake):
     for task in table.scan(row_filter="region != 'APAC'").plan_files():
         Path(task.file.file_path.removeprefix("file://")).unlink()
     answer = engine(factory, sales_pod(ROWS)).answer({"r": "APAC"})
-    assert answer.to_table().to_pylist() == expected
+    assert whole(answer).to_pylist() == expected
 
 
 def test_positional_deletes_are_applied_by_reading_those_files_with_pyiceberg(lake):
@@ -238,7 +242,7 @@ def test_positional_deletes_are_applied_by_reading_those_files_with_pyiceberg(la
     assert len(expected) == len(before) - 2  # pyiceberg applied them
     for sql in (ROWS, SUMMARY):
         answer = engine(factory, sales_pod(sql)).answer({"r": "EMEA"})
-        assert answer.to_table().to_pylist() == reference(catalog, sql, {"r": "EMEA"})
+        assert whole(answer).to_pylist() == reference(catalog, sql, {"r": "EMEA"})
 
 
 def test_pages_are_disjoint_complete_and_pinned_to_their_snapshot(lake):
@@ -248,12 +252,12 @@ def test_pages_are_disjoint_complete_and_pinned_to_their_snapshot(lake):
     pod = engine(factory, sales_pod(sql, freshness_seconds=0))
     first = pod.answer({"r": "EMEA"}, Page(0, 15))
     snapshot = first.snapshot_id
-    rows = first.to_table().to_pylist()
+    rows = whole(first).to_pylist()
     table = catalog.load_table("e.sales")
     table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())  # doubles EMEA
     offset = 15
     while True:
-        page = pod.answer({"r": "EMEA"}, Page(offset, 15, snapshot)).to_table().to_pylist()
+        page = whole(pod.answer({"r": "EMEA"}, Page(offset, 15, snapshot))).to_pylist()
         if not page:
             break
         rows += page
@@ -264,7 +268,7 @@ def test_pages_are_disjoint_complete_and_pinned_to_their_snapshot(lake):
     # Each row once, none skipped: the order is total (here: by every column).
     assert [tuple(r.values()) for r in rows] == expected
     assert len(rows) == 40
-    assert pod.answer({"r": "EMEA"}, Page(0, 100)).to_table().num_rows == 80  # unpinned: new
+    assert whole(pod.answer({"r": "EMEA"}, Page(0, 100))).num_rows == 80  # unpinned: new
 
 
 def test_a_page_of_a_vanished_snapshot_is_a_410(lake):
@@ -282,9 +286,9 @@ def test_a_token_reads_its_snapshot_across_a_commit_until_the_ttl_after_it_was_r
     before = catalog.load_table("e.sales").scan(snapshot_id=first.snapshot_id).to_arrow()
     catalog.load_table("e.sales").delete("region == 'EMEA'")  # the commit replacing it
     wall.now = time.time()  # no earlier than that commit
-    assert pod.answer({"r": "EMEA"}).to_table().num_rows == 0
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 0
     wall.now += LIMITS.page_token_ttl_seconds - 5  # a token issued just before: still good
-    pinned = pod.answer({"r": "EMEA"}, Page(0, 100, first.snapshot_id)).to_table()
+    pinned = whole(pod.answer({"r": "EMEA"}, Page(0, 100, first.snapshot_id)))
     connection = duckdb.connect()
     connection.register("before", before)
     emea = connection.sql("SELECT * FROM before WHERE region = 'EMEA'").fetchall()
@@ -326,15 +330,15 @@ def test_the_result_cache_answers_repeats_until_the_snapshot_changes(lake):
     pod = engine(factory, sales_pod(result_cache=True, freshness_seconds=0))
     first = pod.answer({"r": "EMEA"})
     assert first.stats.cache == "miss"
-    rows = first.to_table().to_pylist()
+    rows = whole(first).to_pylist()
     again = pod.answer({"r": "EMEA"})
-    assert again.stats.cache == "hit" and again.to_table().to_pylist() == rows
+    assert again.stats.cache == "hit" and whole(again).to_pylist() == rows
     assert pod.answer({"r": "APAC"}).stats.cache == "miss"
     table = catalog.load_table("e.sales")
     table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())
     after = pod.answer({"r": "EMEA"})
     assert after.stats.cache == "miss"
-    assert after.to_table().to_pylist() == reference(catalog, SUMMARY, {"r": "EMEA"}) != rows
+    assert whole(after).to_pylist() == reference(catalog, SUMMARY, {"r": "EMEA"}) != rows
     assert engine(factory, sales_pod()).answer({"r": "EMEA"}).stats.cache == "off"
 
 
@@ -343,16 +347,16 @@ def test_a_commit_shows_once_the_freshness_bound_has_passed(lake, freshness):
     factory, catalog = lake
     clock = Clock()
     pod = engine(factory, sales_pod(freshness_seconds=freshness), clock=clock)
-    before = pod.answer({"r": "EMEA"}).to_table().to_pylist()
+    before = whole(pod.answer({"r": "EMEA"})).to_pylist()
     table = catalog.load_table("e.sales")
     table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())
     after = reference(catalog, SUMMARY, {"r": "EMEA"})
     assert after != before
     clock.now += freshness - 0.001 if freshness else 0
     if freshness:
-        assert pod.answer({"r": "EMEA"}).to_table().to_pylist() == before  # within the bound
+        assert whole(pod.answer({"r": "EMEA"})).to_pylist() == before  # within the bound
         clock.now += 0.001
-    assert pod.answer({"r": "EMEA"}).to_table().to_pylist() == after
+    assert whole(pod.answer({"r": "EMEA"})).to_pylist() == after
 
 
 def test_credentials_that_lapse_reload_the_table(lake):
@@ -360,10 +364,10 @@ def test_credentials_that_lapse_reload_the_table(lake):
 
     pod = engine(factory, sales_pod(freshness_seconds=3600))
     pod.catalog.valid_until = lambda table: 0  # already lapsed: reload on every request
-    before = pod.answer({"r": "EMEA"}).to_table().to_pylist()
+    before = whole(pod.answer({"r": "EMEA"})).to_pylist()
     table = catalog.load_table("e.sales")
     table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())
-    assert pod.answer({"r": "EMEA"}).to_table().to_pylist() != before
+    assert whole(pod.answer({"r": "EMEA"})).to_pylist() != before
 
 
 class RefusingIO(PyArrowFileIO):
@@ -392,7 +396,7 @@ def test_storage_refusing_access_reloads_the_table_once_and_retries(lake, monkey
         return catalog
 
     pod = engine(refusing_first, sales_pod())
-    assert pod.answer({"r": "EMEA"}).to_table().to_pylist() == reference(
+    assert whole(pod.answer({"r": "EMEA"})).to_pylist() == reference(
         catalog, SUMMARY, {"r": "EMEA"}
     )
     assert len(loads) == 2
@@ -414,8 +418,8 @@ def test_a_request_waiting_too_long_for_a_query_slot_is_a_503(lake):
         pod.answer({"r": "EMEA"})
     assert caught.value.status == 503 and caught.value.headers["Retry-After"]
     held.close()
-    assert pod.answer({"r": "EMEA"}).to_table().num_rows == 40  # released by close()
-    assert pod.answer({"r": "EMEA"}).to_table().num_rows == 40  # and by the end of the stream
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40  # released by close()
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40  # and by the end of the stream
 
 
 def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):
@@ -455,6 +459,6 @@ def test_data_files_outside_the_table_location_are_read_from_the_first_request(l
     assert any(str(elsewhere) in path for path in files)
 
     answer = engine(factory, sales_pod(ROWS)).answer({"r": "EMEA"})
-    rows = answer.to_table().to_pylist()
+    rows = whole(answer).to_pylist()
     assert rows == reference(catalog, ROWS, {"r": "EMEA"})
     assert {500, 501} <= {row["id"] for row in rows}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from datapic_runtime.secrets import redact, remember
+from datapic_runtime.secrets import SECRET_NAME, named_secrets, redact, remember
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,47 @@ def test_remembered_values_are_masked_from_then_on():
     remember(["vended-session-token-77", "short"])
     assert redact("token vended-session-token-77") == "token ***"
     assert redact("short") == "short"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PYICEBERG_CATALOG__PROD__CREDENTIAL",
+        "PYICEBERG_CATALOG__PROD__TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "PYICEBERG_CATALOG__PROD__S3__ACCESS_KEY_ID",  # the environment's: masked as before
+        "DB_PASSWORD",
+        "MYSQL_PASSWD",
+        "AZURE_STORAGE_SAS_TOKEN",
+        "GOOGLE_SIGNATURE",
+        "adls.connection-string",
+        "PYICEBERG_CATALOG__ADLS__ADLS__CONNECTION_STRING",
+        "s3.secret-access-key",
+        "gcs.oauth2.token",
+        "header.Authorization",
+        "credential",
+    ],
+)
+def test_secret_names(name):
+    assert SECRET_NAME.search(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PYICEBERG_CATALOG__PROD__URI",
+        "s3.endpoint",
+        "s3.session-token-expires-at-ms",
+        "gcs.oauth2.token-expires-at",
+        "s3.access-key-id",
+        "oauth2-server-uri",
+        "warehouse",
+    ],
+)
+def test_names_that_hold_no_secret(name):
+    assert not SECRET_NAME.search(name)
+
+
+def test_named_secrets_are_the_string_values_of_secret_names():
+    settings = {"token": "t0k3n-value", "s3.access-key-id": "AKIA", "key": 3, "uri": "u"}
+    assert named_secrets(settings) == ["t0k3n-value"]

@@ -7,8 +7,8 @@ import json
 import orjson
 import pyarrow as pa
 import pytest
-from datapic_runtime.query import execute
 from datapic_runtime.serialize import error_json, rows_json
+from runtimekit import execute, whole
 
 SOURCE = pa.table({"x": pa.array([1], pa.int32())})
 
@@ -62,7 +62,7 @@ SOURCE = pa.table({"x": pa.array([1], pa.int32())})
 def test_each_duckdb_type_becomes_exact_json(expression, expected):
     answer = execute(f"SELECT {expression} AS v FROM source", SOURCE, {})
     assert (
-        rows_json(["v"], answer.to_table(), answer.wide_integers)
+        rows_json(["v"], whole(answer), answer.wide_integers)
         == b'[{"v":' + expected.encode() + b"}]"
     )
 
@@ -71,7 +71,7 @@ def test_strings_are_escaped_as_orjson_escapes_them():
     texts = ["".join(map(chr, range(0x30))), 'back\\slash "quoted"', "Zürich ✓ 日本 🚀\u2028", ""]
     source = pa.table({"t": pa.array([*texts, None], pa.string())})
     answer = execute("SELECT t FROM source", source, {})
-    assert rows_json(["t"], answer.to_table()) == orjson.dumps([{"t": t} for t in [*texts, None]])
+    assert rows_json(["t"], whole(answer)) == orjson.dumps([{"t": t} for t in [*texts, None]])
 
 
 def test_arrow_computed_text_is_what_python_writes():
@@ -85,7 +85,7 @@ def test_arrow_computed_text_is_what_python_writes():
         " CAST((x - 5) / 7e9 AS DECIMAL(30, 12)) AS dec"
         " FROM range(300000) r(x) WHERE x % 997 = 0 OR x < 5"
     )
-    data = execute(sql, SOURCE, {}).to_table()
+    data = whole(execute(sql, SOURCE, {}))
     rows = json.loads(rows_json(data.column_names, data))
     expected = [
         {k: format(v, "f") if k == "dec" else v.isoformat() for k, v in row.items()}
@@ -97,20 +97,20 @@ def test_arrow_computed_text_is_what_python_writes():
 
 def test_keys_follow_the_declared_columns_by_position():
     answer = execute("SELECT 3 AS z, 2 AS a, 1 AS m FROM source", SOURCE, {})
-    text = rows_json(["zeta", "alpha", "mu"], answer.to_table(), answer.wide_integers)
+    text = rows_json(["zeta", "alpha", "mu"], whole(answer), answer.wide_integers)
     assert text == b'[{"zeta":3,"alpha":2,"mu":1}]'
     assert list(json.loads(text)[0]) == ["zeta", "alpha", "mu"]
 
 
 def test_no_rows_is_an_empty_array():
     answer = execute("SELECT x FROM source WHERE false", SOURCE, {})
-    assert rows_json(["x"], answer.to_table()) == b"[]"
+    assert rows_json(["x"], whole(answer)) == b"[]"
 
 
 def test_a_column_count_mismatch_is_an_error_not_a_silent_cut():
     answer = execute("SELECT x, x AS y FROM source", SOURCE, {})
     with pytest.raises(ValueError, match="the query gave 2 columns, pod.json 1"):
-        rows_json(["x"], answer.to_table())
+        rows_json(["x"], whole(answer))
 
 
 def test_error_bodies():

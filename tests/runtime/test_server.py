@@ -235,9 +235,9 @@ def test_bad_pod_arguments_are_400s(client, query, message):
 def test_a_lookahead_too_big_to_hold_streams_with_a_token_whose_last_page_is_empty(
     client, monkeypatch
 ):
-    from datapic_runtime import server
+    from datapic_runtime import streaming
 
-    monkeypatch.setattr(server, "LOOKAHEAD_BYTES", 1)  # every page is "too big to hold"
+    monkeypatch.setattr(streaming, "LOOKAHEAD_BYTES", 1)  # every page is "too big to hold"
     pages = follow_pages(client, {"limit": "3"})
     assert [len(page) for page in pages] == [3, 3, 3, 0]
     assert [row["id"] for page in pages for row in page] == ALL_ROWS

@@ -1,4 +1,5 @@
-"""A test client of the pod's app over a small pod directory, for the runtime's tests."""
+"""For the runtime's tests: a test client of the pod's app over a small pod directory, and
+answers computed outside the engine (SQL over in-memory Arrow data)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import functools
 import json
 import time
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
+import duckdb
+import pyarrow as pa
+from datapic_runtime.answer import Answer, wide_integers
+from datapic_runtime.database import TIME_ZONE
 from datapic_runtime.server import create_app
 from pyiceberg.catalog import load_catalog
 from starlette.exceptions import StarletteDeprecationWarning
@@ -50,3 +57,29 @@ def make_client(tmp_path, catalog_props, clock=time.monotonic, **changes) -> Tes
     (tmp_path / "openapi.json").write_bytes(OPENAPI)
     app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props), clock)
     return TestClient(app, raise_server_exceptions=False)
+
+
+def execute(
+    sql: str,
+    data: pa.Table,
+    values: Mapping[str, Any],
+    connection: duckdb.DuckDBPyConnection | None = None,
+) -> Answer:
+    """The answer of `sql` over `data` registered as `source`, `values` bound to its
+    $parameters, in `connection` (by default an in-memory DuckDB in the pod's time zone)."""
+    if connection is None:
+        connection = duckdb.connect()
+        connection.execute(f"SET TimeZone = '{TIME_ZONE}'")
+    try:
+        connection.register("source", data)
+        relation = connection.sql(sql, params=dict(values) or None)
+        wide = wide_integers(relation)
+        result = relation.to_arrow_table()
+    finally:
+        connection.close()
+    return Answer(result.schema, iter(result.to_batches()), wide, None)
+
+
+def whole(answer: Answer) -> pa.Table:
+    """Every batch of `answer`, in memory."""
+    return pa.Table.from_batches(list(answer.batches), schema=answer.schema)

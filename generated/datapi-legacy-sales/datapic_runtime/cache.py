@@ -78,9 +78,3 @@ class ResultCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held now."""
-        with self._lock:
-            return self._bytes

@@ -30,24 +30,15 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def sandboxed(
-    allowed: Iterable[str] = (), limits: Limits | None = None, table: Table | None = None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that reads files under the `allowed` prefixes and nothing else."""
+def sandboxed(table: Table, allowed: Iterable[str], limits: Limits) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that reads `table`'s files under the `allowed` prefixes and nothing
+    else."""
     connection = duckdb.connect(config=_NO_EXTENSIONS)
     connection.execute(f"SET GLOBAL TimeZone = {_quoted(TIME_ZONE)}")
-    if limits is not None:
-        connection.execute(f"SET GLOBAL threads = {int(limits.duckdb_threads)}")
-        connection.execute(f"SET GLOBAL memory_limit = {_quoted(limits.duckdb_memory_limit)}")
-    prefixes = sorted(set(allowed))
-    if table is not None:
-        # Registers object-storage file systems, sets allowed_directories, disables access.
-        register_filesystems(connection, table, prefixes)
-    else:
-        if prefixes:
-            listed = ", ".join(_quoted(p) for p in prefixes)
-            connection.execute(f"SET allowed_directories = [{listed}]")
-        connection.execute("SET enable_external_access = false")
+    connection.execute(f"SET GLOBAL threads = {int(limits.duckdb_threads)}")
+    connection.execute(f"SET GLOBAL memory_limit = {_quoted(limits.duckdb_memory_limit)}")
+    # Registers object-storage file systems, sets allowed_directories, disables access.
+    register_filesystems(connection, table, sorted(set(allowed)))
     connection.execute("SET lock_configuration = true")
     return connection
 
@@ -73,7 +64,7 @@ class Database:
         # this one replaces allowed (other requests may still plan those files).
         elsewhere = {directory_of(p) for p in files if not p.startswith(location)}
         self.prefixes = tuple(sorted({location, *previous, *elsewhere}))
-        self.connection = sandboxed(self.prefixes, limits, table)
+        self.connection = sandboxed(table, self.prefixes, limits)
 
     def covers(self, paths: Iterable[str]) -> bool:
         """Whether every one of `paths` lies under an allowed prefix."""

@@ -334,8 +334,3 @@ class PlanCache:
             while len(self._plans) > self.max_entries:
                 self._plans.popitem(last=False)
         return made
-
-    def clear(self) -> None:
-        """Forget every plan."""
-        with self._lock:
-            self._plans.clear()

@@ -16,6 +16,13 @@ JUNCTION_OPS = ("and", "or")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ParameterRef:
+    """A request parameter, bound to its value at request time."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Literal:
     """A constant written into the pod by the compiler, already typed."""
 
@@ -23,40 +30,34 @@ class Literal:
     type: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParameterRef:
-    """A request parameter, bound to its value at request time."""
-
-    name: str
-
-
 Value = Literal | ParameterRef
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Comparison:
-    """`column <op> value`, op one of COMPARISON_OPS."""
+class _OnColumn:
+    """A test of one column's values (what Comparison, Membership and NullCheck share)."""
 
     op: str
     column: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison(_OnColumn):
+    """`column <op> value`, op one of COMPARISON_OPS."""
+
     value: Value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Membership:
+class Membership(_OnColumn):
     """`column [NOT] IN (values…)`."""
 
-    op: str
-    column: str
     values: tuple[Value, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NullCheck:
+class NullCheck(_OnColumn):
     """`column IS [NOT] NULL`."""
-
-    op: str
-    column: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
-# Environment names that hold secrets: pyiceberg's PYICEBERG_CATALOG__<NAME>__CREDENTIAL,
-# __TOKEN, __S3__SECRET_ACCESS_KEY, …, and the storage SDKs' own (AWS_SECRET_ACCESS_KEY, …).
-_SECRET_NAME = re.compile(
-    r"CREDENTIAL|TOKEN|SECRET|PASSWORD|PASSWD|KEY|SAS|SIGNATURE|CONNECTION_STRING", re.I
+# Names of environment variables and catalog or FileIO properties that hold a secret:
+# pyiceberg's PYICEBERG_CATALOG__<NAME>__CREDENTIAL, __TOKEN, s3.secret-access-key,
+# adls.sas-token, header.Authorization …, and the storage SDKs' own (AWS_SECRET_ACCESS_KEY, …).
+# Not the properties that only say when a credential lapses, which key it is or where a
+# service answers (s3.session-token-expires-at-ms, s3.access-key-id, oauth2-server-uri): their
+# values appear in ordinary messages.
+SECRET_NAME = re.compile(
+    r"^(?!.*(?:expires-at|expires-at-ms|key-id|-uri)$)"
+    r".*(?:CREDENTIAL|TOKEN|SECRET|PASSWORD|PASSWD|KEY|SAS|SIGNATURE|AUTHORIZATION|CONNECTION)",
+    re.IGNORECASE,
 )
 # Secret parts of an Azure connection string (AccountKey=…;SharedAccessSignature=…).
 _CONNECTION_SECRET = re.compile(r"(?:AccountKey|SharedAccessSignature)=([^;]+)", re.I)
@@ -33,9 +40,18 @@ def remember(values: Iterable[str]) -> None:
         _remembered.update(v for v in found if len(v) >= _MIN_LENGTH)
 
 
+def named_secrets(settings: Mapping[str, Any]) -> list[str]:
+    """The values of `settings` (environment, catalog properties) whose names say they are secret.
+
+    >>> named_secrets({"s3.secret-access-key": "wJalr", "s3.access-key-id": "AKIA", "uri": "x"})
+    ['wJalr']
+    """
+    return [v for name, v in settings.items() if isinstance(v, str) and SECRET_NAME.search(name)]
+
+
 def secret_values() -> tuple[str, ...]:
     """Secret values found in the environment, longest first (so none is half-masked)."""
-    values = {value for name, value in os.environ.items() if _SECRET_NAME.search(name)}
+    values = set(named_secrets(os.environ))
     values |= {part for value in list(values) for part in _CONNECTION_SECRET.findall(value)}
     with _remembered_lock:
         values |= _remembered

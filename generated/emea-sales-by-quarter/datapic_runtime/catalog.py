@@ -4,9 +4,7 @@ Configuration comes only from pyiceberg's own (PYICEBERG_CATALOG__<NAME>__* vari
 .pyiceberg.yaml). For an Iceberg REST catalog (Apache Polaris and others) the pod adds:
 
 - OAuth2 client credentials (`credential=ID:SECRET`, `scope`, `oauth2-server-uri`) through
-  `ClientCredentials`, which fetches a token and fetches the next one *before* the current one
-  expires (pyiceberg's legacy flow only reacts to a 401, and its `auth` block cannot be set
-  from the environment);
+  oauth.py's `ClientCredentials`, which renews the token before it expires;
 - a bounded timeout on every request to the catalog (pyiceberg sets none, so a catalog that
   accepts connections but never answers would hang the pod's workers);
 - `X-Iceberg-Access-Delegation: vended-credentials` (pyiceberg's default), so the pod needs
@@ -20,9 +18,7 @@ table properties could otherwise point the pod's reads, and its credentials, els
 
 from __future__ import annotations
 
-import base64
 import fnmatch
-import json
 import logging
 import math
 import os
@@ -33,38 +29,32 @@ from typing import Any
 
 import requests
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.catalog.rest.auth import AuthManager, AuthManagerFactory
-from pyiceberg.exceptions import OAuthError
 from pyiceberg.io import load_file_io
 from pyiceberg.table import Table
 from pyiceberg.utils.config import Config
 
 from .errors import PodError
-from .secrets import redact, remember
+from .oauth import AUTH_TYPE, DEFAULT_TIMEOUT
+from .secrets import named_secrets, redact, remember
 
 log = logging.getLogger("datapic.pod")
 
 # Errors after which the catalog client is rebuilt, so that it signs in again.
 _STALE_CLIENT = {"UnauthorizedError", "AuthorizationExpiredError", "OAuthError"}
 
-# Seconds any one request to the catalog (config, token, load_table) may take.
+# Seconds any one request to the catalog (config, token, load_table) may take, if not
+# oauth.DEFAULT_TIMEOUT.
 TIMEOUT_VARIABLE = "DATAPIC_CATALOG_TIMEOUT"
-DEFAULT_TIMEOUT = 10.0
 # Comma-separated table property names (fnmatch patterns: `s3.*`) allowed to shape storage.
 TABLE_IO_VARIABLE = "DATAPIC_TABLE_IO_PROPERTIES"
 # Vended credentials are renewed this long before they lapse (a request may be under way).
 CREDENTIAL_MARGIN_SECONDS = 60.0
-# An OAuth2 token is renewed this long before it expires, or at half its life if shorter.
-TOKEN_MARGIN_SECONDS = 300.0
-# Lifetime assumed for a token whose response says nothing (RFC 6749 makes expires_in optional).
-DEFAULT_TOKEN_SECONDS = 3600.0
 # FileIO properties saying when vended (or configured) storage credentials lapse, epoch ms.
 EXPIRY_PROPERTIES = (
     "s3.session-token-expires-at-ms",
     "gcs.oauth2.token-expires-at",
     "adls.sas-token-expires-at-ms",
 )
-AUTH_TYPE = "datapic-client-credentials"
 
 
 def timeout_seconds() -> float:
@@ -75,103 +65,6 @@ def timeout_seconds() -> float:
     except ValueError:
         return DEFAULT_TIMEOUT
     return value if 0 < value < math.inf else DEFAULT_TIMEOUT
-
-
-class ClientCredentials(AuthManager):
-    """OAuth2 client-credentials tokens, renewed ahead of expiry; thread-safe.
-
-    Sends the client id and secret in the form body, as Polaris and pyiceberg's legacy flow
-    do. `clock` is injectable so tests can move time forward instead of waiting an hour.
-    """
-
-    def __init__(
-        self,
-        token_url: str,
-        credential: str,
-        scope: str | None = None,
-        extra: Mapping[str, str] | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        client_id, _, client_secret = credential.partition(":")
-        if not client_secret:
-            client_id, client_secret = None, credential
-        self._token_url = token_url
-        self._form = {"grant_type": "client_credentials", "client_secret": client_secret}
-        if client_id:
-            self._form["client_id"] = client_id
-        if scope:
-            self._form["scope"] = scope
-        self._form.update(extra or {})
-        self._timeout = timeout
-        self._clock = clock
-        self._token: str | None = None
-        self._renew_at = -math.inf
-        self._lock = threading.Lock()
-        self.fetched = 0  # tokens fetched so far (for tests and logs)
-
-    def auth_header(self) -> str:
-        with self._lock:
-            if self._token is None or self._clock() >= self._renew_at:
-                self._fetch()
-            return f"Bearer {self._token}"
-
-    def invalidate(self) -> None:
-        """Forget the token (the catalog refused it): the next request fetches a new one."""
-        with self._lock:
-            self._token = None
-
-    @property
-    def renew_at(self) -> float:
-        """When (on `clock`) the current token will be replaced."""
-        return self._renew_at
-
-    def _fetch(self) -> None:
-        started = self._clock()
-        response = requests.post(self._token_url, data=self._form, timeout=self._timeout)
-        if response.status_code != 200:
-            raise OAuthError(_oauth_error(response))
-        answer = response.json()
-        token = answer["access_token"]
-        remember((token,))
-        lifetime = _token_lifetime(answer, token)
-        self._token = token
-        self._renew_at = started + max(lifetime - TOKEN_MARGIN_SECONDS, lifetime / 2)
-        self.fetched += 1
-
-
-AuthManagerFactory.register(AUTH_TYPE, ClientCredentials)
-
-
-def _oauth_error(response: requests.Response) -> str:
-    """`invalid_client: …` from an OAuth2 error answer; never the request (it holds secrets)."""
-    try:
-        body = response.json()
-        return f"{body.get('error', response.status_code)}: {body.get('error_description', '')}"
-    except ValueError:
-        return f"HTTP {response.status_code} from the token endpoint"
-
-
-def _token_lifetime(answer: Mapping[str, Any], token: str) -> float:
-    """Seconds the token lives: `expires_in`, else the JWT's exp - iat, else one hour."""
-    if isinstance(answer.get("expires_in"), int | float) and answer["expires_in"] > 0:
-        return float(answer["expires_in"])
-    claims = _jwt_claims(token)
-    if isinstance(claims.get("exp"), int | float) and isinstance(claims.get("iat"), int | float):
-        return max(float(claims["exp"] - claims["iat"]), 0.0)
-    return DEFAULT_TOKEN_SECONDS
-
-
-def _jwt_claims(token: str) -> dict[str, Any]:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        claims = json.loads(payload)
-    except ValueError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
 
 
 class _BoundedSession(requests.Session):
@@ -198,7 +91,7 @@ def catalog_properties(name: str) -> dict[str, Any]:
 def pod_catalog(name: str) -> Catalog:
     """pyiceberg's catalog `name`, with bounded requests and token renewal for REST."""
     properties = catalog_properties(name)
-    remember(_secret_values(properties))
+    remember(named_secrets(properties))
     if _is_rest(properties):
         _bound_rest_sessions()
         credential = properties.get("credential")
@@ -224,20 +117,6 @@ def _auth_config(properties: Mapping[str, Any]) -> dict[str, Any]:
         "extra": extra,
         "timeout": timeout_seconds(),
     }
-
-
-_SECRET_PROPERTY_PARTS = ("credential", "token", "secret", "password", "key", "sas", "connection")
-
-
-def _secret_values(properties: Mapping[str, Any]) -> list[str]:
-    """Values of properties whose names say they are secret (storage keys, tokens …)."""
-    return [
-        value
-        for key, value in properties.items()
-        if isinstance(value, str)
-        and any(part in key.lower() for part in _SECRET_PROPERTY_PARTS)
-        and not key.lower().endswith(("expires-at", "expires-at-ms", "key-id", "-uri"))
-    ]
 
 
 def table_io_allowed() -> tuple[str, ...]:
@@ -270,7 +149,7 @@ def confine_io(table: Table, catalog: Catalog, allowed: tuple[str, ...] = ()) ->
             io_properties[key] = catalog.properties[key]
         else:
             del io_properties[key]
-    remember(_secret_values(io_properties))
+    remember(named_secrets(io_properties))
     if changed:
         table.io = load_file_io(io_properties, table.metadata_location)
     return table

@@ -23,7 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .query import ScanStats
+from .answer import ScanStats
 from .secrets import redact
 
 log = logging.getLogger("datapic.pod")

@@ -1,11 +1,15 @@
 """The datapic pod runtime: copied unchanged into every pod; the pod's query lives in pod.json.
 
-One module per concern: `config` (pod.json, typed), `values` and `params` (request values),
-`predicates` and `pushdown` (the Iceberg row filter), `plan` (pruned files, per snapshot),
-`database` (the sandboxed DuckDB), `ordering` (stable pages), `cache` (answers), `limits`
-(CPUs, memory, query slots), `catalog` and `storage` (the catalog client, object storage for
-DuckDB), `query` (the engine tying them together), `serialize` and `formats` (JSON, NDJSON,
-CSV, Arrow, Parquet), `paging` (page tokens), `metrics` (/metrics and the request log line),
-`errors` and `secrets` (what a client or a log may see), `server` (HTTP).
+One module per concern, in the order a request meets them:
+- `server` (the HTTP routes), `params` and `values` (request values), `paging` (page tokens);
+- `query` (the engine tying the rest together), `catalog` and `oauth` (the catalog client and
+  its OAuth2 tokens), `plan` (pruned files, per snapshot), `predicates` and `pushdown` (the
+  Iceberg row filter), `database` and `storage` (the sandboxed DuckDB and how it reaches
+  object storage), `source` (the SQL reading the planned files), `ordering` (stable pages),
+  `cache` (answers), `limits` (CPUs, memory, query slots), `answer` (answers as Arrow streams);
+- `streaming` (an answer's body), `formats` and `serialize` (JSON, NDJSON, CSV, Arrow,
+  Parquet);
+- `requestlog` and `metrics` (the request's log line, /metrics), `errors` and `secrets` (what
+  a client or a log may see); `config` (pod.json, typed) is read once at start-up.
 It must not write anywhere, reach anything but its catalog and storage, or depend on datapic.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Mapping
 
@@ -53,12 +54,23 @@ _UNREACHABLE = {
     "ClientConnectionError",
     "ServerTimeoutError",
 }
+# Exception classes that are storage refusing the pod (Python's, boto's, Azure's, fsspec's), by
+# name: the pod does not import those libraries.
+_DENIAL_CLASSES = {
+    "PermissionError",
+    "AccessDenied",
+    "AccessDeniedException",
+    "Forbidden",
+    "Unauthorized",
+    "ClientAuthenticationError",
+}
 # What object stores say when they refuse a request (pyarrow, botocore, Azure, GCS), also
 # when DuckDB passes a file system's failure on as its own IOException.
 _STORAGE_DENIAL = re.compile(
-    r"ACCESS_DENIED|AccessDenied|ExpiredToken|InvalidAccessKeyId|SignatureDoesNotMatch|"
-    r"AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|"
-    r"PERMISSION_DENIED|\bForbidden\b|\b403\b|PermissionError|Permission denied"
+    r"ACCESS_DENIED|AccessDenied|Access Denied|ExpiredToken|InvalidAccessKeyId|"
+    r"SignatureDoesNotMatch|AuthenticationFailed|AuthorizationFailure|"
+    r"AuthorizationPermissionMismatch|PERMISSION_DENIED|\bForbidden\b|\b403\b|PermissionError|"
+    r"Permission denied"
 )
 _DUCKDB_IO_ERRORS = (duckdb.Error, duckdb.IOException, duckdb.HTTPException)
 # Errors DuckDB raises when a value cannot be converted or does not fit a type.
@@ -90,17 +102,17 @@ def classify(
     if isinstance(exc, _VALUE_ERRORS):
         culprit = _culprit(str(exc), given or {})
         if culprit:
-            return PodError(400, f"parameter '{culprit}' does not fit the query: {_line(exc)}")
+            return PodError(400, f"parameter '{culprit}' does not fit the query: {first_line(exc)}")
     return PodError(500, INTERNAL_ERROR)
 
 
 def storage_denied(exc: BaseException) -> bool:
     """Whether `exc` is object storage refusing the pod's credentials (expired vended ones
     among them): worth one reload of the table, which brings fresh credentials."""
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
         return True
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {"ClientAuthenticationError", "Forbidden", "Unauthorized"}:
+    if names & _DENIAL_CLASSES:
         return True
     # DuckDB re-raises a registered file system's OSError as a plain duckdb.Error; its other
     # errors (a conversion quoting a request value "403") are not about storage.
@@ -130,6 +142,12 @@ def _culprit(message: str, given: Mapping[str, str]) -> str | None:
     return bare[0] if len(bare) == 1 else None
 
 
-def _line(exc: BaseException) -> str:
-    """The first line of DuckDB's message: it quotes the value, not the data or the SQL."""
-    return str(exc).strip().splitlines()[0]
+def first_line(exc: BaseException) -> str:
+    """The first line of `exc`'s message, "" if it has none (DuckDB's first line quotes the
+    failing value, not the data or the SQL).
+
+    >>> first_line(ValueError("Could not convert 'x'\\nLINE 1: SELECT ..."))
+    "Could not convert 'x'"
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

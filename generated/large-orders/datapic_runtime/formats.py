@@ -30,9 +30,13 @@ from .serialize import concatenated, float_text, json_default, json_objects, tem
 JSON_SLICE_ROWS = 65536
 CSV_SLICE_ROWS = 65536
 
-Encoder = Callable[
-    [Sequence[str], pa.Schema, Iterable[pa.RecordBatch], Collection[int]], Iterator[bytes]
-]
+# An encoder's arguments: the pod's column names, the answer's Arrow schema, its batches and
+# the columns that are integers carried as decimal128(38, 0); it yields the body's chunks.
+Names = Sequence[str]
+Batches = Iterable[pa.RecordBatch]
+Wide = Collection[int]
+Chunks = Iterator[bytes]
+Encoder = Callable[[Names, pa.Schema, Batches, Wide], Chunks]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,35 +58,25 @@ def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
 # --- JSON and NDJSON ----------------------------------------------------------------------------
 
 
-def encode_json(
-    columns: Sequence[str],
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    wide_integers: Collection[int] = (),
-) -> Iterator[bytes]:
+def encode_json(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
     """`[{…},{…}]`, byte for byte what serialize.rows_json writes for the whole answer."""
     _check_columns(columns, schema)
     separator = b"["
     for batch in batches:
         for part in _slices(batch, JSON_SLICE_ROWS):
             if part.num_rows:
-                yield separator + json_objects(columns, part, wide_integers)[:-1]
+                yield separator + json_objects(columns, part, wide)[:-1]
                 separator = b","
     yield b"[]" if separator == b"[" else b"]"
 
 
-def encode_ndjson(
-    columns: Sequence[str],
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    wide_integers: Collection[int] = (),
-) -> Iterator[bytes]:
+def encode_ndjson(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
     """One JSON object per row, each line ended by a newline (no array around them)."""
     _check_columns(columns, schema)
     for batch in batches:
         for part in _slices(batch, JSON_SLICE_ROWS):
             if part.num_rows:
-                yield json_objects(columns, part, wide_integers, end="\n")
+                yield json_objects(columns, part, wide, end="\n")
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -145,12 +139,7 @@ def _csv_lines(batch: pa.RecordBatch, wide_integers: Collection[int]) -> bytes:
     )
 
 
-def encode_csv(
-    columns: Sequence[str],
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    wide_integers: Collection[int] = (),
-) -> Iterator[bytes]:
+def encode_csv(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
     """A header row of the pod's column names, then one CRLF-ended line per row."""
     _check_columns(columns, schema)
     header = _quoted_where_needed(pa.array(list(columns), pa.string())).to_pylist()
@@ -158,7 +147,7 @@ def encode_csv(
     for batch in batches:
         for part in _slices(batch, CSV_SLICE_ROWS):
             if part.num_rows:
-                yield _csv_lines(part, wide_integers)
+                yield _csv_lines(part, wide)
 
 
 # --- Arrow IPC and Parquet ----------------------------------------------------------------------
@@ -202,38 +191,27 @@ def named_schema(columns: Sequence[str], schema: pa.Schema) -> pa.Schema:
     )
 
 
-def encode_arrow(
-    columns: Sequence[str],
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    wide_integers: Collection[int] = (),
-) -> Iterator[bytes]:
+def encode_arrow(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
     """An Arrow IPC stream: the schema, one message per batch, the end-of-stream marker."""
-    named = named_schema(columns, schema)
+    yield from _file_chunks(pa.ipc.new_stream, named_schema(columns, schema), batches)
+
+
+def encode_parquet(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
+    """A Parquet file, one row group per batch; the footer, written last, ends it."""
+    # An empty batch would be an empty row group: skipped.
+    rows = (batch for batch in batches if batch.num_rows)
+    yield from _file_chunks(pq.ParquetWriter, named_schema(columns, schema), rows)
+
+
+def _file_chunks(writer_class: Callable[..., Any], named: pa.Schema, batches: Batches) -> Chunks:
+    """What `writer_class` writes for `batches` under the `named` schema, handed on batch by
+    batch (the file's head first, its end last)."""
     sink = _Chunks()
-    with pa.ipc.new_stream(sink, named) as writer:
+    with writer_class(sink, named) as writer:
         yield sink.drain()
         for batch in batches:
             writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=named))
             yield sink.drain()
-    yield sink.drain()
-
-
-def encode_parquet(
-    columns: Sequence[str],
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    wide_integers: Collection[int] = (),
-) -> Iterator[bytes]:
-    """A Parquet file, one row group per batch; the footer, written last, ends it."""
-    named = named_schema(columns, schema)
-    sink = _Chunks()
-    with pq.ParquetWriter(sink, named) as writer:
-        yield sink.drain()
-        for batch in batches:
-            if batch.num_rows:
-                writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=named))
-                yield sink.drain()
     yield sink.drain()
 
 

@@ -17,21 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from pyiceberg import expressions as ex
+from pyiceberg import types as ice
 from pyiceberg.expressions.visitors import bind
 from pyiceberg.schema import Schema
-from pyiceberg.types import (
-    BooleanType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    FloatType,
-    IcebergType,
-    IntegerType,
-    LongType,
-    StringType,
-    TimestampType,
-    TimestamptzType,
-)
 
 from .predicates import (
     Comparison,
@@ -108,7 +96,7 @@ def _build(
         literals = {_exact(column_type, _resolve(v, values)) for v in node.values}
         return (ex.In if node.op == "in" else ex.NotIn)(name, literals)
     if isinstance(node, Comparison):
-        if node.op == "starts_with" and not isinstance(column_type, StringType):
+        if node.op == "starts_with" and not isinstance(column_type, ice.StringType):
             raise _Skip
         if _unsafe_on_floats(column_type, node.op, negated):
             raise _Skip
@@ -116,7 +104,7 @@ def _build(
     raise _Skip
 
 
-def _field(schema: Schema, column: str) -> tuple[str, IcebergType]:
+def _field(schema: Schema, column: str) -> tuple[str, ice.IcebergType]:
     """The schema's own spelling and type of `column`, found as DuckDB would (any case)."""
     try:
         found = schema.find_field(column, case_sensitive=False)
@@ -125,10 +113,10 @@ def _field(schema: Schema, column: str) -> tuple[str, IcebergType]:
     return schema.find_column_name(found.field_id) or column, found.field_type
 
 
-def _unsafe_on_floats(column_type: IcebergType, op: str, negated: bool) -> bool:
+def _unsafe_on_floats(column_type: ice.IcebergType, op: str, negated: bool) -> bool:
     """DuckDB sorts NaN above every number (NaN > x is true), Iceberg says false and prunes
     NaN-only files: a pushed `>`/`>=` (or a negated `<`/`<=`) would lose NaN rows."""
-    if not isinstance(column_type, FloatType | DoubleType):
+    if not isinstance(column_type, ice.FloatType | ice.DoubleType):
         return False
     effective = _NEGATED.get(op, op) if negated else op
     return effective in ("gt", "ge")
@@ -141,9 +129,9 @@ def _resolve(value: Value, values: Mapping[str, Any]) -> Any:
     return resolved
 
 
-def _exact(column_type: IcebergType, value: Any) -> Any:
+def _exact(column_type: ice.IcebergType, value: Any) -> Any:
     """`value` in a form pyiceberg compares with `column_type` as DuckDB does, else _Skip."""
-    if isinstance(value, bool) != isinstance(column_type, BooleanType):
+    if isinstance(value, bool) != isinstance(column_type, ice.BooleanType):
         raise _Skip
     for types, convert in _CONVERTERS:
         if isinstance(column_type, types):
@@ -154,7 +142,7 @@ def _exact(column_type: IcebergType, value: Any) -> Any:
     raise _Skip
 
 
-def _to_integer(column_type: IcebergType, value: Any) -> int | None:
+def _to_integer(column_type: ice.IcebergType, value: Any) -> int | None:
     if isinstance(value, int):
         return value
     # DuckDB compares an integer column with a DOUBLE parameter as doubles.
@@ -163,7 +151,7 @@ def _to_integer(column_type: IcebergType, value: Any) -> int | None:
     return None
 
 
-def _to_decimal(column_type: DecimalType, value: Any) -> Decimal | None:
+def _to_decimal(column_type: ice.DecimalType, value: Any) -> Decimal | None:
     if isinstance(value, int):
         exact = Decimal(value)
     elif isinstance(value, float) and column_type.precision <= _EXACT_FLOAT_DIGITS:
@@ -175,10 +163,10 @@ def _to_decimal(column_type: DecimalType, value: Any) -> Decimal | None:
     return exact.quantize(Decimal(1).scaleb(-column_type.scale))
 
 
-def _to_double(column_type: IcebergType, value: Any) -> float | None:
+def _to_double(column_type: ice.IcebergType, value: Any) -> float | None:
     if not isinstance(value, int | float):
         return None
-    if isinstance(column_type, FloatType):
+    if isinstance(column_type, ice.FloatType):
         # A 32-bit column: a bound that float32 cannot hold would be rounded by pyiceberg.
         try:
             as_float32 = struct.unpack("f", struct.pack("f", value))[0]
@@ -188,35 +176,35 @@ def _to_double(column_type: IcebergType, value: Any) -> float | None:
     return float(value)
 
 
-def _to_string(column_type: IcebergType, value: Any) -> str | None:
+def _to_string(column_type: ice.IcebergType, value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _to_boolean(column_type: IcebergType, value: Any) -> bool | None:
+def _to_boolean(column_type: ice.IcebergType, value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _to_date(column_type: IcebergType, value: Any) -> str | None:
+def _to_date(column_type: ice.IcebergType, value: Any) -> str | None:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value.isoformat()
     return None
 
 
-def _to_timestamp(column_type: IcebergType, value: Any) -> str | None:
+def _to_timestamp(column_type: ice.IcebergType, value: Any) -> str | None:
     # Naive values only for `timestamp`, zoned ones only for `timestamptz`: DuckDB would cast
     # across them with its session time zone, which Iceberg knows nothing about.
-    zoned = isinstance(column_type, TimestamptzType)
+    zoned = isinstance(column_type, ice.TimestamptzType)
     if isinstance(value, dt.datetime) and (value.tzinfo is not None) == zoned:
         return value.isoformat()
     return None
 
 
 _CONVERTERS = (
-    (IntegerType | LongType, _to_integer),
-    (DecimalType, _to_decimal),
-    (FloatType | DoubleType, _to_double),
-    (StringType, _to_string),
-    (BooleanType, _to_boolean),
-    (DateType, _to_date),
-    (TimestampType | TimestamptzType, _to_timestamp),
+    (ice.IntegerType | ice.LongType, _to_integer),
+    (ice.DecimalType, _to_decimal),
+    (ice.FloatType | ice.DoubleType, _to_double),
+    (ice.StringType, _to_string),
+    (ice.BooleanType, _to_boolean),
+    (ice.DateType, _to_date),
+    (ice.TimestampType | ice.TimestamptzType, _to_timestamp),
 )

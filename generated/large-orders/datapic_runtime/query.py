@@ -3,8 +3,7 @@
 Per request: a fresh-enough table (reloaded after `freshness_seconds`, or when its storage
 credentials lapse), the snapshot to answer from, a result-cache lookup, a query slot, the
 planned files (cached per snapshot and row filter), then one DuckDB cursor reading those files
-by Iceberg field id, with pyiceberg reading the files DuckDB cannot apply deletes to, and the
-answer streamed as Arrow batches.
+(source.py), and the answer streamed as Arrow batches (answer.py).
 """
 
 from __future__ import annotations
@@ -22,182 +21,25 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 from pyiceberg.table import Table
 
+from .answer import Answer, BatchStream, Page, ScanStats, wide_integers
 from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
-from .database import Database, sandboxed
-from .errors import PodError
+from .database import Database
+from .errors import PodError, storage_denied
 from .limits import Limits, QuerySlots, Slot, load_limits, size_pyiceberg_pool
 from .ordering import PagedQuery, paged_query
 from .plan import Plan, PlanCache, snapshot_of
+from .source import parameter_prefix, read_planned, with_source
 
 log = logging.getLogger("datapic.pod")
 
-# DuckDB types that Arrow carries as decimal128(38, 0) but that are integers (SUM of INTEGER).
-_WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
 # Rows per Arrow batch of an answer: small enough to stream, large enough to be cheap.
 BATCH_ROWS = 65_536
-# Storage refusals after which the table is reloaded (fresh vended credentials) and the query
-# retried once; class names, because the pod does not import boto, gcsfs or adlfs.
-_REFUSED = {"PermissionError", "AccessDenied", "AccessDeniedException", "Forbidden"}
-# DuckDB reports a refusal from an fsspec file system as an IOException carrying its text.
+# How DuckDB says a file it was asked to read does not exist.
 _MISSING_FILE = "No files found that match"
-_REFUSED_TEXT = ("AccessDenied", "Access Denied", "Permission denied", "PermissionError", "403")
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """A slice of an answer: rows [offset, offset + limit) of the answer at `snapshot_id`.
-
-    Pinning the snapshot keeps the pages of one answer consistent while the table changes.
-    """
-
-    offset: int
-    limit: int
-    snapshot_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScanStats:
-    """What answering cost: for the request log line and /metrics."""
-
-    files_planned: int = 0  # data files the scan kept after pruning
-    files_pruned: int = 0  # data files of the snapshot that pruning ruled out
-    bytes_planned: int = 0  # on-storage size of the kept files
-    cache: str = "off"  # "hit", "miss" or "off" (result cache)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A query's result as a stream of Arrow batches, and where it came from.
-
-    `batches` may hold a DuckDB cursor and a query slot: consume it to the end or call `close()`.
-    """
-
-    schema: pa.Schema
-    batches: Iterator[pa.RecordBatch]
-    # Columns that Arrow carries as decimal128(38, 0) but are integers (SUM of INTEGER).
-    wide_integers: frozenset[int]
-    snapshot_id: int | None
-    stats: ScanStats = ScanStats()
-    # How old the table state it was read from is: of the freshness bound, caches may only
-    # keep it for what is left.
-    state_age_seconds: float = 0.0
-
-    def close(self) -> None:
-        """Release what the stream holds, when a client stops reading early."""
-        close = getattr(self.batches, "close", None)
-        if close is not None:
-            close()
-
-    def to_table(self) -> pa.Table:
-        """Every batch, in memory (for callers that need the whole answer)."""
-        return pa.Table.from_batches(list(self.batches), schema=self.schema)
-
-
-def hardened_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that can read registered data and no file at all."""
-    return sandboxed()
-
-
-def execute(
-    sql: str, data: pa.Table, values: Mapping[str, Any], snapshot_id: int | None = None
-) -> Answer:
-    """Run `sql` over `data` registered as `source`, with `values` bound to its $parameters."""
-    connection = hardened_connection()
-    try:
-        connection.register("source", data)
-        relation = connection.sql(sql, params=dict(values) or None)
-        wide = _wide_integers(relation)
-        result = relation.to_arrow_table()
-    finally:
-        connection.close()
-    return Answer(result.schema, iter(result.to_batches()), wide, snapshot_id)
-
-
-def _wide_integers(relation: duckdb.DuckDBPyRelation) -> frozenset[int]:
-    return frozenset(i for i, t in enumerate(relation.types) if str(t) in _WIDE_INTEGERS)
-
-
-class BatchStream:
-    """An answer's batches straight from DuckDB; releases its cursor and slot when exhausted,
-    closed or collected, and offers the complete answer to the result cache if it is small."""
-
-    def __init__(
-        self,
-        reader: pa.RecordBatchReader,
-        release: Callable[[], None],
-        keep: Callable[[list[pa.RecordBatch]], None] | None = None,
-        keep_limit: int = 0,
-    ) -> None:
-        self._reader = reader
-        self._release: Callable[[], None] | None = release
-        self._keep = keep
-        self._keep_limit = keep_limit
-        self._kept: list[pa.RecordBatch] | None = [] if keep else None
-        self._kept_bytes = 0
-        self._lock = threading.Lock()
-        self._ahead: list[pa.RecordBatch] = []
-
-    def prefetch(self) -> None:
-        """Read the first batch now, so that reading failures surface before streaming starts."""
-        try:
-            self._ahead.append(self._reader.read_next_batch())
-        except StopIteration:
-            self._finish()
-        except BaseException:
-            self.close()
-            raise
-
-    def __iter__(self) -> BatchStream:
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        if self._ahead:
-            batch = self._ahead.pop()
-        elif self._release is None:
-            raise StopIteration
-        else:
-            try:
-                batch = self._reader.read_next_batch()
-            except StopIteration:
-                self._finish()
-                raise
-            except BaseException:
-                self.close()
-                raise
-        self._remember(batch)
-        return batch
-
-    def _remember(self, batch: pa.RecordBatch) -> None:
-        if self._kept is None:
-            return
-        self._kept_bytes += batch.nbytes
-        if self._kept_bytes > self._keep_limit:
-            self._kept = None  # too big to cache: stop holding it
-        else:
-            self._kept.append(batch)
-
-    def _finish(self) -> None:
-        kept = self._kept
-        self.close()
-        if kept is not None and self._keep is not None and not self._ahead:
-            self._keep(kept)
-
-    def close(self) -> None:
-        """Release the cursor and the query slot (once)."""
-        with self._lock:
-            release, self._release = self._release, None
-        if release is not None:
-            release()
-
-    def __del__(self) -> None:
-        # A stream dropped unread (a client gone) must still give back its query slot.
-        with contextlib.suppress(Exception):
-            self.close()
 
 
 @dataclass
@@ -224,16 +66,11 @@ class _TableState:
             return self.database
 
 
-def _refused_by_storage(exc: BaseException) -> bool:
-    """Whether `exc` says storage refused access (expired or revoked credentials)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & _REFUSED:
-        return True
-    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-        return True
-    if isinstance(exc, duckdb.PermissionException):
-        return True  # a planned file outside the allowed directories of a stale database
-    return isinstance(exc, duckdb.IOException) and any(t in str(exc) for t in _REFUSED_TEXT)
+def _worth_a_reload(exc: BaseException) -> bool:
+    """Whether a freshly loaded table may answer where this state failed: storage refused its
+    credentials (vended ones lapse, pyiceberg never renews them), or the sandbox of a stale
+    database refused a planned file outside its allowed directories."""
+    return storage_denied(exc) or isinstance(exc, duckdb.PermissionException)
 
 
 class QueryEngine:
@@ -257,25 +94,20 @@ class QueryEngine:
             ResultCache(max_bytes=self.limits.result_cache_bytes) if config.result_cache else None
         )
         self.paged: PagedQuery = paged_query(config.sql, len(config.columns))
-        self._prefix = _parameter_prefix(p.name for p in config.parameters)
+        self._prefix = parameter_prefix(p.name for p in config.parameters)
         self._clock = clock
         self._wall_clock = wall_clock  # compared with the table's commit times
         self._state: _TableState | None = None
         self._lock = threading.Lock()
         self._unknown_snapshot_reload_at: float | None = None
 
-    def table(self) -> Table:
-        """The table's metadata, reloaded from the catalog when older than the freshness bound."""
-        return self._fresh_state().table
-
     def answer(self, values: Mapping[str, Any], page: Page | None = None) -> Answer:
         """The query's answer for these typed parameter values, or one page of it."""
         try:
             return self._answer(values, page, self._fresh_state())
         except Exception as exc:
-            if not _refused_by_storage(exc):
+            if not _worth_a_reload(exc):
                 raise
-            # Vended credentials lapse, pyiceberg never renews them: reload the table once.
             log.warning("storage refused access (%s): reloading the table", type(exc).__name__)
             return self._answer(values, page, self._fresh_state(reload=True))
 
@@ -372,7 +204,7 @@ class QueryEngine:
             with _missing_file_is_not_an_outage():
                 sql, params = self._statement(cursor, state.table, plan, page)
                 relation = cursor.sql(sql, params={**params, **values} or None)
-                wide = _wide_integers(relation)
+                wide = wide_integers(relation)
                 reader = relation.to_arrow_reader(BATCH_ROWS)
         except BaseException:
             cursor.close()
@@ -409,39 +241,10 @@ class QueryEngine:
     def _statement(
         self, cursor: duckdb.DuckDBPyConnection, table: Table, plan: Plan, page: Page | None
     ) -> tuple[str, dict[str, Any]]:
-        """The SQL over `source` (the planned files) and the parameters that name those files."""
-        prefix = self._prefix
-        parts, params = [], {}
-        if plan.direct_files:
-            parts.append(
-                f"SELECT * FROM read_parquet(${prefix}files, "
-                f"schema = MAP(${prefix}ids, ${prefix}fields))"
-            )
-            params[f"{prefix}files"] = list(plan.direct_files)
-            params[f"{prefix}ids"] = [c.field_id for c in plan.columns]
-            params[f"{prefix}fields"] = [
-                {"name": c.name, "type": c.duckdb_type, "default_value": None} for c in plan.columns
-            ]
-        if plan.fallback_tasks or not plan.direct_files:
-            cursor.register(f"{prefix}fallback", self._read_with_pyiceberg(table, plan))
-            if plan.direct_files:
-                casts = ", ".join(
-                    f"CAST({_identifier(c.name)} AS {c.duckdb_type}) AS {_identifier(c.name)}"
-                    for c in plan.columns
-                )
-                parts.append(f"SELECT {casts} FROM {prefix}fallback")
-            else:
-                parts.append(f"SELECT * FROM {prefix}fallback")
-        source = " UNION ALL BY NAME ".join(parts)
+        """The query over `source` (the planned files) and the parameters that name those files."""
+        source, params = read_planned(cursor, table, plan, self._prefix)
         query = self.config.sql if page is None else self.paged.sql(page.offset, page.limit)
-        return _with_source(source, query), params
-
-    def _read_with_pyiceberg(self, table: Table, plan: Plan) -> pa.Table:
-        """The fallback files through pyiceberg's reader, which applies positional deletes."""
-        if not plan.fallback_tasks:
-            return schema_to_pyarrow(plan.projection).empty_table()
-        scan = ArrowScan(table.metadata, table.io, plan.projection, plan.row_filter)
-        return scan.to_table(plan.fallback_tasks)
+        return with_source(source, query), params
 
 
 def replaced_at_ms(table: Table, snapshot_id: int) -> float | None:
@@ -468,26 +271,3 @@ def _missing_file_is_not_an_outage() -> Iterator[None]:
         if _MISSING_FILE in str(exc):
             raise FileNotFoundError(errno.ENOENT, "a planned data file is missing") from exc
         raise
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _with_source(source: str, sql: str) -> str:
-    """`sql` with `source` defined as a common table expression (inlined, so filters and
-    column selection reach the Parquet reader)."""
-    definition = f"source AS NOT MATERIALIZED ({source})"
-    head = sql.lstrip()
-    if head[:4].upper() == "WITH" and head[4:5].isspace():
-        return f"WITH {definition}, {head[5:]}"
-    return f"WITH {definition}\n{sql}"
-
-
-def _parameter_prefix(names: Any) -> str:
-    """A prefix for the engine's own $parameters that no declared parameter starts with."""
-    taken = list(names)
-    prefix = "datapic_"
-    while any(name.startswith(prefix) for name in taken):
-        prefix = "_" + prefix
-    return prefix

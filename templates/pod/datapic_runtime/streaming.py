@@ -1,0 +1,164 @@
+"""The body of a /get_data answer, encoded batch by batch as the engine produces it, so no
+answer is held whole.
+
+To know whether more rows follow the page before the headers go out, the pod asks the engine
+for limit + 1 rows and looks ahead up to LOOKAHEAD_BYTES of Arrow data; a page bigger than that
+is streamed with a token whose page may turn out empty. A small answer the look-ahead read whole
+(under WHOLE_BODY_BYTES) is encoded at once and sent with a Content-Length.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pyarrow as pa
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from .answer import Answer
+from .errors import PodError, first_line
+from .formats import Format
+from .metrics import Outcome
+from .requestlog import Exchange
+
+# Arrow data a request may buffer to learn whether a next page exists before its headers.
+LOOKAHEAD_BYTES = 16 * 2**20
+# Arrow data under which a whole answer is sent in one piece: streaming it would only add a
+# worker-thread hop per chunk to the many small answers (reductions, selective projections).
+WHOLE_BODY_BYTES = 2**20
+
+
+class AnswerBroken(Exception):
+    """An answer failed after its first bytes went out: the connection must be cut, so the
+    client cannot take a truncated body for a whole one (details are in the pod's log)."""
+
+
+class AnswerBody:
+    """The body of one answer: its first chunk is encoded here, before any header goes out, so
+    that errors up to then are clean JSON answers; the rest is encoded while it is sent.
+
+    Iterated once (in the threadpool). Whatever ends it - the last byte, a failure, the client
+    going away, or a response never sent - `close()` releases the engine's cursor and logs the
+    request, once. `more` says whether rows follow the page, `whole` that it was read whole.
+    """
+
+    def __init__(self, answer: Answer, format: Format, limit: int, exchange: Exchange) -> None:
+        self._answer, self._exchange = answer, exchange
+        self.ended = False
+        self._generator: Iterator[bytes] | None = None
+        batches = iter(answer.batches)
+        head, self.more, size = _look_ahead(batches, limit)
+        exchange.more = self.more
+        # The answer ended within the look-ahead, and it is small: no need to stream it.
+        self.whole = not self.more and size < WHOLE_BODY_BYTES
+        rows = self._page_rows(head, batches, limit)
+        columns = exchange.config.columns
+        self._chunks = format.encode(columns, answer.schema, rows, answer.wide_integers)
+        try:
+            self._first = next(self._chunks)
+        except pa.ArrowNotImplementedError as exc:
+            raise PodError(
+                406,
+                f"this answer cannot be written as {format.name} "
+                f"({first_line(exc) or type(exc).__name__}); ask for another format",
+            ) from None
+
+    def _page_rows(
+        self, head: collections.deque[pa.RecordBatch], rest: Iterator[pa.RecordBatch], limit: int
+    ) -> Iterator[pa.RecordBatch]:
+        """The page's batches: the looked-ahead ones, then the stream, cut after `limit` rows."""
+        left = limit
+        while left > 0:
+            if head:
+                batch = head.popleft()  # popped: a sent batch is not kept alive by the deque
+            else:
+                batch = next(rest, None)
+                if batch is None:
+                    return
+            if batch.num_rows > left:
+                batch = batch.slice(0, left)
+            left -= batch.num_rows
+            self._exchange.rows += batch.num_rows
+            yield batch
+
+    def read_whole(self) -> bytes:
+        """The whole body at once (for a `whole` answer): a failure is still a clean error."""
+        content = self._first + b"".join(self._chunks)
+        self._exchange.sent(content)
+        self._end(Outcome.COMPLETE, None)
+        return content
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._generator = self._generate()
+        return self._generator
+
+    def _generate(self) -> Iterator[bytes]:
+        outcome, error = Outcome.DISCONNECTED, None  # unless the loop below gets to its end
+        try:
+            self._exchange.sent(self._first)
+            yield self._first
+            for chunk in self._chunks:
+                if chunk:
+                    self._exchange.sent(chunk)
+                    yield chunk
+            outcome = Outcome.COMPLETE
+        except Exception as exc:
+            outcome, error = Outcome.FAILED, self._exchange.failure(exc).message
+            raise AnswerBroken(f"answer cut after {self._exchange.bytes_sent} bytes") from None
+        finally:
+            self._end(outcome, error)
+
+    def _end(self, outcome: str, error: str | None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            self._chunks.close()
+        finally:
+            self._answer.close()
+            self._exchange.end(200, outcome, error)
+
+    def close(self) -> None:
+        """End the answer wherever it stands (idempotent)."""
+        if self._generator is not None:
+            try:
+                self._generator.close()
+            except ValueError:  # still running in a worker thread: it ends itself
+                return
+        self._end(Outcome.DISCONNECTED, None)
+
+
+def _look_ahead(
+    batches: Iterator[pa.RecordBatch], limit: int
+) -> tuple[collections.deque[pa.RecordBatch], bool, int]:
+    """Batches read ahead, whether rows follow the page's `limit` (True, unchecked, when the
+    page is larger than LOOKAHEAD_BYTES: it is streamed, not held), and their Arrow size."""
+    head: collections.deque[pa.RecordBatch] = collections.deque()
+    rows = size = 0
+    for batch in batches:
+        head.append(batch)
+        rows += batch.num_rows
+        size += batch.nbytes
+        if rows > limit or size >= LOOKAHEAD_BYTES:
+            return head, True, size
+    return head, False, size
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that always ends its body, also when the client went away (Starlette
+    then cancels the sending task and leaves the iterator as it stands)."""
+
+    def __init__(self, body: AnswerBody, **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self._body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._body.ended:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._body.close)
