@@ -59,6 +59,11 @@ class Source:
     table: str
     span: Span = field(default=NO_SPAN, compare=False)
 
+    @property
+    def qualified_name(self) -> str:
+        """`namespace.table`, as messages name the table."""
+        return ".".join((*self.namespace, self.table))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Column:

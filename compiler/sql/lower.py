@@ -13,7 +13,8 @@ from sqlglot.tokens import Tokenizer
 from ..diagnostics import Code, Diagnostic, error
 from ..spec.ir import CompiledQuery, Pod, Projection
 from ..spec.load import Document
-from .expressions import DIALECT, column_names, parse_aggregate, parse_filter
+from .expressions import column_names, parse_aggregate, parse_filter
+from .nodes import DIALECT
 from .pushdown import pushdown
 
 SOURCE_RELATION = "source"
