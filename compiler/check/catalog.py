@@ -25,7 +25,6 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote, quote_plus
 
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
@@ -39,6 +38,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.utils.config import Config
 
 from ..diagnostics import Code, Diagnostic, Span, error
+from ..secrets import SECRET_NAME, redacted, without_userinfo
 from ..spec.ir import Source
 from ..spec.project import POLARIS_SCOPE, Metastore
 
@@ -46,13 +46,8 @@ DEFAULT_TIMEOUT_SECONDS = 20.0
 CONFIG_YML = "config.yml"
 PYICEBERG_CONFIGURATION = "pyiceberg configuration"
 
-# Property names whose values are secrets (pyiceberg's credential and token, storage keys).
-_SECRET_PROPERTY = re.compile(r"(credential|token|secret|password|key|sas|connection)", re.I)
 _VARIABLE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-# An Authorization header quoted in an error: its token is a secret whatever its source.
-_BEARER = re.compile(r"(\bBearer\s+)\S+", re.IGNORECASE)
 _MAX_LISTED_TABLES = 10
 
 T = TypeVar("T")
@@ -69,7 +64,7 @@ class CatalogSettings:
     @property
     def uri(self) -> str:
         """The catalog's address for messages, without any user information."""
-        return _USERINFO.sub("", str(self.properties.get("uri", "(no uri)")))
+        return without_userinfo(str(self.properties.get("uri", "(no uri)")))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -77,7 +72,7 @@ class CatalogSettings:
         first, so that none is half-masked."""
         found: set[str] = set()
         for key, value in _flat(self.properties):
-            if _SECRET_PROPERTY.search(key) and isinstance(value, str) and value:
+            if SECRET_NAME.search(key) and isinstance(value, str) and value:
                 found.add(value)
                 found.update(part for part in value.split(":") if len(part) >= 4)
         return tuple(sorted(found, key=len, reverse=True))
@@ -137,7 +132,7 @@ class SchemaLookup:
         except Exception as exc:
             problem = exc if isinstance(exc, _Problem) else _unexpected(exc, source)
             secrets = settings.secrets if settings else ()
-            message = _redacted(problem.message, secrets)
+            message = redacted(problem.message, secrets)
             where = problem.span or (spans or {}).get(problem.field or "") or source.span
             return None, [error(problem.code, message, where)]
 
@@ -381,21 +376,6 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
     return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _redacted(message: str, secrets: tuple[str, ...]) -> str:
-    """The message without any secret: as written, URL-encoded (a client secret travels
-    percent-encoded in an OAuth2 form or URL, and an error may quote that), any bearer token,
-    and any URL's user information."""
-    forms = {
-        form
-        for secret in secrets
-        for form in (secret, quote(secret), quote(secret, safe=""), quote_plus(secret))
-    }
-    for form in sorted(forms, key=len, reverse=True):
-        message = message.replace(form, "***")
-    message = _BEARER.sub(r"\1***", message)
-    return _USERINFO.sub("", message)
 
 
 def _flat(properties: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

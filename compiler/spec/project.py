@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from referencing.jsonschema import DRAFT202012
 
 from ..assets import schema_path
 from ..diagnostics import Code, Diagnostic, Span, error
+from ..secrets import SECRET_NAME, url_holds_secret
 from .ir import Deployment, SecretRef
 from .load import Document, load
 from .validate import StrictValidator, validate_against
@@ -40,18 +40,6 @@ DATAPI_CONFIG = "config.yml"
 _WHOLE_CPUS = ("1", "2", "4", "6", "8")
 # Set by Cloud Run on every container; configuring them is an error there.
 _RESERVED_ENV = {"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
-# The names the pod runtime treats as secrets (templates/pod/datapic_runtime/secrets.py) and
-# an Authorization header's, plus a URL carrying user:password or a secret query parameter
-# (a SAS signature, an OAuth token): none may stand in plain text in a generated file.
-_SECRET_NAME = re.compile(
-    r"(CREDENTIAL|TOKEN|SECRET|PASSWORD|PASSWD|KEY|SAS|SIGNATURE|AUTHORIZATION|CONNECTION.STRING)",
-    re.IGNORECASE,
-)
-_URL_USERINFO = re.compile(r"://[^/@\s]+@")
-_URL_SECRET_QUERY = re.compile(
-    r"[?&](access_token|token|client_secret|sig|signature|password|key)=", re.IGNORECASE
-)
-
 # dataPi's values for where pods run and what builds them, compared without case or separators.
 _CLOUD_RUN = {"cloudrun", "gcpcloudrun", "googlecloudrun", "gcp"}
 _CLOUD_BUILD = {"cloudbuild", "gcpcloudbuild", "googlecloudbuild", "gcp"}
@@ -225,7 +213,7 @@ def _datapi_metastore(document: Document) -> tuple[Metastore | None, list[Diagno
         where = spans[present[0]]
         return None, [error(Code.MISSING_FIELD, "config.yml: metastore_uri is missing", where)]
     uri = data["metastore_uri"]
-    if _URL_USERINFO.search(uri) or _URL_SECRET_QUERY.search(uri):
+    if url_holds_secret(uri):
         message = (
             "metastore_uri holds a user name, password or token: put the credential in "
             "metastore_credentials (or ${VARIABLE} there) instead"
@@ -335,11 +323,7 @@ def resolve_deployment(
                 f"env {name} is set by Cloud Run itself and cannot be configured",
                 where,
             )
-        elif (
-            _SECRET_NAME.search(name)
-            or _URL_USERINFO.search(value)
-            or _URL_SECRET_QUERY.search(value)
-        ):
+        elif SECRET_NAME.search(name) or url_holds_secret(value):
             fail(
                 Code.SECRET_IN_PLAIN_TEXT,
                 f"env {name} looks like a secret: generated files never hold one; map it to a "
