@@ -107,3 +107,14 @@ def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) ->
     # A diagnostic goes to stderr and from there into CI logs: a secret value is masked.
     line = mask_secret_value(lines[span.line - 1].replace("\t", " "))
     return f"{head}\n    {line}\n    {' ' * (span.column - 1)}^"
+
+
+def one_line(value: object, limit: int = 300) -> str:
+    """The first line of an error's text, cut to `limit` characters: messages stay one line.
+
+    >>> one_line(ValueError("bad uri\\nTraceback ..."))
+    'bad uri'
+    """
+    text = str(value).strip().splitlines()
+    line = text[0] if text else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -37,7 +37,7 @@ from pyiceberg.exceptions import (
 from pyiceberg.schema import Schema
 from pyiceberg.utils.config import Config
 
-from ..diagnostics import Code, Diagnostic, Span, error
+from ..diagnostics import Code, Diagnostic, Span, error, one_line
 from ..secrets import SECRET_NAME, redacted, without_userinfo
 from ..spec.ir import Source
 from ..spec.project import POLARIS_SCOPE, Metastore
@@ -294,10 +294,10 @@ def _catalog_problem(exc: Exception, settings: CatalogSettings) -> _Problem:
     if isinstance(exc, OAuthError | UnauthorizedError):
         return _Problem(
             Code.CATALOG_UNAVAILABLE,
-            f"{where} at {settings.uri} refused the credential: {_first_line(exc)}",
+            f"{where} at {settings.uri} refused the credential: {_reason(exc)}",
         )
     if isinstance(exc, ValueError):
-        return _Problem(Code.CATALOG_UNAVAILABLE, f"{where} is misconfigured: {_first_line(exc)}")
+        return _Problem(Code.CATALOG_UNAVAILABLE, f"{where} is misconfigured: {_reason(exc)}")
     if isinstance(exc, OSError) or _is_network_error(exc):
         return _Problem(
             Code.CATALOG_UNAVAILABLE,
@@ -305,7 +305,7 @@ def _catalog_problem(exc: Exception, settings: CatalogSettings) -> _Problem:
         )
     return _Problem(
         Code.CATALOG_UNAVAILABLE,
-        f"{where} failed at {settings.uri}: {type(exc).__name__}: {_first_line(exc)}",
+        f"{where} failed at {settings.uri}: {type(exc).__name__}: {_reason(exc)}",
     )
 
 
@@ -317,12 +317,12 @@ def _table_problem(exc: Exception, settings: CatalogSettings, source: Source) ->
         return _Problem(
             Code.CATALOG_UNAVAILABLE,
             f"this principal may not read table '{table}' in {where} (forbidden: "
-            f"{_first_line(exc)}); grant it read access to the table (Polaris: TABLE_READ_DATA)",
+            f"{_reason(exc)}); grant it read access to the table (Polaris: TABLE_READ_DATA)",
         )
     if isinstance(exc, OAuthError | UnauthorizedError):
         return _Problem(
             Code.CATALOG_UNAVAILABLE,
-            f"{where} refused the credential loading '{table}': {_first_line(exc)}",
+            f"{where} refused the credential loading '{table}': {_reason(exc)}",
         )
     if isinstance(exc, OSError) or _is_network_error(exc):
         return _Problem(
@@ -331,7 +331,7 @@ def _table_problem(exc: Exception, settings: CatalogSettings, source: Source) ->
         )
     return _Problem(
         Code.CATALOG_UNAVAILABLE,
-        f"{where} failed loading '{table}': {type(exc).__name__}: {_first_line(exc)}",
+        f"{where} failed loading '{table}': {type(exc).__name__}: {_reason(exc)}",
     )
 
 
@@ -339,7 +339,7 @@ def _unexpected(exc: Exception, source: Source) -> _Problem:
     """Whatever else went wrong: still one line, never a traceback."""
     return _Problem(
         Code.CATALOG_UNAVAILABLE,
-        f"catalog '{source.catalog}' failed: {type(exc).__name__}: {_first_line(exc)}",
+        f"catalog '{source.catalog}' failed: {type(exc).__name__}: {_reason(exc)}",
     )
 
 
@@ -368,14 +368,12 @@ def _hint(name: str, tables: list[str]) -> str:
     return f" (its tables: {shown}{more})"
 
 
+def _reason(exc: BaseException) -> str:
+    return one_line(exc) or type(exc).__name__
+
+
 def _origin(settings: CatalogSettings) -> str:
     return "from config.yml" if settings.origin == CONFIG_YML else "from pyiceberg configuration"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def _flat(properties: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
