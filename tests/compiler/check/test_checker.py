@@ -575,7 +575,7 @@ def test_config_yml_credential_from_an_environment_variable(monkeypatch, tmp_pat
 
 
 def test_secrets_in_a_message_are_masked():
-    from compiler.check.catalog import CatalogSettings
+    from compiler.check.settings import CatalogSettings
     from compiler.secrets import redacted
 
     settings = CatalogSettings(
@@ -593,7 +593,7 @@ def test_secrets_in_a_message_are_masked():
 
 
 def test_url_encoded_secrets_and_bearer_tokens_are_masked():
-    from compiler.check.catalog import CatalogSettings
+    from compiler.check.settings import CatalogSettings
     from compiler.secrets import redacted
 
     settings = CatalogSettings(
