@@ -17,7 +17,8 @@ from .cloud.deploy import deploy_command
 from .cloud.status import status_command
 from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
 from .pipeline import Result, compile_spec
-from .spec.project import DATAPI_CONFIG, DATAPIC_CONFIG
+from .spec.datapi import DATAPI_CONFIG
+from .spec.project import DATAPIC_CONFIG
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 # A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).

@@ -12,18 +12,13 @@ from .artifacts.render import render
 from .diagnostics import Diagnostic, has_errors
 from .spec.build import build
 from .spec.ir import Pod
-from .spec.load import load
-from .spec.project import project_defaults
+from .spec.load import display_path, load
+from .spec.project import project_defaults, project_root
 from .spec.validate import validate
 from .sql.lower import clock_safe_cache, lower
 
 if TYPE_CHECKING:  # pyiceberg takes a second to import: only `--check` pays for it
     from .check.catalog import SchemaLookup
-
-# A spec's provenance path is relative to the nearest folder holding one of these, so it is the
-# same whatever the working directory or machine.
-_PROJECT_MARKERS = (".git", "pyproject.toml", "config.yml", "datapic.yaml")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Result:
@@ -90,18 +85,10 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     )
 
 
-def display_path(spec: Path) -> str:
-    """The spec's path as the user sees it: relative to the working directory when below it."""
-    resolved, cwd = spec.resolve(), Path.cwd().resolve()
-    if resolved.is_relative_to(cwd):
-        return resolved.relative_to(cwd).as_posix()
-    return spec.as_posix()
-
-
 def provenance_path(spec: Path) -> str:
-    """The spec's path relative to its project root, '/'-separated; its name if it has none."""
-    resolved = spec.resolve()
-    for folder in resolved.parents:
-        if any((folder / marker).exists() for marker in _PROJECT_MARKERS):
-            return resolved.relative_to(folder).as_posix()
-    return resolved.name
+    """The spec's path relative to its project root, '/'-separated; its name if it has none.
+
+    The same whatever the working directory or machine, so the pod's provenance is too.
+    """
+    resolved, root = spec.resolve(), project_root(spec)
+    return resolved.relative_to(root).as_posix() if root is not None else resolved.name

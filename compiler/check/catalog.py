@@ -36,8 +36,8 @@ from pyiceberg.utils.config import Config
 
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..secrets import redacted
+from ..spec.datapi import POLARIS_SCOPE, Metastore
 from ..spec.ir import Source
-from ..spec.project import POLARIS_SCOPE, Metastore
 from .problems import Problem, catalog_problem, hint, table_problem, unexpected
 from .settings import CONFIG_YML, PYICEBERG_CONFIGURATION, CatalogSettings
 

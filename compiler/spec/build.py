@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ..diagnostics import Code, Diagnostic, error
+from .deployment import resolve_deployment
 from .ir import (
     POD_ARGUMENTS,
     Aggregate,
@@ -28,7 +29,7 @@ from .ir import (
     Source,
 )
 from .load import Document
-from .project import NO_DEFAULTS, ProjectDefaults, resolve_deployment
+from .project import NO_DEFAULTS, ProjectDefaults
 
 DEFAULT_CATALOG = "default"
 DEFAULT_FRESHNESS_SECONDS = 5

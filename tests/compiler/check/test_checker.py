@@ -36,8 +36,8 @@ from pyiceberg.types import (
 from compiler.check.catalog import SchemaLookup
 from compiler.check.checker import check
 from compiler.diagnostics import Code
+from compiler.spec.datapi import Metastore
 from compiler.spec.ir import Aggregate, Column, Filter, Projection, Reduction
-from compiler.spec.project import Metastore
 from compiler.sql.lower import lower
 
 SCHEMA = Schema(
