@@ -13,11 +13,9 @@ from typing import Any
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..secrets import SECRET_NAME, url_holds_secret
 from .datapi import Metastore, catalog_environment
-from .ir import Deployment, SecretRef
+from .ir import DEFAULT_CATALOG, Deployment, SecretRef
 from .load import Document
 from .project import NO_DEFAULTS, ProjectDefaults, block_spans
-
-DEFAULT_CATALOG = "default"
 
 _WHOLE_CPUS = ("1", "2", "4", "6", "8")
 # Set by Cloud Run on every container; configuring them is an error there.

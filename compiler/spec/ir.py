@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from ..diagnostics import Span
 
 NO_SPAN = Span(file="<none>", line=1, column=1)
+# The pyiceberg catalog a table is in when depends_on names none.
+DEFAULT_CATALOG = "default"
 
 
 class Operation(enum.Enum):
