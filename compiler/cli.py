@@ -13,6 +13,8 @@ from . import __version__
 from .artifacts.emit import emit
 from .artifacts.render import service_name
 from .assets import schema_path
+from .check import DEFAULT_TIMEOUT_SECONDS as CHECK_TIMEOUT_SECONDS
+from .check import MissingExtra, schema_lookup
 from .cloud.deploy import deploy_command
 from .cloud.status import status_command
 from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
@@ -23,9 +25,6 @@ from .spec.project import DATAPIC_CONFIG
 SPEC_SUFFIXES = (".yaml", ".yml")
 # A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
 PROJECT_FILES = {DATAPI_CONFIG, DATAPIC_CONFIG}
-# How long --check waits for each answer of the catalog (catalog.py's default; not imported from
-# there because pyiceberg takes a second to import and only --check needs it).
-CHECK_TIMEOUT_SECONDS = 20.0
 
 
 def _is_spec_file(path: Path) -> bool:
@@ -125,9 +124,11 @@ def _check_option(function):
 def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[Result]:
     lookup = None
     if check:
-        from .check.catalog import SchemaLookup
-
-        lookup = SchemaLookup(timeout=timeout)
+        try:
+            lookup = schema_lookup(timeout)
+        except MissingExtra as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
     return _with_unique_names([compile_spec(spec, lookup) for spec in _expand(specs)])
 
 

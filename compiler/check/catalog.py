@@ -38,10 +38,9 @@ from ..diagnostics import Code, Diagnostic, Span, error
 from ..secrets import redacted
 from ..spec.datapi import POLARIS_SCOPE, Metastore
 from ..spec.ir import Source
+from . import DEFAULT_TIMEOUT_SECONDS
 from .problems import Problem, catalog_problem, hint, table_problem, unexpected
 from .settings import CONFIG_YML, PYICEBERG_CONFIGURATION, CatalogSettings
-
-DEFAULT_TIMEOUT_SECONDS = 20.0
 
 _VARIABLE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
 
