@@ -1,15 +1,16 @@
 """The stages in order: load, validate, build, lower, [check], render; stops after a stage with
-errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`)."""
+errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`).
+Across specs, two pods may not share a name or a Cloud Run service (DP0004)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .artifacts.render import render
-from .diagnostics import Diagnostic, has_errors
+from .artifacts.render import render, service_name
+from .diagnostics import Code, Diagnostic, error, has_errors
 from .spec.build import build
 from .spec.ir import Pod
 from .spec.load import display_path, load
@@ -19,6 +20,7 @@ from .sql.lower import clock_safe_cache, lower
 
 if TYPE_CHECKING:  # pyiceberg takes a second to import: only `--check` pays for it
     from .check.catalog import SchemaLookup
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Result:
@@ -83,6 +85,39 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
         pod=pod,
         files=render(pod, query),
     )
+
+
+def compile_specs(specs: list[Path], lookup: SchemaLookup | None = None) -> list[Result]:
+    """Compile each spec; a pod whose name another pod already took fails (DP0004)."""
+    return _with_unique_names([compile_spec(spec, lookup) for spec in specs])
+
+
+def _with_unique_names(results: list[Result]) -> list[Result]:
+    """The results, where a pod that would overwrite an earlier one's directory or Cloud Run
+    service (`Big_Orders` and `big-orders` are both service big-orders) has failed."""
+    first: dict[str, Result] = {}
+    checked = []
+    for result in results:
+        service = service_name(result.pod.name) if result.ok else ""
+        if result.ok and service in first:
+            earlier = first[service]
+            if earlier.pod.name == result.pod.name:
+                message = f"resource_name '{result.pod.name}' is already used by "
+            else:
+                message = (
+                    f"resource_name '{result.pod.name}' is Cloud Run service '{service}', "
+                    f"like '{earlier.pod.name}' in "
+                )
+            clash = error(
+                Code.DUPLICATE_RESOURCE,
+                f"{message}{earlier.display_path}; each pod needs its own name",
+                result.pod.span,
+            )
+            result = replace(result, diagnostics=(*result.diagnostics, clash))
+        elif result.ok:
+            first[service] = result
+        checked.append(result)
+    return checked
 
 
 def provenance_path(spec: Path) -> str:
