@@ -36,11 +36,11 @@ from pyiceberg.utils.config import Config
 
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..secrets import redacted
-from ..spec.datapi import POLARIS_SCOPE, Metastore
+from ..spec.datapi import DATAPI_CONFIG, POLARIS_SCOPE, Metastore
 from ..spec.ir import Source
 from . import DEFAULT_TIMEOUT_SECONDS
 from .problems import Problem, catalog_problem, hint, table_problem, unexpected
-from .settings import CONFIG_YML, PYICEBERG_CONFIGURATION, CatalogSettings
+from .settings import PYICEBERG_CONFIGURATION, CatalogSettings
 
 _VARIABLE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -113,7 +113,7 @@ class SchemaLookup:
             )
         if metastore is not None:
             return CatalogSettings(
-                name=name, origin=CONFIG_YML, properties=self._metastore_properties(metastore)
+                name=name, origin=DATAPI_CONFIG, properties=self._metastore_properties(metastore)
             )
         raise Problem(
             Code.CATALOG_UNAVAILABLE,

@@ -12,7 +12,7 @@ from pyiceberg.exceptions import ForbiddenError, OAuthError, UnauthorizedError
 
 from ..diagnostics import Code, Span, one_line
 from ..spec.ir import Source
-from .settings import CONFIG_YML, CatalogSettings
+from .settings import CatalogSettings
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 _MAX_LISTED_TABLES = 10
@@ -33,7 +33,8 @@ class Problem(Exception):
 
 def catalog_problem(exc: Exception, settings: CatalogSettings) -> Problem:
     """What went wrong signing into a catalog, in one line."""
-    where = f"catalog '{settings.name}' ({_origin(settings)})"
+    # origin is config.yml or the pyiceberg configuration: say which the user should look at.
+    where = f"catalog '{settings.name}' (from {settings.origin})"
     if isinstance(exc, OAuthError | UnauthorizedError):
         message = f"{where} at {settings.uri} refused the credential: {_reason(exc)}"
     elif isinstance(exc, ValueError):
@@ -102,7 +103,3 @@ def _network_reason(exc: BaseException) -> str:
 
 def _reason(exc: BaseException) -> str:
     return one_line(exc) or type(exc).__name__
-
-
-def _origin(settings: CatalogSettings) -> str:
-    return "from config.yml" if settings.origin == CONFIG_YML else "from pyiceberg configuration"

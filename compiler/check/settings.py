@@ -8,7 +8,6 @@ from typing import Any
 
 from ..secrets import SECRET_NAME, without_userinfo
 
-CONFIG_YML = "config.yml"
 PYICEBERG_CONFIGURATION = "pyiceberg configuration"
 
 
@@ -17,7 +16,7 @@ class CatalogSettings:
     """The pyiceberg properties of one catalog and where they came from."""
 
     name: str
-    origin: str
+    origin: str  # "config.yml" or PYICEBERG_CONFIGURATION, as messages name it
     properties: Mapping[str, Any] = field(repr=False)
 
     @property
