@@ -1,7 +1,7 @@
 """The one table of type families: what a value is, as far as any type rule cares.
 
 Lowering uses it to hold a parameter to what it meets without knowing the table (DP0306);
-`--check` maps the table's Iceberg types onto the same kinds (check/typing.py).
+`--check` maps the table's Iceberg types onto the same kinds (check/kinds.py).
 """
 
 from __future__ import annotations
