@@ -244,11 +244,7 @@ class _Builder:
         """The default in its JSON form, or a diagnostic when it does not fit the type."""
         normalised = _normalise_default(ptype, value)
         if normalised is None:
-            self.fail(
-                Code.INVALID_VALUE,
-                f"default {value!r} is not a valid {ptype.value}",
-                path,
-            )
+            self.fail(Code.INVALID_VALUE, f"default {value!r} is not a valid {ptype.value}", path)
         return normalised
 
     def order_by(self, query: Projection | Reduction | None) -> tuple[OrderKey, ...]:
