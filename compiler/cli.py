@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,20 +10,19 @@ import click
 
 from . import __version__
 from .artifacts.emit import emit
-from .artifacts.render import service_name
 from .assets import schema_path
+from .check import DEFAULT_TIMEOUT_SECONDS as CHECK_TIMEOUT_SECONDS
+from .check import MissingExtra, schema_lookup
 from .cloud.deploy import deploy_command
 from .cloud.status import status_command
-from .diagnostics import Code, Severity, error, format_diagnostic, sort_key
-from .pipeline import Result, compile_spec
-from .spec.project import DATAPI_CONFIG, DATAPIC_CONFIG
+from .diagnostics import Severity, format_diagnostic, sort_key
+from .pipeline import Result, compile_specs
+from .spec.datapi import DATAPI_CONFIG
+from .spec.project import DATAPIC_CONFIG
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 # A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
 PROJECT_FILES = {DATAPI_CONFIG, DATAPIC_CONFIG}
-# How long --check waits for each answer of the catalog (catalog.py's default; not imported from
-# there because pyiceberg takes a second to import and only --check needs it).
-CHECK_TIMEOUT_SECONDS = 20.0
 
 
 def _is_spec_file(path: Path) -> bool:
@@ -68,34 +66,6 @@ def _report(result: Result, fail_on_warning: bool) -> bool:
     return result.ok and not (fail_on_warning and warned)
 
 
-def _with_unique_names(results: list[Result]) -> list[Result]:
-    """The results, where a pod that would overwrite an earlier one's directory or Cloud Run
-    service (`Big_Orders` and `big-orders` are both service big-orders) has failed."""
-    first: dict[str, Result] = {}
-    checked = []
-    for result in results:
-        service = service_name(result.pod.name) if result.ok else ""
-        if result.ok and service in first:
-            earlier = first[service]
-            if earlier.pod.name == result.pod.name:
-                message = f"resource_name '{result.pod.name}' is already used by "
-            else:
-                message = (
-                    f"resource_name '{result.pod.name}' is Cloud Run service '{service}', "
-                    f"like '{earlier.pod.name}' in "
-                )
-            clash = error(
-                Code.DUPLICATE_RESOURCE,
-                f"{message}{earlier.display_path}; each pod needs its own name",
-                result.pod.span,
-            )
-            result = dataclasses.replace(result, diagnostics=(*result.diagnostics, clash))
-        elif result.ok:
-            first[service] = result
-        checked.append(result)
-    return checked
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datapic")
 def main() -> None:
@@ -124,10 +94,12 @@ def _check_option(function):
 def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[Result]:
     lookup = None
     if check:
-        from .check.catalog import SchemaLookup
-
-        lookup = SchemaLookup(timeout=timeout)
-    return _with_unique_names([compile_spec(spec, lookup) for spec in _expand(specs)])
+        try:
+            lookup = schema_lookup(timeout)
+        except MissingExtra as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+    return compile_specs(_expand(specs), lookup)
 
 
 @main.command("compile")

@@ -7,16 +7,9 @@ GCC style (`file:line:col: error[DP0301] message`) so editors can jump to them.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
-# A source line whose key looks secret (config.yml's metastore_credentials, a token, ...): its
-# value is masked in excerpts, since a diagnostic goes to stderr and from there into CI logs.
-_SECRET_LINE = re.compile(
-    r"^(?P<key>\s*-?\s*[\"']?[\w.-]*(?:CREDENTIAL|SECRET|PASSWORD|PASSWD|TOKEN|KEY|AUTHORIZATION|"
-    r"SIGNATURE|SAS|CONNECTION.STRING)[\w.-]*[\"']?\s*[:=]\s*)(?P<value>\S.*)$",
-    re.IGNORECASE,
-)
+from .secrets import mask_secret_value
 
 
 class Severity(enum.Enum):
@@ -111,17 +104,17 @@ def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) ->
     lines = source_text.splitlines() if source_text else []
     if not 1 <= span.line <= len(lines):
         return head
+    # A diagnostic goes to stderr and from there into CI logs: a secret value is masked.
     line = mask_secret_value(lines[span.line - 1].replace("\t", " "))
     return f"{head}\n    {line}\n    {' ' * (span.column - 1)}^"
 
 
-def mask_secret_value(line: str) -> str:
-    """The line, with the value of a secret-looking key replaced by `***`.
+def one_line(value: object, limit: int = 300) -> str:
+    """The first line of an error's text, cut to `limit` characters: messages stay one line.
 
-    >>> mask_secret_value("metastore_credentials: id:SECRET")
-    'metastore_credentials: ***'
-    >>> mask_secret_value("select: [a]")
-    'select: [a]'
+    >>> one_line(ValueError("bad uri\\nTraceback ..."))
+    'bad uri'
     """
-    match = _SECRET_LINE.match(line)
-    return f"{match['key']}***" if match else line
+    text = str(value).strip().splitlines()
+    line = text[0] if text else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,28 +1,25 @@
 """The stages in order: load, validate, build, lower, [check], render; stops after a stage with
-errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`)."""
+errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`).
+Across specs, two pods may not share a name or a Cloud Run service (DP0004)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .artifacts.render import render
-from .diagnostics import Diagnostic, has_errors
+from .artifacts.render import render, service_name
+from .diagnostics import Code, Diagnostic, error, has_errors
 from .spec.build import build
 from .spec.ir import Pod
-from .spec.load import load
-from .spec.project import project_defaults
+from .spec.load import display_path, load
+from .spec.project import project_defaults, project_root
 from .spec.validate import validate
 from .sql.lower import clock_safe_cache, lower
 
 if TYPE_CHECKING:  # pyiceberg takes a second to import: only `--check` pays for it
     from .check.catalog import SchemaLookup
-
-# A spec's provenance path is relative to the nearest folder holding one of these, so it is the
-# same whatever the working directory or machine.
-_PROJECT_MARKERS = (".git", "pyproject.toml", "config.yml", "datapic.yaml")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,18 +87,43 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     )
 
 
-def display_path(spec: Path) -> str:
-    """The spec's path as the user sees it: relative to the working directory when below it."""
-    resolved, cwd = spec.resolve(), Path.cwd().resolve()
-    if resolved.is_relative_to(cwd):
-        return resolved.relative_to(cwd).as_posix()
-    return spec.as_posix()
+def compile_specs(specs: list[Path], lookup: SchemaLookup | None = None) -> list[Result]:
+    """Compile each spec; a pod whose name another pod already took fails (DP0004)."""
+    return _with_unique_names([compile_spec(spec, lookup) for spec in specs])
+
+
+def _with_unique_names(results: list[Result]) -> list[Result]:
+    """The results, where a pod that would overwrite an earlier one's directory or Cloud Run
+    service (`Big_Orders` and `big-orders` are both service big-orders) has failed."""
+    first: dict[str, Result] = {}
+    checked = []
+    for result in results:
+        service = service_name(result.pod.name) if result.ok else ""
+        if result.ok and service in first:
+            earlier = first[service]
+            if earlier.pod.name == result.pod.name:
+                message = f"resource_name '{result.pod.name}' is already used by "
+            else:
+                message = (
+                    f"resource_name '{result.pod.name}' is Cloud Run service '{service}', "
+                    f"like '{earlier.pod.name}' in "
+                )
+            clash = error(
+                Code.DUPLICATE_RESOURCE,
+                f"{message}{earlier.display_path}; each pod needs its own name",
+                result.pod.span,
+            )
+            result = replace(result, diagnostics=(*result.diagnostics, clash))
+        elif result.ok:
+            first[service] = result
+        checked.append(result)
+    return checked
 
 
 def provenance_path(spec: Path) -> str:
-    """The spec's path relative to its project root, '/'-separated; its name if it has none."""
-    resolved = spec.resolve()
-    for folder in resolved.parents:
-        if any((folder / marker).exists() for marker in _PROJECT_MARKERS):
-            return resolved.relative_to(folder).as_posix()
-    return resolved.name
+    """The spec's path relative to its project root, '/'-separated; its name if it has none.
+
+    The same whatever the working directory or machine, so the pod's provenance is too.
+    """
+    resolved, root = spec.resolve(), project_root(spec)
+    return resolved.relative_to(root).as_posix() if root is not None else resolved.name

@@ -16,84 +16,35 @@ the table) whose message has every secret removed; nothing is printed and nothin
 from __future__ import annotations
 
 import contextlib
-import difflib
 import logging
 import os
 import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote, quote_plus
 
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     ForbiddenError,
     NoSuchNamespaceError,
     NoSuchTableError,
-    OAuthError,
     UnauthorizedError,
 )
 from pyiceberg.schema import Schema
 from pyiceberg.utils.config import Config
 
 from ..diagnostics import Code, Diagnostic, Span, error
+from ..secrets import redacted
+from ..spec.datapi import DATAPI_CONFIG, POLARIS_SCOPE, Metastore
 from ..spec.ir import Source
-from ..spec.project import POLARIS_SCOPE, Metastore
+from . import DEFAULT_TIMEOUT_SECONDS
+from .problems import Problem, catalog_problem, hint, table_problem, unexpected
+from .settings import PYICEBERG_CONFIGURATION, CatalogSettings
 
-DEFAULT_TIMEOUT_SECONDS = 20.0
-CONFIG_YML = "config.yml"
-PYICEBERG_CONFIGURATION = "pyiceberg configuration"
-
-# Property names whose values are secrets (pyiceberg's credential and token, storage keys).
-_SECRET_PROPERTY = re.compile(r"(credential|token|secret|password|key|sas|connection)", re.I)
 _VARIABLE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-# An Authorization header quoted in an error: its token is a secret whatever its source.
-_BEARER = re.compile(r"(\bBearer\s+)\S+", re.IGNORECASE)
-_MAX_LISTED_TABLES = 10
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CatalogSettings:
-    """The pyiceberg properties of one catalog and where they came from."""
-
-    name: str
-    origin: str
-    properties: Mapping[str, Any] = field(repr=False)
-
-    @property
-    def uri(self) -> str:
-        """The catalog's address for messages, without any user information."""
-        return _USERINFO.sub("", str(self.properties.get("uri", "(no uri)")))
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every secret value among the properties (and each half of a credential), longest
-        first, so that none is half-masked."""
-        found: set[str] = set()
-        for key, value in _flat(self.properties):
-            if _SECRET_PROPERTY.search(key) and isinstance(value, str) and value:
-                found.add(value)
-                found.update(part for part in value.split(":") if len(part) >= 4)
-        return tuple(sorted(found, key=len, reverse=True))
-
-
-class _Problem(Exception):
-    """Why a schema could not be had: a diagnostic's code and message, before redaction."""
-
-    def __init__(
-        self, code: Code, message: str, span: Span | None = None, field: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.span = span
-        self.field = field  # the depends_on key at fault: "namespace" or "table"
 
 
 class _TimedOut(Exception):
@@ -111,8 +62,8 @@ class SchemaLookup:
         self.timeout = timeout
         self.environ = os.environ if environ is None else environ
         self._config: Config | None = None
-        self._catalogs: dict[tuple[str, str], Catalog | _Problem] = {}
-        self._schemas: dict[tuple, Schema | _Problem] = {}
+        self._catalogs: dict[tuple[str, str], Catalog | Problem] = {}
+        self._schemas: dict[tuple, Schema | Problem] = {}
 
     def schema(
         self,
@@ -131,13 +82,13 @@ class SchemaLookup:
             if key not in self._schemas:
                 self._schemas[key] = self._load_schema(settings, source)
             found = self._schemas[key]
-            if isinstance(found, _Problem):
+            if isinstance(found, Problem):
                 raise found
             return found, []
         except Exception as exc:
-            problem = exc if isinstance(exc, _Problem) else _unexpected(exc, source)
+            problem = exc if isinstance(exc, Problem) else unexpected(exc, source)
             secrets = settings.secrets if settings else ()
-            message = _redacted(problem.message, secrets)
+            message = redacted(problem.message, secrets)
             where = problem.span or (spans or {}).get(problem.field or "") or source.span
             return None, [error(problem.code, message, where)]
 
@@ -147,13 +98,13 @@ class SchemaLookup:
             try:
                 self._config = Config()  # read now: the environment may have changed since import
             except Exception as exc:  # a malformed .pyiceberg.yaml
-                raise _Problem(
+                raise Problem(
                     Code.CATALOG_UNAVAILABLE, f"pyiceberg configuration cannot be read: {exc}"
                 ) from None
         try:
             configured = self._config.get_catalog_config(name)
         except ValueError as exc:  # `catalog:` or the catalog's entry is not a mapping
-            raise _Problem(
+            raise Problem(
                 Code.CATALOG_UNAVAILABLE, f"pyiceberg configuration of catalog '{name}': {exc}"
             ) from None
         if configured:
@@ -162,9 +113,9 @@ class SchemaLookup:
             )
         if metastore is not None:
             return CatalogSettings(
-                name=name, origin=CONFIG_YML, properties=self._metastore_properties(metastore)
+                name=name, origin=DATAPI_CONFIG, properties=self._metastore_properties(metastore)
             )
-        raise _Problem(
+        raise Problem(
             Code.CATALOG_UNAVAILABLE,
             f"catalog '{name}' is not configured, so --check cannot load the table: set "
             f"PYICEBERG_CATALOG__{name.upper()}__URI (and the catalog's other properties) or "
@@ -180,7 +131,7 @@ class SchemaLookup:
         if match:
             credential = self.environ.get(match["name"])
             if not credential:
-                raise _Problem(
+                raise Problem(
                     Code.CATALOG_UNAVAILABLE,
                     f"config.yml's metastore_credentials names ${{{match['name']}}}, "
                     "which is not set in the environment",
@@ -197,41 +148,41 @@ class SchemaLookup:
                 self._catalogs[key] = self._bounded(
                     settings, lambda: load_catalog(settings.name, **settings.properties)
                 )
-            except _Problem as problem:
+            except Problem as problem:
                 self._catalogs[key] = problem
             except Exception as exc:
-                self._catalogs[key] = _catalog_problem(exc, settings)
+                self._catalogs[key] = catalog_problem(exc, settings)
         found = self._catalogs[key]
-        if isinstance(found, _Problem):
+        if isinstance(found, Problem):
             raise found
         return found
 
-    def _load_schema(self, settings: CatalogSettings, source: Source) -> Schema | _Problem:
+    def _load_schema(self, settings: CatalogSettings, source: Source) -> Schema | Problem:
         identifier = (*source.namespace, source.table)
         try:
             catalog = self._catalog(settings)
             return self._bounded(settings, lambda: catalog.load_table(identifier)).schema()
-        except _Problem as problem:
+        except Problem as problem:
             return problem
         except (NoSuchTableError, NoSuchNamespaceError):
             return self._why_missing(catalog, settings, source)
         except Exception as exc:
-            return _table_problem(exc, settings, source)
+            return table_problem(exc, settings, source)
 
-    def _why_missing(self, catalog: Catalog, settings: CatalogSettings, source: Source) -> _Problem:
+    def _why_missing(self, catalog: Catalog, settings: CatalogSettings, source: Source) -> Problem:
         """Tell a missing namespace from a missing table, and both from a hidden one: catalogs
         such as SeaweedFS answer 404 to a principal that may not read the table."""
-        table, namespace = _table_name(source), ".".join(source.namespace)
+        table, namespace = source.qualified_name, ".".join(source.namespace)
         where = f"catalog '{settings.name}'"
         try:
             names = self._bounded(settings, lambda: catalog.list_tables(source.namespace))
-        except _Problem as problem:
+        except Problem as problem:
             return problem
         except NoSuchNamespaceError:
             message = f"namespace '{namespace}' does not exist in {where}"
-            return _Problem(Code.MISSING_TABLE, message, field="namespace")
+            return Problem(Code.MISSING_TABLE, message, field="namespace")
         except (ForbiddenError, UnauthorizedError):
-            return _Problem(
+            return Problem(
                 Code.CATALOG_UNAVAILABLE,
                 f"table '{table}' is not visible to this principal in {where}: loading it "
                 f"answered 'not found' and listing namespace '{namespace}' is forbidden; grant "
@@ -241,15 +192,15 @@ class SchemaLookup:
             names = None  # the table is missing all the same; only the hint is lost
         message = f"table '{table}' does not exist in {where}"
         if names is not None:
-            message += _hint(source.table, sorted(name[-1] for name in names))
-        return _Problem(Code.MISSING_TABLE, message, field="table")
+            message += hint(source.table, sorted(name[-1] for name in names))
+        return Problem(Code.MISSING_TABLE, message, field="table")
 
     def _bounded(self, settings: CatalogSettings, call: Callable[[], T]) -> T:
         """The call's result, or a DP0504 problem when the catalog does not answer in time."""
         try:
             return _call_with_deadline(call, self.timeout)
         except _TimedOut:
-            raise _Problem(
+            raise Problem(
                 Code.CATALOG_UNAVAILABLE,
                 f"catalog '{settings.name}' did not answer within {self.timeout:g} s at "
                 f"{settings.uri}",
@@ -291,120 +242,3 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(previous)
-
-
-def _catalog_problem(exc: Exception, settings: CatalogSettings) -> _Problem:
-    """What went wrong signing into a catalog, in one line."""
-    where = f"catalog '{settings.name}' ({_origin(settings)})"
-    if isinstance(exc, OAuthError | UnauthorizedError):
-        return _Problem(
-            Code.CATALOG_UNAVAILABLE,
-            f"{where} at {settings.uri} refused the credential: {_first_line(exc)}",
-        )
-    if isinstance(exc, ValueError):
-        return _Problem(Code.CATALOG_UNAVAILABLE, f"{where} is misconfigured: {_first_line(exc)}")
-    if isinstance(exc, OSError) or _is_network_error(exc):
-        return _Problem(
-            Code.CATALOG_UNAVAILABLE,
-            f"{where} cannot be reached at {settings.uri}: {_network_reason(exc)}",
-        )
-    return _Problem(
-        Code.CATALOG_UNAVAILABLE,
-        f"{where} failed at {settings.uri}: {type(exc).__name__}: {_first_line(exc)}",
-    )
-
-
-def _table_problem(exc: Exception, settings: CatalogSettings, source: Source) -> _Problem:
-    """What went wrong loading a table from a catalog one is signed into, in one line."""
-    table = _table_name(source)
-    where = f"catalog '{settings.name}'"
-    if isinstance(exc, ForbiddenError):
-        return _Problem(
-            Code.CATALOG_UNAVAILABLE,
-            f"this principal may not read table '{table}' in {where} (forbidden: "
-            f"{_first_line(exc)}); grant it read access to the table (Polaris: TABLE_READ_DATA)",
-        )
-    if isinstance(exc, OAuthError | UnauthorizedError):
-        return _Problem(
-            Code.CATALOG_UNAVAILABLE,
-            f"{where} refused the credential loading '{table}': {_first_line(exc)}",
-        )
-    if isinstance(exc, OSError) or _is_network_error(exc):
-        return _Problem(
-            Code.CATALOG_UNAVAILABLE,
-            f"{where} cannot be reached at {settings.uri}: {_network_reason(exc)}",
-        )
-    return _Problem(
-        Code.CATALOG_UNAVAILABLE,
-        f"{where} failed loading '{table}': {type(exc).__name__}: {_first_line(exc)}",
-    )
-
-
-def _unexpected(exc: Exception, source: Source) -> _Problem:
-    """Whatever else went wrong: still one line, never a traceback."""
-    return _Problem(
-        Code.CATALOG_UNAVAILABLE,
-        f"catalog '{source.catalog}' failed: {type(exc).__name__}: {_first_line(exc)}",
-    )
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    return any(cls.__module__.startswith(("requests", "urllib3")) for cls in type(exc).__mro__)
-
-
-def _network_reason(exc: BaseException) -> str:
-    """The operating system's words for a failed connection ('Connection refused', …)."""
-    found = _ERRNO.search(str(exc))
-    if found:
-        return found[1].strip().lower()
-    return type(exc).__name__
-
-
-def _hint(name: str, tables: list[str]) -> str:
-    close = difflib.get_close_matches(name, tables, n=1)
-    if close:
-        return f" (did you mean '{close[0]}'?)"
-    if not tables:
-        return " (the namespace holds no tables)"
-    shown = ", ".join(tables[:_MAX_LISTED_TABLES])
-    more = (
-        f", and {len(tables) - _MAX_LISTED_TABLES} more" if len(tables) > _MAX_LISTED_TABLES else ""
-    )
-    return f" (its tables: {shown}{more})"
-
-
-def _origin(settings: CatalogSettings) -> str:
-    return "from config.yml" if settings.origin == CONFIG_YML else "from pyiceberg configuration"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _redacted(message: str, secrets: tuple[str, ...]) -> str:
-    """The message without any secret: as written, URL-encoded (a client secret travels
-    percent-encoded in an OAuth2 form or URL, and an error may quote that), any bearer token,
-    and any URL's user information."""
-    forms = {
-        form
-        for secret in secrets
-        for form in (secret, quote(secret), quote(secret, safe=""), quote_plus(secret))
-    }
-    for form in sorted(forms, key=len, reverse=True):
-        message = message.replace(form, "***")
-    message = _BEARER.sub(r"\1***", message)
-    return _USERINFO.sub("", message)
-
-
-def _flat(properties: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in properties.items():
-        if isinstance(value, Mapping):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def _table_name(source: Source) -> str:
-    return ".".join((*source.namespace, source.table))

@@ -1,5 +1,7 @@
 """Google Cloud: `datapic deploy` and `datapic status`.
 
-Needs the Google client libraries (the `deploy` extra), imported only when those commands
-run. Reads compiled pods from disk; never compiles.
+Owns the two commands (deploy, status), their shared options and error printing (options) and
+the thin wrappers over Google's clients (clients). Needs the Google client libraries (the
+`deploy` extra), imported only when those commands run. Reads compiled pods from disk; must
+never compile.
 """

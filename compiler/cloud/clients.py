@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..diagnostics import one_line
+
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 LOGIN_HINT = (
     "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
@@ -62,38 +64,41 @@ def explained(action: str, role: str = "", missing: str = "") -> Iterator[None]:
 
     `role` names the IAM role a 403 asks for; `missing` says what to do about a 404.
     """
+    try:
+        yield
+    except Exception as exc:
+        message = _explanation(exc, action, role, missing)
+        if message is None:  # a CloudError already, or not Google's: not ours to reword
+            raise
+        raise CloudError(message) from None
+
+
+def _explanation(exc: Exception, action: str, role: str, missing: str) -> str | None:
+    """One line saying what went wrong doing `action`, or None for an error not Google's."""
     from google.api_core import exceptions as api
     from google.auth import exceptions as auth
 
-    try:
-        yield
-    except CloudError:
-        raise
-    except auth.DefaultCredentialsError:
-        raise CloudError(f"no Google Cloud credentials found: {LOGIN_HINT}") from None
-    except auth.RefreshError as exc:
-        raise CloudError(
-            f"{action}: credentials could not be refreshed ({_first_line(exc)}): {LOGIN_HINT}"
-        ) from None
-    except auth.TransportError as exc:
-        raise CloudError(f"{action}: cannot reach Google Cloud ({_first_line(exc)})") from None
-    except api.Unauthorized as exc:
-        raise CloudError(
-            f"{action}: credentials rejected (401: {_reason(exc)}); {LOGIN_HINT}"
-        ) from None
-    except api.Forbidden as exc:
+    if isinstance(exc, auth.DefaultCredentialsError):
+        return f"no Google Cloud credentials found: {LOGIN_HINT}"
+    if isinstance(exc, auth.RefreshError):
+        return f"{action}: credentials could not be refreshed ({one_line(exc)}): {LOGIN_HINT}"
+    # requests' ConnectionError and friends are OSErrors.
+    if isinstance(exc, auth.TransportError | OSError):
+        return f"{action}: cannot reach Google Cloud ({one_line(exc)})"
+    if isinstance(exc, api.Unauthorized):
+        return f"{action}: credentials rejected (401: {_reason(exc)}); {LOGIN_HINT}"
+    if isinstance(exc, api.Forbidden):
         needs = f"; the caller needs {role}" if role else ""
-        raise CloudError(f"{action}: permission denied (403: {_reason(exc)}){needs}") from None
-    except api.NotFound as exc:
+        return f"{action}: permission denied (403: {_reason(exc)}){needs}"
+    if isinstance(exc, api.NotFound):
         advice = f"; {missing}" if missing else ""
-        raise CloudError(f"{action}: not found (404: {_reason(exc)}){advice}") from None
-    except api.GoogleAPICallError as exc:
+        return f"{action}: not found (404: {_reason(exc)}){advice}"
+    if isinstance(exc, api.GoogleAPICallError):
         code = exc.code if exc.code is not None else "?"
-        raise CloudError(f"{action}: Google Cloud answered {code}: {_reason(exc)}") from None
-    except api.GoogleAPIError as exc:
-        raise CloudError(f"{action}: {_first_line(exc)}") from None
-    except OSError as exc:  # requests' ConnectionError and friends are OSErrors
-        raise CloudError(f"{action}: cannot reach Google Cloud ({_first_line(exc)})") from None
+        return f"{action}: Google Cloud answered {code}: {_reason(exc)}"
+    if isinstance(exc, api.GoogleAPIError):
+        return f"{action}: {one_line(exc)}"
+    return None
 
 
 def _reason(exc: Any) -> str:
@@ -106,13 +111,7 @@ def _reason(exc: Any) -> str:
         with contextlib.suppress(ValueError, AttributeError, TypeError):
             body, _ = json.JSONDecoder().raw_decode(message)
             message = body["error"]["message"]
-    return _first_line(message) or type(exc).__name__
-
-
-def _first_line(value: object) -> str:
-    text = str(value).strip().splitlines()
-    line = text[0] if text else ""
-    return line if len(line) <= 300 else line[:297] + "..."
+    return one_line(message) or type(exc).__name__
 
 
 @dataclass(frozen=True, kw_only=True)  # not slotted: the clients are cached per instance

@@ -9,13 +9,10 @@ substitutions for this environment, follow it until it ends, and report the serv
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import io
 import json
-import os
-import re
 import sys
 import tarfile
 import time
@@ -29,8 +26,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ..artifacts.podhash import LOCAL_ONLY, compiled_hash, is_local_only, pod_files
-from ..assets import schema_path
 from .clients import Cloud, CloudError, credentials, require_clients
+from .options import PodError, check_location, cloud_options, env_project, fixed_project, reported
 
 ARCHIVE_TYPE = "application/gzip"
 GOOGLE_ENDPOINTS = {
@@ -88,10 +85,6 @@ class Plan:
             },
             {"method": "GET", "url": f"{hosts['run']}/v2/{location}/services/{self.service}"},
         ]
-
-
-class PodError(Exception):
-    """A pod directory that cannot be deployed as it stands."""
 
 
 def source_archive(pod_dir: Path) -> bytes:
@@ -174,34 +167,6 @@ def plan(pod_dir: Path, project: str | None, region: str | None) -> Plan:
     )
 
 
-def fixed_project(value: str | None) -> str | None:
-    """A substitution default that names a project (not `${PROJECT_ID}`)."""
-    return value if value and "$" not in value else None
-
-
-def env_project() -> str | None:
-    return os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
-
-
-@functools.cache
-def _location_patterns() -> dict[str, re.Pattern[str]]:
-    """The spec schema's patterns for deploy.project and deploy.region: one definition."""
-    schema = json.loads(schema_path("spec.schema.json").read_text(encoding="utf-8"))
-    settings = schema["$defs"]["deploy_settings"]["properties"]
-    return {key: re.compile(settings[key]["pattern"]) for key in ("project", "region")}
-
-
-def location_problem(project: str | None, region: str | None) -> str | None:
-    """Why a project or region given on the command line (or GOOGLE_CLOUD_PROJECT) cannot be
-    one; they go into API URLs, so anything else (a slash, a '?') must stop here."""
-    given = {"project": project or env_project(), "region": region}
-    for key, value in given.items():
-        pattern = _location_patterns()[key]
-        if value is not None and not pattern.fullmatch(value):
-            return f"{key} {json.dumps(value)} is not a Google Cloud {key} ({pattern.pattern})"
-    return None
-
-
 def _service_name(pod_dir: Path) -> str:
     try:
         service = YAML(typ="safe", pure=True).load((pod_dir / "service.yaml").read_text())
@@ -251,50 +216,36 @@ def run(plan: Plan, cloud: Cloud, progress: Progress, poll_seconds: float, timeo
 @click.argument(
     "pod_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False)
 )
-@click.option(
-    "--project", help="Google Cloud project (default: the pod's, or GOOGLE_CLOUD_PROJECT)."
+@cloud_options(
+    project_help="Google Cloud project (default: the pod's, or GOOGLE_CLOUD_PROJECT).",
+    region_help="Region for the build and the service (default: the pod's).",
 )
-@click.option("--region", help="Region for the build and the service (default: the pod's).")
 @click.option("--dry-run", is_flag=True, help="Print the requests as JSON; send nothing.")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait per build.")
 @click.option("--poll-interval", default=5.0, hidden=True)
-@click.option("--api-endpoint", envvar="DATAPIC_API_ENDPOINT", hidden=True)
-@click.option("--anonymous", is_flag=True, envvar="DATAPIC_ANONYMOUS_CREDENTIALS", hidden=True)
 def deploy_command(
     pod_dirs: tuple[Path, ...],
     project: str | None,
     region: str | None,
+    api_endpoint: str | None,
+    anonymous: bool,
     dry_run: bool,
     timeout: float,
     poll_interval: float,
-    api_endpoint: str | None,
-    anonymous: bool,
 ) -> None:
     """Build POD_DIRS with Cloud Build and deploy them to Cloud Run."""
-    problem = location_problem(project, region)
-    if problem:
-        click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
-    try:
+    check_location(project, region)
+    with reported():
         require_clients()
         plans = [plan(pod_dir, project, region) for pod_dir in pod_dirs]
-    except CloudError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except PodError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
     if dry_run:
         document = [
             {"pod": p.pod_dir.as_posix(), "requests": p.requests(api_endpoint)} for p in plans
         ]
         click.echo(json.dumps(document, indent=2, sort_keys=True))
         return
-    try:
+    with reported():
         creds = credentials(anonymous)
-    except CloudError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     failed = 0
     for p in plans:
         cloud = Cloud(project=p.project, region=p.region, credentials=creds, endpoint=api_endpoint)

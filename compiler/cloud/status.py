@@ -19,7 +19,7 @@ from ruamel.yaml.error import YAMLError
 
 from ..artifacts.podhash import LABEL, compiled_hash, pod_files
 from .clients import Cloud, CloudError, credentials, require_clients
-from .deploy import env_project, fixed_project, location_problem
+from .options import check_location, cloud_options, env_project, fixed_project, reported
 
 UP_TO_DATE, STALE, NOT_DEPLOYED = "up to date", "stale", "not deployed"
 
@@ -145,29 +145,24 @@ def table(rows: list[PodStatus]) -> str:
     default=Path("generated"),
     type=click.Path(path_type=Path, file_okay=False, exists=True),
 )
-@click.option(
-    "--project", help="Google Cloud project (default: each pod's, or GOOGLE_CLOUD_PROJECT)."
+@cloud_options(
+    project_help="Google Cloud project (default: each pod's, or GOOGLE_CLOUD_PROJECT).",
+    region_help="Cloud Run region (default: each pod's).",
 )
-@click.option("--region", help="Cloud Run region (default: each pod's).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pod, for scripts.")
 @click.option("--check", is_flag=True, help="Exit 1 unless every pod is up to date.")
-@click.option("--api-endpoint", envvar="DATAPIC_API_ENDPOINT", hidden=True)
-@click.option("--anonymous", is_flag=True, envvar="DATAPIC_ANONYMOUS_CREDENTIALS", hidden=True)
 def status_command(
     root: Path,
     project: str | None,
     region: str | None,
-    as_json: bool,
-    check: bool,
     api_endpoint: str | None,
     anonymous: bool,
+    as_json: bool,
+    check: bool,
 ) -> None:
     """List the pods in ROOT (default generated/) beside their Cloud Run services."""
-    problem = location_problem(project, region)
-    if problem:
-        click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
-    try:
+    check_location(project, region)
+    with reported():
         require_clients()
         pods = local_pods(root)
         if not pods:
@@ -179,9 +174,6 @@ def status_command(
             return Cloud(project=project, region=region, credentials=creds, endpoint=api_endpoint)
 
         rows = status(pods, project, region, connect)
-    except CloudError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     if as_json:
         click.echo(json.dumps([asdict(row) for row in rows], indent=2, sort_keys=True))
     else:

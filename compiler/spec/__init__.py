@@ -1,6 +1,7 @@
-"""The spec: a YAML file read into the IR.
+"""The spec: a YAML file read into the frozen IR.
 
-Owns loading (positions kept), schema validation, project settings (`datapic.yaml`, dataPi's
-`config.yml`) and building the frozen IR in `ir`. Knows nothing of SQL text, files written or
-catalogs: later stages take the IR from here and never reach back.
+Owns loading with positions kept (load), schema validation (validate), dataPi's legacy
+spellings (legacy), project settings (project: the root and datapic.yaml; datapi: config.yml)
+and the deploy block (deployment), and building the IR (build, ir). Must not know SQL text,
+files written or catalogs: later stages take the IR from here and never reach back.
 """

@@ -12,7 +12,9 @@ import re
 from typing import Any
 
 from ..diagnostics import Code, Diagnostic, error
+from .deployment import resolve_deployment
 from .ir import (
+    DEFAULT_CATALOG,
     POD_ARGUMENTS,
     Aggregate,
     Column,
@@ -27,18 +29,13 @@ from .ir import (
     Reduction,
     Source,
 )
+from .legacy import legacy_aggregate, split_names
 from .load import Document
-from .project import NO_DEFAULTS, ProjectDefaults, resolve_deployment
+from .project import NO_DEFAULTS, ProjectDefaults
 
-DEFAULT_CATALOG = "default"
 DEFAULT_FRESHNESS_SECONDS = 5
 DEFAULT_MAX_PAGE_SIZE = 10_000
 
-# dataPi's Malloy-style aggregates: `sales.sum()` is named sales_sum, `count()` is named count.
-_LEGACY_AGGREGATE = re.compile(
-    r"^\s*(?:(?P<column>[A-Za-z_]\w*)\.)?(?P<func>[A-Za-z_]\w*)\(\s*\)\s*$"
-)
-_LEGACY_FUNCTIONS = {"sum", "avg", "min", "max", "count"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
 
 
@@ -164,7 +161,7 @@ class _Builder:
         """Column names from a list, or from dataPi's one space/comma-separated string."""
         value = self.data[field]
         if isinstance(value, str):
-            pairs = [(name, (field,)) for name in _split_names(value)]
+            pairs = [(name, (field,)) for name in split_names(value)]
             if not pairs:
                 self.fail(Code.INVALID_VALUE, f"{field}: no column names given", (field,))
         else:
@@ -199,26 +196,12 @@ class _Builder:
 
     def legacy_aggregate(self, text: str, path: tuple) -> Aggregate | None:
         """`sales.sum()` → sum(sales) named sales_sum; `count()` → count(*) named count."""
-        match = _LEGACY_AGGREGATE.match(text)
-        func = match and match["func"].lower()
-        if not match or func not in _LEGACY_FUNCTIONS:
-            self.fail(
-                Code.INVALID_VALUE,
-                f"aggregate '{text}' is not of the form column.function() "
-                f"with function one of {', '.join(sorted(_LEGACY_FUNCTIONS))}, or count(); "
-                "use the mapping form (name: sum(column)) for anything else",
-                path,
-            )
+        found = legacy_aggregate(text)
+        if isinstance(found, str):
+            self.fail(Code.INVALID_VALUE, found, path)
             return None
-        column = match["column"]
-        if column is None:
-            if func != "count":
-                self.fail(Code.INVALID_VALUE, f"'{text}' needs a column: column.{func}()", path)
-                return None
-            return Aggregate(name="count", expression="count(*)", span=self.doc.span(path))
-        return Aggregate(
-            name=f"{column}_{func}", expression=f"{func}({column})", span=self.doc.span(path)
-        )
+        name, expression = found
+        return Aggregate(name=name, expression=expression, span=self.doc.span(path))
 
     def filters(self) -> tuple[Filter, ...]:
         value = self.data.get("filters", [])
@@ -261,11 +244,7 @@ class _Builder:
         """The default in its JSON form, or a diagnostic when it does not fit the type."""
         normalised = _normalise_default(ptype, value)
         if normalised is None:
-            self.fail(
-                Code.INVALID_VALUE,
-                f"default {value!r} is not a valid {ptype.value}",
-                path,
-            )
+            self.fail(Code.INVALID_VALUE, f"default {value!r} is not a valid {ptype.value}", path)
         return normalised
 
     def order_by(self, query: Projection | Reduction | None) -> tuple[OrderKey, ...]:
@@ -304,7 +283,7 @@ class _Builder:
         return tuple(keys)
 
     def deployment(self) -> Deployment:
-        """The spec's deploy settings over the project's defaults (see project.py)."""
+        """The spec's deploy settings over the project's defaults (see deployment.py)."""
         deployment, found = resolve_deployment(self.doc, self.defaults)
         self.diagnostics += found
         return deployment
@@ -339,11 +318,6 @@ class _Builder:
                 )
             else:
                 seen[name] = span
-
-
-def _split_names(text: str) -> list[str]:
-    """dataPi's `sales q region` (or `sales, q, region`) as a list of names."""
-    return [part for part in re.split(r"[\s,]+", text) if part]
 
 
 def _normalise_default(ptype: ParamType, value: Any) -> Any:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from ..diagnostics import Span
 
 NO_SPAN = Span(file="<none>", line=1, column=1)
+# The pyiceberg catalog a table is in when depends_on names none.
+DEFAULT_CATALOG = "default"
 
 
 class Operation(enum.Enum):
@@ -33,13 +35,21 @@ class ParamType(enum.Enum):
     TIMESTAMP = "timestamp"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Located:
+    """A node of the IR: it keeps the span it came from, which equality ignores, so any later
+    stage can point at the YAML."""
+
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
 # Query arguments every pod takes beside the spec's parameters (the runtime's
 # RESERVED_ARGUMENTS), so a spec may not declare a parameter of these names.
 POD_ARGUMENTS = ("format", "limit", "page_token")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Parameter:
+class Parameter(Located):
     """A typed request parameter; `default` is its JSON form (ISO strings for dates)."""
 
     name: str
@@ -47,51 +57,50 @@ class Parameter:
     required: bool
     default: str | int | float | bool | None = None
     description: str = ""
-    span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Source:
+class Source(Located):
     """The Iceberg table a pod reads, and the pyiceberg catalog that knows it."""
 
     catalog: str
     namespace: tuple[str, ...]
     table: str
-    span: Span = field(default=NO_SPAN, compare=False)
+
+    @property
+    def qualified_name(self) -> str:
+        """`namespace.table`, as messages name the table."""
+        return ".".join((*self.namespace, self.table))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Column:
+class Column(Located):
     """A column named in select or group_by."""
 
     name: str
-    span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Aggregate:
+class Aggregate(Located):
     """One reduction output: its name and the aggregate SQL expression computing it."""
 
     name: str
     expression: str
-    span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Filter:
+class Filter(Located):
     """One boolean SQL condition, as written."""
 
     text: str
-    span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderKey:
+class OrderKey(Located):
     """One output column to sort by."""
 
     column: str
     descending: bool = False
-    span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,13 +137,12 @@ class Provenance:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SecretRef:
+class SecretRef(Located):
     """An environment variable filled from a Secret Manager secret at run time."""
 
     env: str
     secret: str
     version: str = "latest"
-    span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,6 +66,14 @@ class Document:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def display_path(path: Path) -> str:
+    """A path as the user sees it: relative to the working directory when below it."""
+    resolved, cwd = path.resolve(), Path.cwd().resolve()
+    if resolved.is_relative_to(cwd):
+        return resolved.relative_to(cwd).as_posix()
+    return path.as_posix()
+
+
 def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnostic]]:
     """Read and parse one spec file; never raises for a user's mistake."""
     start = Span(file=display_path, line=1, column=1)

@@ -10,6 +10,8 @@ import functools
 import json
 
 from jsonschema import Draft202012Validator, ValidationError, validators
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from ..assets import schema_path
 from ..diagnostics import Code, Diagnostic, error
@@ -35,6 +37,21 @@ def spec_validator() -> Draft202012Validator:
     schema = json.loads(schema_path("spec.schema.json").read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return StrictValidator(schema)
+
+
+@functools.cache
+def project_validator(pointer: str) -> Draft202012Validator:
+    """A validator for (a part of) schemas/project.schema.json, which refers to the spec's."""
+    resources = []
+    for name in ("spec.schema.json", "project.schema.json"):
+        schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
+        # Without "$schema" a referenced schema keeps StrictValidator's notion of "integer"
+        # (jsonschema would otherwise switch to the stock validator its "$schema" names).
+        del schema["$schema"]
+        resources.append((schema["$id"], DRAFT202012.create_resource(schema)))
+    registry = Registry().with_resources(resources)
+    project_id = dict(resources)["https://datapic.dev/schemas/project.schema.json"].contents["$id"]
+    return StrictValidator({"$ref": f"{project_id}{pointer}"}, registry=registry)
 
 
 def validate(document: Document) -> list[Diagnostic]:

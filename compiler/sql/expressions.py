@@ -18,9 +18,17 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from ..diagnostics import Code, Diagnostic, Span, error
-from ..spec.ir import Parameter, ParamType
-
-DIALECT = "duckdb"
+from ..spec.ir import Parameter
+from .nodes import (
+    ARITHMETIC,
+    COMPARISONS,
+    CONNECTIVES,
+    DIALECT,
+    PREDICATES,
+    function_name,
+    snippet,
+)
+from .parameters import check_parameters, placeholders
 
 # sqlglot logs (to stderr, via logging's last resort) when it falls back to a raw Command;
 # stages never print, and the statement is reported as a diagnostic anyway.
@@ -88,11 +96,6 @@ AGGREGATE_FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Variance: "variance",
 }
 
-COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
-CONNECTIVES = (exp.And, exp.Or, exp.Not)
-PREDICATES = (*COMPARISONS, exp.In, exp.Is, exp.Between, exp.Like, exp.ILike, exp.StartsWith)
-ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg)
-
 # Structural nodes allowed anywhere in a checked expression.
 _STRUCTURAL = (
     *COMPARISONS,
@@ -116,16 +119,6 @@ _STRUCTURAL = (
     exp.If,
     exp.DPipe,
 )
-
-# Parameter type families that may meet in a comparison.
-_FAMILY = {
-    ParamType.STRING: "string",
-    ParamType.INTEGER: "number",
-    ParamType.NUMBER: "number",
-    ParamType.BOOLEAN: "boolean",
-    ParamType.DATE: "time",
-    ParamType.TIMESTAMP: "time",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +146,10 @@ def parse_filter(
                 span,
             )
         )
-    problems += _check_parameters(tree, span, parameters)
+    problems += check_parameters(tree, span, parameters)
     if problems:
         return None, problems
-    return Checked(tree=_without_comments(tree), parameters=_placeholders(tree)), []
+    return Checked(tree=_without_comments(tree), parameters=placeholders(tree)), []
 
 
 def parse_aggregate(text: str, name: str, span: Span) -> tuple[Checked | None, list[Diagnostic]]:
@@ -177,7 +170,7 @@ def parse_aggregate(text: str, name: str, span: Span) -> tuple[Checked | None, l
     nested = [n for n in tree.find_all(*AGGREGATE_FUNCTIONS) if n is not tree]
     if not problems and nested:
         problems.append(error(Code.NOT_AN_AGGREGATE, f"aggregate '{name}' nests aggregates", span))
-    if not problems and _placeholders(tree):
+    if not problems and placeholders(tree):
         problems.append(
             error(
                 Code.CONSTRUCT_NOT_ALLOWED,
@@ -200,7 +193,7 @@ def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None,
         with _quiet_sqlglot():
             statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as exc:
-        message = _first_line(exc)
+        message = _parse_error_reason(exc)
         if message.startswith("Required keyword"):
             message = "the expression is incomplete"
         return None, [error(Code.SQL_SYNTAX, f"{what}: invalid SQL: {message}", span)]
@@ -235,7 +228,7 @@ def _without_empty_aliases(tree: exp.Expression) -> exp.Expression:
     return tree.pop()  # a new root must not keep the dropped Alias as its parent
 
 
-def _first_line(exc: Exception) -> str:
+def _parse_error_reason(exc: Exception) -> str:
     if isinstance(exc, TokenError):
         # sqlglot's own text shows a cut-off copy of the input; say what usually causes it.
         return "a quote or comment is not closed"
@@ -269,9 +262,12 @@ def _node_problem(
     node: exp.Expression, functions: dict, allow_aggregates: bool
 ) -> tuple[Code, str] | None:
     if isinstance(node, _STATEMENTS):
-        return Code.NOT_ONE_EXPRESSION, f"'{_sql(node)}' is a statement or subquery, not allowed"
+        return (
+            Code.NOT_ONE_EXPRESSION,
+            f"'{snippet(node, 60)}' is a statement or subquery, not allowed",
+        )
     if isinstance(node, exp.Column) and (node.table or node.args.get("db")):
-        return Code.CONSTRUCT_NOT_ALLOWED, f"column '{_sql(node)}': use the bare column name"
+        return Code.CONSTRUCT_NOT_ALLOWED, f"column '{snippet(node, 60)}': use the bare column name"
     if isinstance(node, exp.Star):
         if allow_aggregates and isinstance(node.parent, exp.Count):
             return None
@@ -288,24 +284,17 @@ def _node_problem(
         return None
     if isinstance(node, exp.Dot):
         return Code.CONSTRUCT_NOT_ALLOWED, (
-            f"'{_sql(node)}' is dataPi's list form; in this mapping form write function(column)"
+            f"'{snippet(node, 60)}' is dataPi's list form; "
+            "in this mapping form write function(column)"
         )
     if isinstance(node, exp.Func):
-        name = _function_name(node)
+        name = function_name(node)
         allowed = ", ".join(sorted(set(functions.values())))
         return Code.FUNCTION_NOT_ALLOWED, f"function '{name}' is not allowed (allowed: {allowed})"
-    return Code.CONSTRUCT_NOT_ALLOWED, f"'{_sql(node)}' ({type(node).__name__}) is not allowed"
-
-
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.this).lower()
-    return node.sql_name().lower()
-
-
-def _sql(node: exp.Expression) -> str:
-    text = node.sql(dialect=DIALECT)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return (
+        Code.CONSTRUCT_NOT_ALLOWED,
+        f"'{snippet(node, 60)}' ({type(node).__name__}) is not allowed",
+    )
 
 
 def _is_condition(tree: exp.Expression, parameters: dict[str, Parameter]) -> bool:
@@ -322,10 +311,6 @@ def _is_condition(tree: exp.Expression, parameters: dict[str, Parameter]) -> boo
     return isinstance(tree, (*PREDICATES, exp.Boolean, exp.Column))
 
 
-def _placeholders(tree: exp.Expression) -> frozenset[str]:
-    return frozenset(p.name for p in tree.find_all(exp.Placeholder) if p.this)
-
-
 def _without_comments(tree: exp.Expression) -> exp.Expression:
     """A copy without SQL comments, so the compiled SQL holds only what it executes.
 
@@ -335,105 +320,3 @@ def _without_comments(tree: exp.Expression) -> exp.Expression:
     for node in tree.walk():
         node.comments = None
     return tree
-
-
-def _check_parameters(
-    tree: exp.Expression, span: Span, parameters: dict[str, Parameter]
-) -> list[Diagnostic]:
-    problems = []
-    for name in sorted(_placeholders(tree)):
-        if name not in parameters:
-            declared = ", ".join(sorted(parameters)) or "none"
-            problems.append(
-                error(
-                    Code.UNDECLARED_PARAMETER,
-                    f"parameter ':{name}' is not declared under parameters (declared: {declared})",
-                    span,
-                )
-            )
-    for placeholder in tree.find_all(exp.Placeholder):
-        declared = parameters.get(placeholder.name)
-        if declared is None:
-            continue
-        mismatch = _usage_mismatch(placeholder, declared, parameters)
-        if mismatch:
-            problems.append(
-                error(
-                    Code.PARAMETER_TYPE_MISMATCH,
-                    f"parameter ':{declared.name}' is declared {declared.type.value} "
-                    f"but {mismatch}",
-                    span,
-                )
-            )
-    return problems
-
-
-def _usage_mismatch(
-    placeholder: exp.Placeholder, declared: Parameter, parameters: dict[str, Parameter]
-) -> str | None:
-    """Why this use of a parameter contradicts its declared type, if it does."""
-    parent = placeholder.parent
-    while isinstance(parent, exp.Paren):
-        parent = parent.parent
-    family = _FAMILY[declared.type]
-    if (parent is None or isinstance(parent, exp.And | exp.Or | exp.Not)) and family != "boolean":
-        return "is used as a condition"
-    if isinstance(parent, exp.Like | exp.ILike) and family != "string":
-        return "is used with LIKE, which needs a string"
-    if isinstance(parent, ARITHMETIC) and family not in ("number", "time"):
-        return "is used in arithmetic"
-    if isinstance(parent, (*COMPARISONS, exp.In, exp.Between)):
-        operands = [_unparen(o) for o in _operands(parent)]
-        mine = next((i for i, o in enumerate(operands) if o is placeholder), -1)
-        for index, other in enumerate(operands):
-            other_family = _literal_family(other, parameters)
-            if index == mine or not other_family or other_family == family:
-                continue
-            if isinstance(other, exp.Placeholder):
-                # Two parameters that disagree: report it once, at the later one.
-                if index < mine:
-                    other_type = parameters[other.name].type.value
-                    return f"is compared with parameter ':{other.name}' ({other_type})"
-                continue
-            return f"is compared with {other_family} {_sql(other)}"
-    return None
-
-
-def _operands(node: exp.Expression) -> list[exp.Expression]:
-    if isinstance(node, exp.In):
-        return [node.this, *node.expressions]
-    if isinstance(node, exp.Between):
-        return [node.this, node.args["low"], node.args["high"]]
-    return [node.left, node.right]
-
-
-def _unparen(node: exp.Expression) -> exp.Expression:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
-
-
-def _literal_family(node: exp.Expression, parameters: dict[str, Parameter]) -> str | None:
-    """The type family of a literal-ish operand, when it can be told without the table."""
-    node = _unparen(node)
-    if isinstance(node, exp.Placeholder) and node.name in parameters:
-        return _FAMILY[parameters[node.name].type]
-    if isinstance(node, exp.Literal):
-        return "string" if node.is_string else "number"
-    if isinstance(node, exp.Boolean):
-        return "boolean"
-    if isinstance(node, exp.Cast):
-        to = node.to.this
-        if to in (exp.DataType.Type.DATE, *exp.DataType.TEMPORAL_TYPES):
-            return "time"
-        if to in exp.DataType.TEXT_TYPES:
-            return "string"
-        if to in exp.DataType.NUMERIC_TYPES:
-            return "number"
-    if isinstance(node, exp.Lower | exp.Upper | exp.Trim | exp.Substring | exp.Concat):
-        return "string"
-    if isinstance(node, exp.Length | exp.Year | exp.Month | exp.Day | exp.Quarter):
-        return "number"
-    if isinstance(node, exp.CurrentDate | exp.CurrentTimestamp):
-        return "time"
-    return None

@@ -13,7 +13,8 @@ from sqlglot.tokens import Tokenizer
 from ..diagnostics import Code, Diagnostic, error
 from ..spec.ir import CompiledQuery, Pod, Projection
 from ..spec.load import Document
-from .expressions import DIALECT, column_names, parse_aggregate, parse_filter
+from .expressions import Checked, column_names, parse_aggregate, parse_filter
+from .nodes import DIALECT
 from .pushdown import pushdown
 
 SOURCE_RELATION = "source"
@@ -22,79 +23,111 @@ _KEYWORDS = {k.upper() for k in Tokenizer.KEYWORDS}
 _CLOCK = (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime, exp.Localtimestamp)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Outputs:
+    """The SELECT list and GROUP BY of a pod's query, and the columns they read."""
+
+    outputs: tuple[exp.Expression, ...]
+    aggregates: tuple[exp.Expression, ...]
+    group_by: tuple[exp.Expression, ...]
+    read: frozenset[str]
+
+
 def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
     """The compiled query of a pod, or the SQL problems in its spec."""
-    diagnostics: list[Diagnostic] = []
-    parameters = {p.name: p for p in pod.parameters}
+    conditions, diagnostics = _conditions(pod)
+    outputs, problems = _outputs(pod)
+    diagnostics += problems
+    # A filter that did not parse may be the one using a parameter: judge usage only when all did.
+    if len(conditions) == len(pod.filters):
+        diagnostics += _unused_parameters(pod, conditions)
+    if diagnostics:
+        return None, diagnostics
+    trees = [c.tree for c in conditions]
+    read = set(outputs.read).union(*(column_names(tree) for tree in trees))
+    return (
+        CompiledQuery(
+            sql=_printed(_select(pod, outputs, trees)),
+            columns=pod.query.output_names,
+            read_columns=tuple(sorted(read)),
+            pushdown=tuple(_normalised(p) for p in pushdown(trees)),
+            reads_the_clock=any(t.find(*_CLOCK) for t in (*trees, *outputs.aggregates)),
+        ),
+        [],
+    )
 
-    conditions = []
+
+def _conditions(pod: Pod) -> tuple[list[Checked], list[Diagnostic]]:
+    """The pod's filters, parsed and checked; those with problems are left out."""
+    parameters = {p.name: p for p in pod.parameters}
+    conditions, diagnostics = [], []
     for f in pod.filters:
         checked, problems = parse_filter(f.text, f.span, parameters)
         diagnostics += problems
         if checked:
             conditions.append(checked)
-    # A filter that did not parse may be the one using a parameter: judge usage only when all did.
-    all_filters_parsed = len(conditions) == len(pod.filters)
+    return conditions, diagnostics
 
-    outputs: list[exp.Expression] = []
-    aggregate_trees: list[exp.Expression] = []
-    group_by: list[exp.Expression] = []
-    read: set[str] = set()
+
+def _outputs(pod: Pod) -> tuple[_Outputs, list[Diagnostic]]:
+    """The selected columns, or the grouping columns then the aggregates, as sqlglot trees."""
     if isinstance(pod.query, Projection):
-        outputs = [_column(c.name) for c in pod.query.columns]
-        read.update(c.name for c in pod.query.columns)
-    else:
-        group_by = [_column(c.name) for c in pod.query.group_by]
-        outputs = list(group_by)
-        read.update(c.name for c in pod.query.group_by)
-        for aggregate in pod.query.aggregates:
-            checked, problems = parse_aggregate(
-                aggregate.expression, aggregate.name, aggregate.span
-            )
-            diagnostics += problems
-            if checked:
-                aggregate_trees.append(checked.tree)
-                outputs.append(exp.alias_(checked.tree, _identifier(aggregate.name)))
-                read.update(column_names(checked.tree))
+        names = [c.name for c in pod.query.columns]
+        outputs = _Outputs(
+            outputs=tuple(_column(n) for n in names),
+            aggregates=(),
+            group_by=(),
+            read=frozenset(names),
+        )
+        return outputs, []
+    group_by = [_column(c.name) for c in pod.query.group_by]
+    selected, trees, read = list(group_by), [], {c.name for c in pod.query.group_by}
+    diagnostics = []
+    for aggregate in pod.query.aggregates:
+        checked, problems = parse_aggregate(aggregate.expression, aggregate.name, aggregate.span)
+        diagnostics += problems
+        if checked:
+            trees.append(checked.tree)
+            selected.append(exp.alias_(checked.tree, _identifier(aggregate.name)))
+            read.update(column_names(checked.tree))
+    outputs = _Outputs(
+        outputs=tuple(selected),
+        aggregates=tuple(trees),
+        group_by=tuple(group_by),
+        read=frozenset(read),
+    )
+    return outputs, diagnostics
 
-    used = set().union(*(c.parameters for c in conditions)) if conditions else set()
-    for parameter in pod.parameters:
-        if parameter.name not in used and all_filters_parsed:
-            diagnostics.append(
-                error(
-                    Code.UNUSED_PARAMETER,
-                    f"parameter '{parameter.name}' is declared but no filter uses it "
-                    f"(refer to it as :{parameter.name})",
-                    parameter.span,
-                )
-            )
-    if diagnostics:
-        return None, diagnostics
 
-    trees = [c.tree for c in conditions]
-    for tree in trees:
-        read.update(column_names(tree))
-    select = exp.select(*outputs).from_(SOURCE_RELATION)
-    if trees:
-        select = select.where(exp.and_(*trees))
-    if group_by:
-        select = select.group_by(*group_by)
+def _unused_parameters(pod: Pod, conditions: list[Checked]) -> list[Diagnostic]:
+    """A declared parameter no filter uses (the caller could never affect the answer)."""
+    used = set().union(*(c.parameters for c in conditions))
+    return [
+        error(
+            Code.UNUSED_PARAMETER,
+            f"parameter '{parameter.name}' is declared but no filter uses it "
+            f"(refer to it as :{parameter.name})",
+            parameter.span,
+        )
+        for parameter in pod.parameters
+        if parameter.name not in used
+    ]
+
+
+def _select(pod: Pod, outputs: _Outputs, conditions: list[exp.Expression]) -> exp.Select:
+    """The SELECT over the `source` relation, in the clause order DuckDB reads."""
+    select = exp.select(*outputs.outputs).from_(SOURCE_RELATION)
+    if conditions:
+        select = select.where(exp.and_(*conditions))
+    if outputs.group_by:
+        select = select.group_by(*outputs.group_by)
     if pod.order_by:
         select = select.order_by(
             *(exp.Ordered(this=_column(k.column), desc=k.descending) for k in pod.order_by)
         )
     if pod.limit is not None:
         select = select.limit(pod.limit)
-    return (
-        CompiledQuery(
-            sql=_printed(select),
-            columns=pod.query.output_names,
-            read_columns=tuple(sorted(read)),
-            pushdown=tuple(_normalised(p) for p in pushdown(trees)),
-            reads_the_clock=any(t.find(*_CLOCK) for t in (*trees, *aggregate_trees)),
-        ),
-        [],
-    )
+    return select
 
 
 def clock_safe_cache(

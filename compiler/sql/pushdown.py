@@ -42,25 +42,19 @@ def pushdown(conditions: list[exp.Expression]) -> tuple[dict, ...]:
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = _unparen(node)
+    node = node.unnest()
     if isinstance(node, exp.And):
         return _conjuncts(node.left) + _conjuncts(node.right)
     return [node]
 
 
-def _unparen(node: exp.Expression) -> exp.Expression:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
-
-
 def _predicate(node: exp.Expression) -> dict:
-    node = _unparen(node)
+    node = node.unnest()
     if isinstance(node, exp.And | exp.Or):
         op = "and" if isinstance(node, exp.And) else "or"
         return {"op": op, "args": [_predicate(node.left), _predicate(node.right)]}
     if isinstance(node, exp.Not):
-        return _negated(_unparen(node.this))
+        return _negated(node.this.unnest())
     if type(node) in _COMPARISON_OPS:
         return _comparison(node)
     if isinstance(node, exp.In):
@@ -102,7 +96,7 @@ def _in_values(node: exp.In) -> list[dict]:
 
 def _comparison(node: exp.Expression) -> dict:
     op = _COMPARISON_OPS[type(node)]
-    left, right = _unparen(node.left), _unparen(node.right)
+    left, right = node.left.unnest(), node.right.unnest()
     if isinstance(right, exp.Column):
         left, right, op = right, left, _MIRRORED[op]
     return {"op": op, "column": _column(left), "value": _value(right)}
@@ -110,7 +104,7 @@ def _comparison(node: exp.Expression) -> dict:
 
 def _like(node: exp.Like) -> dict:
     """`col LIKE 'abc%'` is Iceberg's starts_with; other patterns are not pushable."""
-    pattern = _unparen(node.expression)
+    pattern = node.expression.unnest()
     if node.args.get("escape") or not (isinstance(pattern, exp.Literal) and pattern.is_string):
         raise _NotPushable
     match = _LIKE_PREFIX.match(pattern.this)
@@ -123,7 +117,7 @@ def _like(node: exp.Like) -> dict:
 
 
 def _column(node: exp.Expression) -> str:
-    node = _unparen(node)
+    node = node.unnest()
     if not isinstance(node, exp.Column):
         raise _NotPushable
     return node.name
@@ -131,7 +125,7 @@ def _column(node: exp.Expression) -> str:
 
 def _value(node: exp.Expression) -> dict:
     """A literal with its type, or a parameter reference bound at request time."""
-    node = _unparen(node)
+    node = node.unnest()
     if isinstance(node, exp.Placeholder):
         return {"parameter": node.name}
     if isinstance(node, exp.Boolean):

@@ -36,8 +36,8 @@ from pyiceberg.types import (
 from compiler.check.catalog import SchemaLookup
 from compiler.check.checker import check
 from compiler.diagnostics import Code
+from compiler.spec.datapi import Metastore
 from compiler.spec.ir import Aggregate, Column, Filter, Projection, Reduction
-from compiler.spec.project import Metastore
 from compiler.sql.lower import lower
 
 SCHEMA = Schema(
@@ -353,7 +353,8 @@ def test_a_spec_that_fits_its_table_has_nothing_to_report(schema):
 
 
 def test_every_iceberg_type_checked_here_has_a_kind(schema):
-    from compiler.check.checker import Kind, kind_of
+    from compiler.check.kinds import kind_of
+    from compiler.sql.types import Kind
 
     kinds = {f.name: kind_of(f.field_type) for f in schema.fields}
     assert kinds == {
@@ -575,7 +576,8 @@ def test_config_yml_credential_from_an_environment_variable(monkeypatch, tmp_pat
 
 
 def test_secrets_in_a_message_are_masked():
-    from compiler.check.catalog import CatalogSettings, _redacted
+    from compiler.check.settings import CatalogSettings
+    from compiler.secrets import redacted
 
     settings = CatalogSettings(
         name="c",
@@ -587,12 +589,13 @@ def test_secrets_in_a_message_are_masked():
         },
     )
     message = "bad client-id:the-secret at https://u:p@h/x with KEY123 and the-secret"
-    assert _redacted(message, settings.secrets) == "bad *** at https://h/x with *** and ***"
+    assert redacted(message, settings.secrets) == "bad *** at https://h/x with *** and ***"
     assert settings.uri == "https://h/x"
 
 
 def test_url_encoded_secrets_and_bearer_tokens_are_masked():
-    from compiler.check.catalog import CatalogSettings, _redacted
+    from compiler.check.settings import CatalogSettings
+    from compiler.secrets import redacted
 
     settings = CatalogSettings(
         name="c",
@@ -603,7 +606,7 @@ def test_url_encoded_secrets_and_bearer_tokens_are_masked():
         "POST client_secret=s3cr%2Ft%2Bx%3Dy (also s3cr/t%2Bx%3Dy, client+id%3As3cr%2Ft%2Bx%3Dy) "
         "refused; header was Authorization: Bearer eyJhbGciOi.abc.def; bearer xyz"
     )
-    assert _redacted(message, settings.secrets) == (
+    assert redacted(message, settings.secrets) == (
         "POST client_secret=*** (also ***, ***) refused; header was Authorization: Bearer *** "
         "bearer ***"
     )
