@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from .secrets import mask_secret_value
 
 
-class Severity(enum.Enum):
+class Severity(enum.StrEnum):
     """How bad a diagnostic is: errors stop the pipeline, warnings do not (unless asked)."""
 
-    ERROR = "error"
-    WARNING = "warning"
+    ERROR = enum.auto()
+    WARNING = enum.auto()
 
 
 class Code(enum.Enum):

@@ -24,15 +24,15 @@ class Operation(enum.Enum):
     REDUCTION = "REDUCTION"
 
 
-class ParamType(enum.Enum):
-    """Types a request parameter can declare."""
+class ParamType(enum.StrEnum):
+    """Types a request parameter can declare; each value is its name in lower case."""
 
-    STRING = "string"
-    INTEGER = "integer"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    TIMESTAMP = "timestamp"
+    STRING = enum.auto()
+    INTEGER = enum.auto()
+    NUMBER = enum.auto()
+    BOOLEAN = enum.auto()
+    DATE = enum.auto()
+    TIMESTAMP = enum.auto()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +81,14 @@ class Column(Located):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderKey(Located):
+    """One output column to sort by."""
+
+    column: str
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Aggregate(Located):
     """One reduction output: its name and the aggregate SQL expression computing it."""
 
@@ -93,14 +101,6 @@ class Filter(Located):
     """One boolean SQL condition, as written."""
 
     text: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderKey(Located):
-    """One output column to sort by."""
-
-    column: str
-    descending: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
