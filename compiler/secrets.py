@@ -25,7 +25,7 @@ _WORDS = (
     "SAS",
     "SIGNATURE",
     "AUTHORIZATION",
-    "CONNECTION(?:.STRING)?",
+    "CONNECTION.?STRING",
 )
 SECRET_NAME = re.compile("|".join(_WORDS), re.IGNORECASE)
 

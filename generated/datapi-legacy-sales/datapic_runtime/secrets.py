@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 # values appear in ordinary messages.
 SECRET_NAME = re.compile(
     r"^(?!.*(?:expires-at|expires-at-ms|key-id|-uri)$)"
-    r".*(?:CREDENTIAL|TOKEN|SECRET|PASSWORD|PASSWD|KEY|SAS|SIGNATURE|AUTHORIZATION|CONNECTION)",
+    r".*(?:CREDENTIAL|TOKEN|SECRET|PASSWORD|PASSWD|KEY|SAS|SIGNATURE|AUTHORIZATION|"
+    r"CONNECTION.?STRING)",
     re.IGNORECASE,
 )
 # Secret parts of an Azure connection string (AccountKey=…;SharedAccessSignature=…).

