@@ -56,7 +56,7 @@ def render(pod: Pod, query: CompiledQuery) -> Mapping[str, bytes]:
 def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
     """The content of pod.json (see schemas/pod.schema.json)."""
     return {
-        "format_version": 1,
+        "format_version": 2,
         "generator": GENERATOR,
         "spec": {"path": pod.provenance.spec_path, "sha256": pod.provenance.spec_sha256},
         "name": pod.name,

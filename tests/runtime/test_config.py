@@ -18,7 +18,7 @@ POD_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "pod.schema.json"
 EXAMPLE = {
     "columns": ["q", "total_sales", "orders"],
     "description": "EMEA sales aggregated by quarter",
-    "format_version": 1,
+    "format_version": 2,
     "freshness_seconds": 5,
     "max_page_size": 10000,
     "result_cache": True,
@@ -112,7 +112,7 @@ def _broken(path: str, value) -> dict:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (_broken("format_version", 2), "format_version 2 is not 1"),
+        (_broken("format_version", 1), "format_version 1 is not 2"),
         (_broken("sql", KeyError), "missing or malformed field (KeyError: 'sql')"),
         (_broken("sql", "SELECT 1 FROM source"), "expected the SQL as a list of lines"),
         (_broken("parameters.0.type", "money"), "parameters[0]: unknown type 'money'"),

@@ -121,7 +121,7 @@ def pod_json(
     return {
         "columns": columns,
         "description": f"test pod {name}",
-        "format_version": 1,
+        "format_version": 2,
         "freshness_seconds": 5,
         "max_page_size": 10000,
         "result_cache": False,

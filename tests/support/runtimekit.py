@@ -26,7 +26,7 @@ with warnings.catch_warnings():
 POD = {
     "columns": ["id", "label", "price"],
     "description": "Rows of t.nasty",
-    "format_version": 1,
+    "format_version": 2,
     "freshness_seconds": 30,
     "max_page_size": 10000,
     "result_cache": False,

@@ -11,7 +11,8 @@ from .errors import ConfigError
 from .predicates import Predicate, parse_predicate
 from .values import TYPES, from_json
 
-FORMAT_VERSION = 1
+# The shape of pod.json this runtime reads; 2: `sql` is a list of lines, not one string.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

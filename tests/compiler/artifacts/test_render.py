@@ -42,7 +42,7 @@ def test_pod_json_is_the_compiled_query():
     document = json.loads(files["pod.json"])
     POD_VALIDATOR.validate(document)
     assert document == {
-        "format_version": 1,
+        "format_version": 2,
         "generator": f"datapic {__version__}",
         "spec": {"path": "specs/t.yaml", "sha256": SHA},
         "name": "t",
