@@ -15,14 +15,14 @@ NULL_OPS = ("is_null", "not_null")
 JUNCTION_OPS = ("and", "or")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParameterRef:
     """A request parameter, bound to its value at request time."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Literal:
     """A constant written into the pod by the compiler, already typed."""
 
@@ -33,7 +33,7 @@ class Literal:
 Value = Literal | ParameterRef
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _OnColumn:
     """A test of one column's values (what Comparison, Membership and NullCheck share)."""
 
@@ -41,26 +41,26 @@ class _OnColumn:
     column: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison(_OnColumn):
     """`column <op> value`, op one of COMPARISON_OPS."""
 
     value: Value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Membership(_OnColumn):
     """`column [NOT] IN (values…)`."""
 
     values: tuple[Value, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NullCheck(_OnColumn):
     """`column IS [NOT] NULL`."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Junction:
     """`args[0] AND/OR args[1] …`."""
 
@@ -68,7 +68,7 @@ class Junction:
     args: tuple[Predicate, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Negation:
     """`NOT arg`."""
 
