@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from tokenkit import TokenServer
 
 NAN = float("nan")
 UTC = dt.UTC
@@ -108,3 +109,18 @@ def nasty(catalog_props):
     from pyiceberg.catalog import load_catalog
 
     return load_catalog("default", **catalog_props).load_table("t.nasty")
+
+
+@pytest.fixture
+def token_server():
+    """Makes OAuth2 token endpoints on loopback that answer with the given (status, body)."""
+    servers = []
+
+    def make(*answers: tuple[int, dict]) -> TokenServer:
+        server = TokenServer(list(answers))
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()

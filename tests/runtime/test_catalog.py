@@ -1,146 +1,23 @@
-"""datapic_runtime.catalog: OAuth2 token renewal, table properties kept out of storage settings,
-credential lifetimes, and a new client after a refused token.
+"""datapic_runtime.catalog: table properties kept out of storage settings, credential lifetimes,
+a new client after a refused token, and REST catalogs wired to the pod's own OAuth2 tokens.
 
-The token endpoint is a real HTTP server on loopback; tables are real (SQL catalog in SQLite).
+Tables are real (SQL catalog in SQLite); the token endpoint is a real HTTP server on loopback.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pyarrow as pa
 import pytest
-import requests
 from datapic_runtime import catalog as runtime_catalog
 from datapic_runtime.catalog import CatalogClient, confine_io, pod_catalog, timeout_seconds
-from datapic_runtime.oauth import ClientCredentials
-from datapic_runtime.secrets import redact
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import OAuthError, UnauthorizedError
+from pyiceberg.exceptions import UnauthorizedError
 from pyiceberg.io import load_file_io
 from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField
-
-
-class TokenServer:
-    """An OAuth2 token endpoint: answers each POST with the next prepared answer."""
-
-    def __init__(self, answers: list[tuple[int, dict]]) -> None:
-        self.answers = list(answers)
-        self.forms: list[dict[str, list[str]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                length = int(self.headers["Content-Length"])
-                outer.forms.append(parse_qs(self.rfile.read(length).decode()))
-                status, answer = outer.answers.pop(0) if outer.answers else (500, {})
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/oauth/tokens"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def token_server():
-    servers = []
-
-    def make(*answers: tuple[int, dict]) -> TokenServer:
-        server = TokenServer(list(answers))
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def jwt(claims: dict) -> str:
-    def part(data: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'HS256'})}.{part(claims)}.c2lnbmF0dXJl"
-
-
-def test_the_token_is_fetched_once_and_renewed_ahead_of_expiry(token_server):
-    server = token_server((200, {"access_token": "token-one", "expires_in": 3600}),
-                          (200, {"access_token": "token-two", "expires_in": 3600}))  # fmt: skip
-    clock = Clock()
-    manager = ClientCredentials(server.url, "client-id:client-secret-xyz", "PRINCIPAL_ROLE:ALL",
-                                clock=clock)  # fmt: skip
-    assert manager.auth_header() == "Bearer token-one"
-    clock.now += 3600 - 301  # just before the 300 s margin
-    assert manager.auth_header() == "Bearer token-one"
-    clock.now += 2
-    assert manager.auth_header() == "Bearer token-two"
-    assert manager.fetched == 2
-    form = server.forms[0]
-    assert form["grant_type"] == ["client_credentials"]
-    assert form["client_id"] == ["client-id"]
-    assert form["client_secret"] == ["client-secret-xyz"]
-    assert form["scope"] == ["PRINCIPAL_ROLE:ALL"]
-
-
-def test_a_token_without_expires_in_lives_as_its_jwt_says(token_server):
-    token = jwt({"iat": 100, "exp": 700})  # ten minutes
-    server = token_server((200, {"access_token": token}))
-    clock = Clock()
-    manager = ClientCredentials(server.url, "id:secret-value", clock=clock)
-    manager.auth_header()
-    assert manager.renew_at == clock.now + 300  # half of 600 s: the margin would leave less
-
-
-def test_a_refused_credential_raises_oauth_error_without_the_secret(token_server):
-    answer = {"error": "invalid_client", "error_description": "bad client credentials"}
-    server = token_server((401, answer))
-    manager = ClientCredentials(server.url, "id:very-secret-value")
-    with pytest.raises(OAuthError) as failure:
-        manager.auth_header()
-    assert str(failure.value) == "invalid_client: bad client credentials"
-    assert "very-secret-value" not in str(failure.value)
-
-
-def test_a_token_endpoint_that_never_answers_times_out():
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(1)
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}/token"
-        manager = ClientCredentials(url, "id:secret-value", timeout=0.3)
-        with pytest.raises(requests.exceptions.Timeout):
-            manager.auth_header()
-
-
-def test_fetched_tokens_are_redacted(token_server):
-    server = token_server((200, {"access_token": "fresh-bearer-token-123", "expires_in": 60}))
-    ClientCredentials(server.url, "id:secret-value").auth_header()
-    assert redact("sent fresh-bearer-token-123") == "sent ***"
+from tokenkit import Clock
 
 
 @pytest.mark.parametrize(

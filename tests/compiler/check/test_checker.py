@@ -1,5 +1,5 @@
-"""Checking a lowered pod against its table's schema (compiler/check.py), and loading that schema
-from a real catalog (compiler/catalog.py).
+"""Checking a lowered pod against its table's schema (compiler/check/checker.py, kinds.py), and
+loading that schema from a real catalog (compiler/check/catalog.py).
 
 The schema comes from a real SQL catalog (SQLite) through the same `SchemaLookup` the CLI uses.
 The type rules are held to an independent reference: DuckDB itself runs each case's compiled SQL
