@@ -64,7 +64,7 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     query, diagnostics = lower(pod)
     if query is None or has_errors(diagnostics):
         return stopped(diagnostics)
-    pod, found = clock_safe_cache(pod, query, document)
+    pod, found = clock_safe_cache(pod, query)
     if found:
         return stopped(found)
     if lookup is not None:

@@ -72,6 +72,8 @@ class _Builder:
             )
         if self.diagnostics or source is None or query is None:
             return None
+        explicit = "result_cache" in self.data
+        cache_set_at = self.doc.span(("result_cache",)) if explicit else None
         return Pod(
             name=self.data["resource_name"],
             short_description=self.data.get("short_description", ""),
@@ -86,6 +88,7 @@ class _Builder:
             max_page_size=self.data.get("max_page_size", DEFAULT_MAX_PAGE_SIZE),
             # Reductions are small and often repeated; projections can be large.
             result_cache=self.data.get("result_cache", operation == "REDUCTION"),
+            result_cache_set_at=cache_set_at,
             deploy=deployment.enabled,
             provenance=Provenance(spec_path=self.spec_path, spec_sha256=self.doc.sha256),
             deployment=deployment,

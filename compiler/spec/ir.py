@@ -195,6 +195,8 @@ class Pod:
     provenance: Provenance
     deployment: Deployment = DEFAULT_DEPLOYMENT
     span: Span = field(default=NO_SPAN, compare=False)  # where resource_name's value stands
+    # Where the spec sets result_cache itself; None when the default for the operation applies.
+    result_cache_set_at: Span | None = field(default=None, compare=False)
 
     @property
     def operation(self) -> Operation:

@@ -12,7 +12,6 @@ from sqlglot.tokens import Tokenizer
 
 from ..diagnostics import Code, Diagnostic, error
 from ..spec.ir import CompiledQuery, Pod, Projection
-from ..spec.load import Document
 from .expressions import Checked, column_names, parse_aggregate, parse_filter
 from .nodes import DIALECT
 from .pushdown import pushdown
@@ -130,9 +129,7 @@ def _select(pod: Pod, outputs: _Outputs, conditions: list[exp.Expression]) -> ex
     return select
 
 
-def clock_safe_cache(
-    pod: Pod, query: CompiledQuery, document: Document
-) -> tuple[Pod, list[Diagnostic]]:
+def clock_safe_cache(pod: Pod, query: CompiledQuery) -> tuple[Pod, list[Diagnostic]]:
     """The pod with its result cache off when its answer depends on the clock.
 
     The cache is keyed by table snapshot and parameters, so `day = current_date` would keep
@@ -141,14 +138,14 @@ def clock_safe_cache(
     """
     if not (query.reads_the_clock and pod.result_cache):
         return pod, []
-    if "result_cache" in document.data:
+    if pod.result_cache_set_at is not None:
         return pod, [
             error(
                 Code.NOT_SUPPORTED,
                 "result_cache: true is not supported when a filter or aggregate reads the clock "
                 "(current_date, current_timestamp): cached answers would go stale without a "
                 "new snapshot; remove result_cache or set it to false",
-                document.span(("result_cache",)),
+                pod.result_cache_set_at,
             )
         ]
     return dataclasses.replace(pod, result_cache=False), []
