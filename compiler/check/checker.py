@@ -28,7 +28,7 @@ from ..diagnostics import Code, Diagnostic, Span, error
 from ..spec.ir import Column, Pod, Projection
 from ..sql.expressions import parse_aggregate, parse_filter
 from ..sql.nodes import ARITHMETIC, COMPARISONS, function_name, operands, snippet
-from ..sql.types import PARAMETER_KINDS, TIME, TYPE_NAMES, Kind, cast_kind
+from ..sql.types import PARAMETER_KINDS, TIME, Kind, cast_kind
 from .kinds import (
     AGGREGATE_ARGUMENTS,
     FUNCTION_ARGUMENTS,
@@ -217,7 +217,8 @@ class _Checker:
         """The parameter type matching an operand: integer for integer columns."""
         if isinstance(typed.column_type, IntegerType | LongType):
             return "type: integer"
-        return f"type: {TYPE_NAMES[typed.kind]}"
+        # The judged kinds are named as the parameter types are (string, number, date, ...).
+        return f"type: {typed.kind.value}"
 
     # --- typing -------------------------------------------------------------------------------
 

@@ -35,15 +35,6 @@ PARAMETER_KINDS = {
     ParamType.TIMESTAMP: Kind.TIMESTAMP,
 }
 
-# The parameter type to declare for a value of each kind (integer columns say integer).
-TYPE_NAMES = {
-    Kind.STRING: "string",
-    Kind.NUMBER: "number",
-    Kind.BOOLEAN: "boolean",
-    Kind.DATE: "date",
-    Kind.TIMESTAMP: "timestamp",
-}
-
 
 def family(kind: Kind) -> str:
     """Kinds that may meet in a comparison share a family: dates and timestamps are 'time'.
