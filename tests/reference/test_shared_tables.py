@@ -153,7 +153,7 @@ def _queries(table: str, catalog: SqlCatalog) -> list[Query]:
                     read_columns=columns_read(sql, names),
                     parameters=tuple(parameters),
                     pushdown=tuple(pushdown),
-                    calls=(call,),
+                    calls=((call, common["expected"]),),
                     **common,
                 )
             )
