@@ -60,9 +60,9 @@ class _TableState:
     def database_for(self, plan: Plan, limits: Limits) -> Database:
         """A database allowed to read every file of `plan` (rebuilt if one lies elsewhere)."""
         with self.lock:
-            if self.database is None or not self.database.covers(plan.direct_files):
+            if self.database is None or not self.database.covers(plan.duckdb_files):
                 previous = self.database.prefixes if self.database else ()
-                self.database = Database(self.table, limits, plan.direct_files, previous)
+                self.database = Database(self.table, limits, plan.duckdb_files, previous)
             return self.database
 
 
