@@ -77,7 +77,8 @@ def read_planned(
     plain = [sql for sql, has_tags in parts if not has_tags]
     with_tags = [sql for sql, has_tags in parts if has_tags]
     if with_tags:
-        plain.append(_without_equality_deletes(statement, plan, with_tags))
+        tagged_files = [f for f in plan.files if f.task.equality_deletes]
+        plain.append(_without_equality_deletes(statement, plan, with_tags, tagged_files))
     union = " UNION ALL BY NAME ".join(plain)
     wanted = ", ".join(_identifier(c.name) for c in plan.columns if c.read_by_query)
     return f"SELECT {wanted} FROM ({union})", statement.bound()
@@ -192,9 +193,13 @@ def _tag(rows: pa.Table, sequence: int, scope: int) -> pa.Table:
 
 
 def _without_equality_deletes(
-    statement: _Statement, plan: Plan, tagged_parts: Iterable[str]
+    statement: _Statement, plan: Plan, tagged_parts: Iterable[str], files: Sequence[FileRead]
 ) -> str:
-    """The tagged rows less those an applicable equality delete removes."""
+    """The tagged rows (of `files`) less those an applicable equality delete removes.
+
+    A condition every pair meets is left out, since each costs per row: the partition when the
+    files and deletes share one, the sequence when every delete is newer than every file.
+    """
     by_id = {c.field_id: c for c in plan.columns}
     groups: dict[tuple, list[ScopedDelete]] = defaultdict(list)
     for scoped in plan.equality_deletes:
@@ -208,9 +213,12 @@ def _without_equality_deletes(
         match = [
             f"d.{_identifier(k.name)} IS NOT DISTINCT FROM {alias}.k{k.field_id}" for k in keys
         ]
-        if not everywhere:
+        if not everywhere and len({f.scope for f in files} | {d.scope for d in deletes}) > 1:
             match.append(f"d.{SCOPE} = {alias}.{SCOPE}")
-        match.append(f"{alias}.{SEQUENCE} > d.{SEQUENCE}")
+        if min(d.delete.sequence_number for d in deletes) <= max(
+            f.task.sequence_number for f in files
+        ):
+            match.append(f"{alias}.{SEQUENCE} > d.{SEQUENCE}")
         sql += f" ANTI JOIN ({rows}) AS {alias} ON {' AND '.join(match)}"
     return f"SELECT * EXCLUDE ({SEQUENCE}, {SCOPE}) FROM ({sql})"
 
