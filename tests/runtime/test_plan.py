@@ -178,3 +178,19 @@ def test_manifests_are_read_once_then_planned_from_memory(catalog):
     assert all("region=APAC" in f.path for f in other.files)
     with pytest.raises(FileNotFoundError):  # what an uncached plan would have needed
         plan(table, config, {"r": "APAC"}, snapshot)
+
+
+def test_equality_deletes_on_a_dropped_column_are_a_501_naming_the_field(catalog):
+    table = make_sales(catalog, "e.sales")
+    emea = next(iter(table.scan(row_filter="region == 'EMEA'").plan_files())).file
+    delete_equal(table, emea, {"qty": [3]})
+    table = catalog.load_table("e.sales")
+    with table.update_schema() as update:
+        update.delete_column("qty")
+    table = catalog.load_table("e.sales")
+    with pytest.raises(PodError) as caught:
+        plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
+    assert caught.value.status == 501
+    assert "equality deletes keyed on field 4, which is not a top-level column" in str(
+        caught.value.message
+    )

@@ -68,7 +68,7 @@ class _EqualityIndex:
     def add(self, entry: ManifestEntry) -> None:
         file = entry.data_file
         spec = self._specs.get(file.spec_id)
-        everywhere = spec is None or not spec.fields
+        everywhere = spec is not None and not spec.fields
         delete = EqualityDelete(
             file, sequence_number(entry), tuple(file.equality_ids or ()), everywhere
         )

@@ -218,15 +218,17 @@ def _column(field: NestedField, name: str, read_by_query: bool) -> Column:
 
 
 def _key_field(table: Table, field_id: int, config: PodConfig) -> NestedField:
-    """The current schema's field `field_id`: an equality key must still be a column."""
-    try:
-        return table.schema().find_field(field_id)
-    except ValueError:
+    """The current schema's top-level field `field_id`: the pod matches equality keys that
+    are columns of the table (DuckDB maps top-level field ids only)."""
+    found = next((f for f in table.schema().fields if f.field_id == field_id), None)
+    if found is None:
         raise PodError(
             501,
             f"table {config.source.display} has equality deletes keyed on field {field_id}, "
-            "which its schema no longer has; the pod cannot apply them (compact the table)",
-        ) from None
+            "which is not a top-level column of its schema (dropped, or nested in a struct); "
+            "the pod cannot apply them: compact the table to serve it",
+        )
+    return found
 
 
 def _field(table: Table, column: Column) -> NestedField:
