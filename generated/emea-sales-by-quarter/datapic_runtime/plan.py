@@ -177,7 +177,8 @@ def plan(
     columns = _columns(table, scan.projection(), tasks, config)
     projection = Schema(*(_field(table, c) for c in columns))
     scopes = _Scopes()
-    reads = tuple(_file_read(table, t, columns, scopes, footers or Footers(0)) for t in tasks)
+    names = _FileNames(table, columns, footers or Footers(0))
+    reads = tuple(_file_read(table, t, columns, scopes, names) for t in tasks)
     return Plan(
         snapshot_id=snapshot_id,
         columns=columns,
@@ -249,21 +250,33 @@ class _Scopes:
         return self._numbers.setdefault((file.spec_id or 0, values), len(self._numbers))
 
 
+class _FileNames:
+    """Per file, the names its columns have if it lacks field ids (only a table with a name
+    mapping may hold such files: only then are footers read)."""
+
+    def __init__(self, table: Table, columns: tuple[Column, ...], footers: Footers) -> None:
+        self._table = table
+        self._columns = columns
+        self._footers = footers
+        self._mapping = mapped_names(table.properties)
+
+    def of(self, path: str) -> tuple[str, ...] | None:
+        if self._mapping is None:
+            return None
+        in_file = self._footers.names_without_ids(self._table.io, path)
+        return names_in_file(in_file, self._columns, self._mapping)
+
+
 def _file_read(
-    table: Table, task: DataTask, columns: tuple[Column, ...], scopes: _Scopes, footers: Footers
+    table: Table, task: DataTask, columns: tuple[Column, ...], scopes: _Scopes, names: _FileNames
 ) -> FileRead:
     spec = table.metadata.specs().get(task.file.spec_id)
-    mapping = mapped_names(table.properties)
-    names = None
-    if mapping is not None:
-        in_file = footers.names_without_ids(table.io, task.file.file_path)
-        names = names_in_file(in_file, columns, mapping)
     return FileRead(
         task=task,
         path=duckdb_path(task.file.file_path),
         scope=scopes.number(task.file),
         constants=partition_constants(task.file, spec, columns),
-        names=names,
+        names=names.of(task.file.file_path),
     )
 
 
