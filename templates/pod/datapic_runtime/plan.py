@@ -45,6 +45,7 @@ from pyiceberg.utils.concurrent import ExecutorFactory
 
 from .config import PodConfig
 from .errors import PodError
+from .features import refuse_unsupported_files, refuse_unsupported_table
 from .pushdown import row_filter
 
 log = logging.getLogger("datapic.pod")
@@ -175,6 +176,7 @@ def plan(
         snapshot_id=snapshot_id,
     )
     projection = scan.projection()
+    refuse_unsupported_table(table, config.source.display, projection)
     manifests = manifests or ManifestCache(0)
     try:
         tasks = _plan_files(table, scan, manifests)
@@ -193,6 +195,7 @@ def plan(
                 "reader (pyiceberg) cannot apply; compact the table to serve it",
             ) from None
         raise
+    refuse_unsupported_files(tasks, config.source.display)
     mapped = tuple(Column(f.field_id, f.name, duckdb_type(f.field_type)) for f in projection.fields)
     everything_via_pyiceberg = NAME_MAPPING in table.properties or any(
         c.duckdb_type is None or f.initial_default is not None
