@@ -26,9 +26,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from pyiceberg.schema import Schema
+from pyiceberg.manifest import DataFile, DataFileContent
+from pyiceberg.schema import Schema, index_by_id
 from pyiceberg.table import FileScanTask, Table
-from pyiceberg.types import IcebergType, ListType, MapType, StructType
 
 from .errors import PodError
 
@@ -131,54 +131,37 @@ def unsupported_in_metadata(table: Table, projection: Schema) -> Iterator[tuple[
         yield "format-version", f"format version {version}"
     if ENCRYPTION_PROPERTY in table.properties:
         yield "encryption", f"table property {ENCRYPTION_PROPERTY}"
-    for field in projection.fields:
-        for name in sorted(UNREADABLE_TYPES & set(_type_names(field.field_type))):
-            yield "unreadable-type", f"column '{field.name}' is of type {name}"
-
-
-def _type_names(field_type: IcebergType) -> Iterator[str]:
-    """The spec names of `field_type` and every type nested in it ("geometry", "struct" …).
-
-    >>> from pyiceberg.types import GeometryType, ListType
-    >>> list(_type_names(ListType(1, GeometryType("EPSG:4326"))))
-    ['list', 'geometry']
-    """
-    yield str(field_type).split("<")[0].split("(")[0]
-    if isinstance(field_type, StructType):
-        for nested in field_type.fields:
-            yield from _type_names(nested.field_type)
-    elif isinstance(field_type, ListType):
-        yield from _type_names(field_type.element_type)
-    elif isinstance(field_type, MapType):
-        yield from _type_names(field_type.key_type)
-        yield from _type_names(field_type.value_type)
+    for field_id, field in index_by_id(projection).items():
+        name = str(field.field_type).split("(")[0]  # geometry('EPSG:4326') is a geometry
+        if name in UNREADABLE_TYPES:
+            column = projection.find_column_name(field_id)
+            yield "unreadable-type", f"column '{column}' is of type {name}"
 
 
 def refuse_unsupported_files(tasks: Iterable[FileScanTask], display: str) -> None:
     """Raise the 501 for the first feature of the planned files (data and delete files) the
     pod cannot serve."""
-    for feature, detail in unsupported_in_files(tasks):
+    files = {f.file_path: f for t in tasks for f in (t.file, *t.delete_files)}
+    for feature, detail in unsupported_in_files(files.values()):
         raise refusal(feature, display, f"{detail} among the files this request reads")
 
 
-def unsupported_in_files(tasks: Iterable[FileScanTask]) -> Iterator[tuple[str, str]]:
-    """(feature, detail) for each unsupported feature of the planned files, counted."""
+def unsupported_in_files(files: Iterable[DataFile]) -> Iterator[tuple[str, str]]:
+    """(feature, detail) for each unsupported feature of these data and delete files, with
+    how many files show it."""
     formats: Counter[tuple[str, str]] = Counter()
     encrypted = 0
-    seen: set[str] = set()
-    for task in tasks:
-        for file, kind, allowed in (
-            (task.file, "data", DATA_FILE_FORMATS),
-            *((d, "delete", DELETE_FILE_FORMATS) for d in task.delete_files),
-        ):
-            if file.file_path in seen:
-                continue  # a delete file applies to many data files
-            seen.add(file.file_path)
-            name = _format_name(file.file_format)
-            if name not in allowed:
-                formats[(name, kind)] += 1
-            if file.key_metadata is not None:
-                encrypted += 1
+    for file in files:
+        kind, allowed = (
+            ("data", DATA_FILE_FORMATS)
+            if file.content == DataFileContent.DATA
+            else ("delete", DELETE_FILE_FORMATS)
+        )
+        name = _format_name(file.file_format)
+        if name not in allowed:
+            formats[(name, kind)] += 1
+        if file.key_metadata is not None:
+            encrypted += 1
     if encrypted:
         yield "encryption", f"{encrypted} file(s) with key_metadata"
     for (name, kind), count in sorted(formats.items()):
