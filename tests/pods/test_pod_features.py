@@ -79,5 +79,5 @@ def test_a_geometry_column_the_spec_does_not_read_is_served(tmp_path, lake):
     with serving(pod_dir, lake, tmp_path / "pod.log") as client:
         response = client.get("/get_data")
     assert response.status_code == 200, response.text
-    expected = [{"id": i, "region": r} for i, r in zip(fk.ROWS["id"], fk.ROWS["region"])]
-    assert response.json() == expected
+    rows = zip(fk.ROWS["id"], fk.ROWS["region"], strict=True)
+    assert response.json() == [{"id": i, "region": r} for i, r in rows]

@@ -15,38 +15,16 @@ import pytest
 from datapic_runtime.catalog import CatalogClient
 from datapic_runtime.config import PodConfig, SourceSpec
 from datapic_runtime.errors import PodError
-from datapic_runtime.features import FEATURES, refuse_unloadable
+from datapic_runtime.features import FEATURES, refuse_unloadable, unsupported_in_metadata
 from datapic_runtime.plan import plan
 from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import ValidationError
+from pyiceberg.schema import Schema
+from pyiceberg.types import GeographyType, ListType, LongType, NestedField
 from runtimekit import make_client
 
 READ = ("id", "region", "shape")
-
-# table -> (how to build it, the feature refused, what the message says was found)
-UNSUPPORTED = {
-    "orc": (fk.orc_data, "file-format", "1 ORC data file(s)"),
-    "avro": (fk.avro_deletes, "file-format", "1 AVRO delete file(s)"),
-    "key_metadata": (fk.encrypted_file, "encryption", "1 file(s) with key_metadata"),
-    "encrypted": (fk.encryption_property, "encryption", "table property encryption.key-id"),
-    "v4": (functools.partial(fk.edited, edit=fk.format_v4), "format-version", "format version 4"),
-    "variant": (
-        functools.partial(fk.edited, edit=fk.variant_column),
-        "unloadable-type",
-        "a column of type variant",
-    ),
-    "geometry": (
-        functools.partial(fk.edited, edit=fk.geometry_column),
-        "unreadable-type",
-        "column 'shape' is of type geometry",
-    ),
-    "multi": (
-        functools.partial(fk.edited, edit=fk.multi_argument_transform),
-        "multi-argument-transform",
-        "source-ids naming several columns",
-    ),
-}
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +34,10 @@ def lake(tmp_path_factory) -> dict[str, str]:
     props = {"type": "sql", "uri": f"sqlite:///{root / 'c.db'}", "warehouse": root.as_uri()}
     catalog = SqlCatalog("default", uri=props["uri"], warehouse=props["warehouse"])
     catalog.create_namespace("f")
-    for name, (build, _, _) in UNSUPPORTED.items():
+    for name, (build, _, _) in fk.UNSUPPORTED.items():
         build(catalog, f"f.{name}")
-    fk.edited(catalog, "f.unknown_type", fk.unknown_column)
-    fk.edited(catalog, "f.unknown_transform", fk.unknown_transform)
+    for name, build in fk.SERVED.items():
+        build(catalog, f"f.{name}")
     return props
 
 
@@ -81,9 +59,9 @@ def planned(lake: dict[str, str], table: str, read: tuple[str, ...] = READ):
     return plan(loaded, config(table, read), {}, loaded.current_snapshot().snapshot_id)
 
 
-@pytest.mark.parametrize("table", UNSUPPORTED)
+@pytest.mark.parametrize("table", fk.UNSUPPORTED)
 def test_an_unsupported_table_is_a_501_naming_feature_table_and_remedy(lake, table):
-    _, feature, found = UNSUPPORTED[table]
+    _, feature, found = fk.UNSUPPORTED[table]
     name, remedy = FEATURES[feature]
     with pytest.raises(PodError) as raised:
         planned(lake, table)
@@ -94,12 +72,22 @@ def test_an_unsupported_table_is_a_501_naming_feature_table_and_remedy(lake, tab
 
 
 def test_every_feature_has_a_table_here():
-    assert {feature for _, feature, _ in UNSUPPORTED.values()} == set(FEATURES)
+    assert {feature for _, feature, _ in fk.UNSUPPORTED.values()} == set(FEATURES)
 
 
 def test_a_geometry_column_the_pod_does_not_read_is_no_obstacle(lake):
     made = planned(lake, "geometry", read=("id", "region"))
     assert made.files_planned == 2
+
+
+def test_a_geography_nested_in_a_read_column_is_named_by_its_path(lake):
+    table = load_catalog("default", **lake).load_table("f.unknown_type")  # a v3 table
+    read = Schema(
+        NestedField(1, "id", LongType(), required=True),
+        NestedField(9, "spots", ListType(10, GeographyType(), element_required=False)),
+    )
+    found = list(unsupported_in_metadata(table, read))
+    assert found == [("unreadable-type", "column 'spots.element' is of type geography")]
 
 
 def test_an_unknown_type_column_reads_as_null(lake, tmp_path):

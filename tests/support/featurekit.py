@@ -17,6 +17,7 @@ Every table is `<namespace>.<feature>` and holds the rows of `ROWS` (ids 1-6).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import uuid
 from collections.abc import Callable
@@ -237,3 +238,36 @@ def _append(table: Table, data_file: DataFile) -> None:
 
 def _local(uri: str) -> str:
     return uri.removeprefix("file://")
+
+
+# --- the cases ---------------------------------------------------------------------------------
+
+# table name -> (how to build it, the feature refused, what the refusal says it found)
+UNSUPPORTED = {
+    "orc": (orc_data, "file-format", "1 ORC data file(s)"),
+    "avro": (avro_deletes, "file-format", "1 AVRO delete file(s)"),
+    "key_metadata": (encrypted_file, "encryption", "1 file(s) with key_metadata"),
+    "encrypted": (encryption_property, "encryption", "table property encryption.key-id"),
+    "v4": (functools.partial(edited, edit=format_v4), "format-version", "format version 4"),
+    "variant": (
+        functools.partial(edited, edit=variant_column),
+        "unloadable-type",
+        "a column of type variant",
+    ),
+    "geometry": (
+        functools.partial(edited, edit=geometry_column),
+        "unreadable-type",
+        "column 'shape' is of type geometry",
+    ),
+    "multi": (
+        functools.partial(edited, edit=multi_argument_transform),
+        "multi-argument-transform",
+        "source-ids naming several columns",
+    ),
+}
+# Unusual but served: the spec requires ignoring unknown transforms; `unknown` is always null.
+SERVED = {
+    "plain": plain,
+    "unknown_type": functools.partial(edited, edit=unknown_column),
+    "unknown_transform": functools.partial(edited, edit=unknown_transform),
+}

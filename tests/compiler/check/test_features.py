@@ -36,36 +36,6 @@ OTHER_ENGINES = ROOT.parent / "shared" / "iceberg-tables"
 READ = ("id", "region", "shape")
 WHERE = {"namespace": span(3, 18), "table": span(4, 12)}
 
-# table -> (how to build it, the feature both sides find, the detail both give)
-UNSUPPORTED = {
-    "orc": (fk.orc_data, "file-format", "1 ORC data file(s)"),
-    "avro": (fk.avro_deletes, "file-format", "1 AVRO delete file(s)"),
-    "key_metadata": (fk.encrypted_file, "encryption", "1 file(s) with key_metadata"),
-    "encrypted": (fk.encryption_property, "encryption", "table property encryption.key-id"),
-    "v4": (functools.partial(fk.edited, edit=fk.format_v4), "format-version", "format version 4"),
-    "variant": (
-        functools.partial(fk.edited, edit=fk.variant_column),
-        "unloadable-type",
-        "a column of type variant",
-    ),
-    "geometry": (
-        functools.partial(fk.edited, edit=fk.geometry_column),
-        "unreadable-type",
-        "column 'shape' is of type geometry",
-    ),
-    "multi": (
-        functools.partial(fk.edited, edit=fk.multi_argument_transform),
-        "multi-argument-transform",
-        "source-ids naming several columns",
-    ),
-}
-# Unusual but served: the spec requires ignoring unknown transforms; `unknown` is always null.
-SERVED = {
-    "plain": fk.plain,
-    "unknown_type": functools.partial(fk.edited, edit=fk.unknown_column),
-    "unknown_transform": functools.partial(fk.edited, edit=fk.unknown_transform),
-}
-
 
 # --- one list ----------------------------------------------------------------------------------
 
@@ -121,9 +91,9 @@ def lake(tmp_path_factory) -> dict[str, str]:
     uri, warehouse = f"sqlite:///{root / 'c.db'}", root.as_uri()
     catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
     catalog.create_namespace("sales")
-    for name, (build, _, _) in UNSUPPORTED.items():
+    for name, (build, _, _) in fk.UNSUPPORTED.items():
         build(catalog, f"sales.{name}")
-    for name, build in SERVED.items():
+    for name, build in fk.SERVED.items():
         build(catalog, f"sales.{name}")
     return {
         "PYICEBERG_CATALOG__DEFAULT__URI": uri,
@@ -166,9 +136,9 @@ def refused_at_run_time(lake: dict[str, str], table: str, read=READ) -> PodError
     return None
 
 
-@pytest.mark.parametrize("table", UNSUPPORTED)
+@pytest.mark.parametrize("table", fk.UNSUPPORTED)
 def test_check_reports_what_the_pod_refuses_at_the_specs_table(env, lake, table):
-    _, feature, detail = UNSUPPORTED[table]
+    _, feature, detail = fk.UNSUPPORTED[table]
     found = checked(table)
     assert [(d.code, d.span) for d in found] == [(Code.UNSUPPORTED_FEATURE, WHERE["table"])]
     message = found[0].message
@@ -187,7 +157,7 @@ def _unquoted(message: str) -> str:
     return message.replace("'sales.", "sales.", 1).replace("' uses", " uses", 1)
 
 
-@pytest.mark.parametrize("table", SERVED)
+@pytest.mark.parametrize("table", fk.SERVED)
 def test_neither_side_refuses_what_a_pod_serves(env, lake, table):
     assert checked(table) == []
     assert refused_at_run_time(lake, table, read=("id", "region")) is None
