@@ -75,12 +75,20 @@ FEATURES: dict[str, tuple[str, str]] = {
 }
 
 # How pyiceberg (its own ValidationError, or pydantic's through the REST catalog) says it
-# cannot load table metadata: pattern -> feature; the pattern's group is the detail.
-_UNLOADABLE: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"Input tag '(-?\d+)' found using 'format_version'"), "format-version"),
-    (re.compile(r"Unsupported field type: '([^']+)'"), "unloadable-type"),
-    (re.compile(r"Type not recognized: (\S+)"), "unloadable-type"),
-    (re.compile(r"(Multi argument transforms) are not yet supported"), "multi-argument-transform"),
+# cannot load table metadata: pattern -> (feature, detail with the pattern's groups).
+UNLOADABLE: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (
+        re.compile(r"Input tag '(-?\d+)' found using 'format_version'"),
+        "format-version",
+        "format version {}",
+    ),
+    (re.compile(r"Unsupported field type: '([^']+)'"), "unloadable-type", "a column of type {}"),
+    (re.compile(r"Type not recognized: (\S+)"), "unloadable-type", "a column of type {}"),
+    (
+        re.compile(r"Multi argument transforms are not yet supported"),
+        "multi-argument-transform",
+        "source-ids naming several columns",
+    ),
 )
 
 
@@ -102,19 +110,11 @@ def refuse_unloadable(exc: BaseException, display: str) -> PodError | None:
     if type(exc).__name__ != "ValidationError":
         return None
     text = str(exc)
-    for pattern, feature in _UNLOADABLE:
+    for pattern, feature, detail in UNLOADABLE:
         found = pattern.search(text)
         if found:
-            return refusal(feature, display, _unloadable_detail(feature, found[1]))
+            return refusal(feature, display, detail.format(*found.groups()))
     return None
-
-
-def _unloadable_detail(feature: str, found: str) -> str:
-    if feature == "format-version":
-        return f"format version {found}"
-    if feature == "unloadable-type":
-        return f"a column of type {found}"
-    return "source-ids naming several columns"
 
 
 def refuse_unsupported_table(table: Table, display: str, projection: Schema) -> None:

@@ -58,6 +58,13 @@ def test_both_sides_hold_the_same_limits(name):
     assert getattr(compiler, name) == getattr(runtime, name)
 
 
+def test_both_sides_read_pyicebergs_load_failures_alike():
+    def rules(side):
+        return [(p.pattern, feature, detail) for p, feature, detail in side.UNLOADABLE]
+
+    assert rules(compiler) == rules(runtime)
+
+
 @pytest.mark.parametrize(
     "text",
     [
