@@ -109,6 +109,7 @@ _ERRORS = {
     "404": "The table does not exist (or is hidden from the pod's principal).",
     "406": "No format named by the Accept header is served (and no format argument given).",
     "500": "The query failed inside the pod.",
+    "501": "The table uses an Iceberg feature pods do not serve (the error names it).",
     "502": "The catalog rejected the pod's credentials.",
     "503": "The catalog or storage cannot be reached; retry after the Retry-After delay.",
 }

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from datapic_runtime.columns import duckdb_type
 from datapic_runtime.config import PodConfig, SourceSpec
 from datapic_runtime.errors import PodError
-from datapic_runtime.columns import duckdb_type
 from datapic_runtime.plan import PlanCache, duckdb_path, plan, read_columns
 from datapic_runtime.predicates import parse_predicate
 from enginekit import REGIONS, delete_equal, delete_positions, make_sales

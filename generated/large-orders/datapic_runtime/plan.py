@@ -42,6 +42,7 @@ from .columns import (
 from .config import PodConfig
 from .deletes import DataTask, EqualityDelete, match_deletes
 from .errors import PodError
+from .features import refuse_unsupported_files, refuse_unsupported_table
 from .pushdown import row_filter
 
 log = logging.getLogger("datapic.pod")
@@ -164,6 +165,7 @@ def plan(
         selected_fields=names,
         snapshot_id=snapshot_id,
     )
+    refuse_unsupported_table(table, config.source.display, scan.projection())
     manifests = manifests or ManifestCache(0)
     try:
         tasks = _plan_files(table, scan, manifests)
@@ -174,6 +176,7 @@ def plan(
         log.info("planning without pushdown: the row filter overflows the partition transforms")
         scan = table.scan(selected_fields=names, snapshot_id=snapshot_id)
         tasks = _plan_files(table, scan, manifests)
+    refuse_unsupported_files(tasks, config.source.display)
     columns = _columns(table, scan.projection(), tasks, config)
     projection = Schema(*(_field(table, c) for c in columns))
     scopes = _Scopes()

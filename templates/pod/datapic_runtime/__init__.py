@@ -12,6 +12,7 @@ One module per concern, in the order a request meets them:
 - `streaming` (an answer's body), `formats` and `serialize` (JSON, NDJSON, CSV, Arrow,
   Parquet);
 - `requestlog` and `metrics` (the request's log line, /metrics), `errors` and `secrets` (what
-  a client or a log may see); `config` (pod.json, typed) is read once at start-up.
+  a client or a log may see), `features` (what a pod does not serve: a 501); `config`
+  (pod.json, typed) is read once at start-up.
 It must not write anywhere, reach anything but its catalog and storage, or depend on datapic.
 """
