@@ -75,7 +75,7 @@ class _EqualityIndex:
         if everywhere:
             self._everywhere.append(delete)
         else:
-            self._by_partition[_partition_key(file)].append(delete)
+            self._by_partition[partition_key(file)].append(delete)
 
     def sort(self) -> None:
         for deletes in (*self._by_partition.values(), self._everywhere):
@@ -83,7 +83,7 @@ class _EqualityIndex:
 
     def for_data(self, sequence: int, file: DataFile) -> tuple[EqualityDelete, ...]:
         """The equality deletes newer than `sequence` in `file`'s partition or everywhere."""
-        scoped = self._by_partition.get(_partition_key(file), [])
+        scoped = self._by_partition.get(partition_key(file), [])
         return (*_newer_than(scoped, sequence), *_newer_than(self._everywhere, sequence))
 
 
@@ -92,7 +92,7 @@ def _newer_than(deletes: list[EqualityDelete], sequence: int) -> list[EqualityDe
     return deletes[bisect_right(keys, sequence) :]
 
 
-def _partition_key(file: DataFile) -> tuple:
+def partition_key(file: DataFile) -> tuple:
     """Spec id and partition tuple: what "the same partition" means."""
     partition = file.partition
     values = tuple(partition[i] for i in range(len(partition))) if partition else ()

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.manifest import ManifestEntry, ManifestFile
+from pyiceberg.manifest import DataFile, ManifestEntry, ManifestFile
 from pyiceberg.schema import Schema
 from pyiceberg.table import ManifestGroupPlanner, Table, _min_sequence_number
 from pyiceberg.types import NestedField, PrimitiveType
@@ -40,7 +40,7 @@ from .columns import (
     partition_constants,
 )
 from .config import PodConfig
-from .deletes import DataTask, EqualityDelete, match_deletes
+from .deletes import DataTask, EqualityDelete, match_deletes, partition_key
 from .errors import PodError
 from .features import refuse_unsupported_files, refuse_unsupported_table
 from .pushdown import row_filter
@@ -159,10 +159,10 @@ def plan(
     footers: Footers | None = None,
 ) -> Plan:
     """The files answering `values` at `snapshot_id` (already checked to exist), and how."""
-    names = read_columns(table, config)
+    wanted = read_columns(table, config)
     scan = table.scan(
         row_filter=row_filter(config.pushdown, table.schema(), values),
-        selected_fields=names,
+        selected_fields=wanted,
         snapshot_id=snapshot_id,
     )
     refuse_unsupported_table(table, config.source.display, scan.projection())
@@ -174,14 +174,14 @@ def plan(
         # (month(DATE '0001-01-01') - 1); without pruning the answer is the same, since the
         # SQL applies every filter, only slower.
         log.info("planning without pushdown: the row filter overflows the partition transforms")
-        scan = table.scan(selected_fields=names, snapshot_id=snapshot_id)
+        scan = table.scan(selected_fields=wanted, snapshot_id=snapshot_id)
         tasks = _plan_files(table, scan, manifests)
     refuse_unsupported_files(tasks, config.source.display)
     columns = _columns(table, scan.projection(), tasks, config)
     projection = Schema(*(_field(table, c) for c in columns))
     scopes = _Scopes()
-    names = _FileNames(table, columns, footers or Footers(0))
-    reads = tuple(_file_read(table, t, columns, scopes, names) for t in tasks)
+    file_names = _FileNames(table, columns, footers or Footers(0))
+    reads = tuple(_file_read(table, t, columns, scopes, file_names) for t in tasks)
     return Plan(
         snapshot_id=snapshot_id,
         columns=columns,
@@ -247,10 +247,8 @@ class _Scopes:
     def __init__(self) -> None:
         self._numbers: dict[tuple, int] = {}
 
-    def number(self, file: Any) -> int:
-        partition = file.partition
-        values = tuple(partition[i] for i in range(len(partition))) if partition else ()
-        return self._numbers.setdefault((file.spec_id or 0, values), len(self._numbers))
+    def number(self, file: DataFile) -> int:
+        return self._numbers.setdefault(partition_key(file), len(self._numbers))
 
 
 class _FileNames:
