@@ -133,8 +133,8 @@ def match_deletes(
     return tasks
 
 
-# Deleted row positions kept in memory, across delete files (8 bytes each).
-POSITIONS_KEPT = 20_000_000
+# Deleted row positions kept in memory, across delete files: 8 bytes each, 32 MB in all.
+POSITIONS_KEPT = 4_000_000
 
 
 class PositionCache:
