@@ -50,6 +50,7 @@ class Code(enum.Enum):
     UNKNOWN_COLUMN = "DP0502"
     COLUMN_TYPE_MISMATCH = "DP0503"
     CATALOG_UNAVAILABLE = "DP0504"
+    UNSUPPORTED_FEATURE = "DP0505"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

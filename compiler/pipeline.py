@@ -73,7 +73,8 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
         where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
         schema, found = lookup.schema(pod.source, defaults.metastore, where)
         if schema is not None:
-            found = check(pod, schema, text)
+            refused = lookup.unsupported(pod.source, query.read_columns, defaults.metastore, where)
+            found = [*refused, *check(pod, schema, text)]
         if has_errors(found):
             return stopped([*diagnostics, *found])
         diagnostics = [*diagnostics, *found]

@@ -108,7 +108,9 @@ _ERRORS = {
     "403": "The pod's principal may not read the table.",
     "404": "The table does not exist (or is hidden from the pod's principal).",
     "406": "No format named by the Accept header is served (and no format argument given).",
+    "422": "An integer sum exceeds the int64 range of integer answers (the column is named).",
     "500": "The query failed inside the pod.",
+    "501": "The table uses an Iceberg feature pods do not serve (the error names it).",
     "502": "The catalog rejected the pod's credentials.",
     "503": "The catalog or storage cannot be reached; retry after the Retry-After delay.",
 }

@@ -10,7 +10,10 @@ a catalog that failed is not asked again, so twenty specs over an unreachable ca
 timeout, not twenty. Every catalog call is bounded in time (pyiceberg's REST client has no
 timeout of its own). Whatever goes wrong becomes a located diagnostic (DP0501 missing table or
 namespace, DP0504 catalog not configured, unreachable, refusing the credential or forbidding
-the table) whose message has every secret removed; nothing is printed and nothing raises.
+the table, DP0505 a table its pod would refuse to serve) whose message has every secret removed;
+nothing is printed and nothing raises. The file-level rules of DP0505 read the current
+snapshot's manifests from storage, once per table; where --check cannot (it otherwise needs
+only the catalog), they are left to the pod, which refuses such files when it meets them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from pyiceberg.catalog import Catalog, load_catalog
@@ -32,6 +35,7 @@ from pyiceberg.exceptions import (
     UnauthorizedError,
 )
 from pyiceberg.schema import Schema
+from pyiceberg.table import Table
 from pyiceberg.utils.config import Config
 
 from ..diagnostics import Code, Diagnostic, Span, error
@@ -39,6 +43,7 @@ from ..secrets import redacted
 from ..spec.datapi import DATAPI_CONFIG, POLARIS_SCOPE, Metastore
 from ..spec.ir import Source
 from . import DEFAULT_TIMEOUT_SECONDS
+from .features import current_files, in_files, in_metadata, message, unloadable
 from .problems import Problem, catalog_problem, hint, table_problem, unexpected
 from .settings import PYICEBERG_CONFIGURATION, CatalogSettings
 
@@ -63,7 +68,8 @@ class SchemaLookup:
         self.environ = os.environ if environ is None else environ
         self._config: Config | None = None
         self._catalogs: dict[tuple[str, str], Catalog | Problem] = {}
-        self._schemas: dict[tuple, Schema | Problem] = {}
+        self._tables: dict[tuple, Table | Problem] = {}
+        self._files: dict[tuple, list[tuple[str, str]]] = {}
 
     def schema(
         self,
@@ -78,19 +84,65 @@ class SchemaLookup:
         settings: CatalogSettings | None = None
         try:
             settings = self.settings(source.catalog, metastore)
-            key = (settings.name, settings.origin, *source.namespace, source.table)
-            if key not in self._schemas:
-                self._schemas[key] = self._load_schema(settings, source)
-            found = self._schemas[key]
-            if isinstance(found, Problem):
-                raise found
-            return found, []
+            return self._table(settings, source).schema(), []
         except Exception as exc:
             problem = exc if isinstance(exc, Problem) else unexpected(exc, source)
             secrets = settings.secrets if settings else ()
             message = redacted(problem.message, secrets)
             where = problem.span or (spans or {}).get(problem.field or "") or source.span
             return None, [error(problem.code, message, where)]
+
+    def unsupported(
+        self,
+        source: Source,
+        read_columns: Iterable[str],
+        metastore: Metastore | None = None,
+        spans: Mapping[str, Span] | None = None,
+    ) -> list[Diagnostic]:
+        """A DP0505 at the spec's table for each feature of the table its pod would refuse to
+        serve (a 501); none when the table did not load (`schema` says why)."""
+        try:
+            settings = self.settings(source.catalog, metastore)
+            table = self._table(settings, source)
+        except Exception:  # noqa: BLE001 - reported by schema()
+            return []
+        found = [*in_metadata(table, read_columns), *self._file_features(settings, source, table)]
+        where = (spans or {}).get("table") or source.span
+        return [
+            error(
+                Code.UNSUPPORTED_FEATURE,
+                redacted(message(feature, source.qualified_name, detail), settings.secrets),
+                where,
+            )
+            for feature, detail in found
+        ]
+
+    def _table(self, settings: CatalogSettings, source: Source) -> Table:
+        """The table, loaded once per run; the Problem loading it raises."""
+        key = (settings.name, settings.origin, *source.namespace, source.table)
+        if key not in self._tables:
+            self._tables[key] = self._load_table(settings, source)
+        found = self._tables[key]
+        if isinstance(found, Problem):
+            raise found
+        return found
+
+    def _file_features(
+        self, settings: CatalogSettings, source: Source, table: Table
+    ) -> list[tuple[str, str]]:
+        """What the current snapshot's files hold that a pod refuses, read once per table. The
+        manifests are in storage, which --check may not reach (it needs only the catalog) or
+        not in time: then nothing is said, and the pod still refuses them when it meets them."""
+        key = (settings.name, settings.origin, *source.namespace, source.table)
+        if key not in self._files:
+            try:
+                found = _call_with_deadline(
+                    lambda: list(in_files(current_files(table))), self.timeout
+                )
+            except Exception:  # noqa: BLE001 - unreadable manifests: see the docstring
+                found = []
+            self._files[key] = found
+        return self._files[key]
 
     def settings(self, name: str, metastore: Metastore | None) -> CatalogSettings:
         """The catalog's properties: pyiceberg's configuration first, then config.yml's."""
@@ -157,16 +209,21 @@ class SchemaLookup:
             raise found
         return found
 
-    def _load_schema(self, settings: CatalogSettings, source: Source) -> Schema | Problem:
+    def _load_table(self, settings: CatalogSettings, source: Source) -> Table | Problem:
         identifier = (*source.namespace, source.table)
         try:
             catalog = self._catalog(settings)
-            return self._bounded(settings, lambda: catalog.load_table(identifier)).schema()
+            return self._bounded(settings, lambda: catalog.load_table(identifier))
         except Problem as problem:
             return problem
         except (NoSuchTableError, NoSuchNamespaceError):
             return self._why_missing(catalog, settings, source)
         except Exception as exc:
+            refused = unloadable(exc)
+            if refused is not None:  # metadata pyiceberg cannot parse: the pod cannot either
+                feature, detail = refused
+                text = message(feature, source.qualified_name, detail)
+                return Problem(Code.UNSUPPORTED_FEATURE, text, field="table")
             return table_problem(exc, settings, source)
 
     def _why_missing(self, catalog: Catalog, settings: CatalogSettings, source: Source) -> Problem:

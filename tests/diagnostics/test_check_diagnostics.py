@@ -13,6 +13,7 @@ import re
 import socket
 from pathlib import Path
 
+import featurekit
 import pytest
 from click.testing import CliRunner
 from pyiceberg.catalog.sql import SqlCatalog
@@ -51,12 +52,16 @@ ORDERS = Schema(
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory) -> tuple[str, str]:
-    """sales.orders in a real SQL catalog: its uri and warehouse."""
+    """sales.orders (and two tables a pod cannot serve) in a real SQL catalog: its uri and
+    warehouse."""
     root = tmp_path_factory.mktemp("check-diagnostics")
     uri, warehouse = f"sqlite:///{root / 'catalog.db'}", root.as_uri()
     catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
     catalog.create_namespace("sales")
     catalog.create_table("sales.orders", schema=ORDERS)
+    # Tables a pod would refuse to serve (DP0505): one with ORC files, one of format version 4.
+    featurekit.orc_data(catalog, "sales.archive")
+    featurekit.edited(catalog, "sales.future", featurekit.format_v4)
     return uri, warehouse
 
 

@@ -11,7 +11,7 @@ from datapic_runtime.cache import CachedAnswer, ResultCache, answer_key
 
 def entry(nbytes: int) -> CachedAnswer:
     batch = pa.record_batch({"a": [1]})
-    return CachedAnswer(batch.schema, (batch,), frozenset(), nbytes)
+    return CachedAnswer(batch.schema, (batch,), nbytes)
 
 
 def test_the_least_recently_used_answer_leaves_first():

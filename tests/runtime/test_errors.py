@@ -8,11 +8,13 @@ import errno
 import socket
 
 import duckdb
+import pyarrow as pa
 import pyiceberg.exceptions as iceberg
 import pytest
 import requests
 import sqlalchemy
 from datapic_runtime.errors import PodError, classify, storage_denied
+from runtimekit import execute, whole
 
 TABLE = {"catalog": "prod", "table": "sales.orders"}
 
@@ -129,6 +131,36 @@ def test_conversion_errors_blame_the_parameter_whose_value_failed(sql, params, g
         assert error.status == 400
         assert error.message.startswith(f"parameter '{expected}' does not fit the query: ")
         assert "LINE 1" not in error.message  # DuckDB's SQL excerpt stays server-side
+
+
+# --- integer results beyond int64 ---------------------------------------------------------------
+
+BIG = pa.table({"g": ["a", "a", "b"], "n": pa.array([2**62, 2**62, 1], pa.int64())})
+
+
+def test_an_integer_sum_beyond_int64_is_a_422_naming_the_column():
+    sql = "SELECT g, sum(n) AS total FROM source GROUP BY g ORDER BY g"
+    exc = raised(lambda: whole(execute(sql, BIG, {})))
+    assert isinstance(exc, duckdb.InvalidInputException)
+    error = classify(exc, **TABLE)
+    assert (error.status, error.message) == (
+        422,
+        "column 'total': the integer sum exceeds the int64 range "
+        "(-9223372036854775808 to 9223372036854775807) of integer answers",
+    )
+
+
+def test_integer_sums_at_the_edges_of_int64_are_answered():
+    edges = pa.table({"n": pa.array([2**62, 2**62 - 1], pa.int64())})
+    sql = "SELECT sum(n) AS top, sum(-n) - 1 AS bottom, sum(n) FILTER (n < 0) AS none FROM source"
+    answer = execute(sql, edges, {})
+    assert whole(answer).to_pylist() == [{"top": 2**63 - 1, "bottom": -(2**63), "none": None}]
+    assert answer.schema.types == [pa.int64()] * 3
+
+
+def test_other_invalid_input_is_not_an_overflow():
+    exc = raised(lambda: duckdb.sql("SELECT error('the integer sum exceeds')").fetchall())
+    assert classify(exc, **TABLE).status == 500
 
 
 # --- storage refusals ---------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from datapic_runtime.columns import duckdb_type
 from datapic_runtime.config import PodConfig, SourceSpec
 from datapic_runtime.errors import PodError
-from datapic_runtime.plan import PlanCache, duckdb_path, duckdb_type, plan, read_columns
+from datapic_runtime.plan import PlanCache, duckdb_path, plan, read_columns
 from datapic_runtime.predicates import parse_predicate
 from enginekit import REGIONS, delete_equal, delete_positions, make_sales
 from pyiceberg.catalog.sql import SqlCatalog
@@ -56,8 +57,9 @@ def test_the_pushdown_prunes_other_partitions_and_duckdb_reads_the_rest(catalog)
     table = make_sales(catalog, "e.sales")
     made = plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
     assert made.files_total == 6 and made.files_planned == 2 and made.files_pruned == 4
-    assert all("region=EMEA" in path and not path.startswith("file:") for path in made.direct_files)
-    assert made.fallback_tasks == ()
+    paths = [f.path for f in made.files]
+    assert all("region=EMEA" in path and not path.startswith("file:") for path in paths)
+    assert not made.via_pyiceberg and made.duckdb_files == tuple(paths)
     assert made.bytes_planned > 0
     # The current names, found in any case; renamed and added columns keep their field ids.
     assert [(c.field_id, c.name, c.duckdb_type) for c in made.columns] == [
@@ -67,37 +69,44 @@ def test_the_pushdown_prunes_other_partitions_and_duckdb_reads_the_rest(catalog)
     ]
 
 
-def test_files_with_delete_files_go_to_pyiceberg_and_only_those(catalog):
+def test_a_position_delete_file_comes_with_its_data_file_and_only_that(catalog):
     table = make_sales(catalog, "e.sales")
     emea = [t.file for t in table.scan(row_filter="region == 'EMEA'").plan_files()]
     delete_positions(table, emea[0], [0])
     table = catalog.load_table("e.sales")
     made = plan(table, sales_config(), {"r": "AMER"}, table.current_snapshot().snapshot_id)
-    assert len(made.direct_files) == 2 and made.fallback_tasks == ()
+    assert len(made.files) == 2 and not any(f.task.has_deletes for f in made.files)
     made = plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
-    assert made.fallback_tasks and all(t.delete_files for t in made.fallback_tasks)
-    assert made.files_planned == 2
+    # Without file_path bounds a position delete file may hit any file of its partition; the
+    # rows it removes are its own business (tests/runtime/test_source.py).
+    assert [len(f.task.position_deletes) for f in made.files] == [1, 1]
+    assert not made.via_pyiceberg and made.equality_deletes == ()
 
 
-def test_a_table_with_a_name_mapping_is_read_by_pyiceberg(catalog):
-    # Its files may lack field ids, which DuckDB would read as NULL columns without a word.
+def test_a_name_mapped_table_reads_files_with_field_ids_by_id(catalog):
+    # Its files may lack field ids (then they are read by the mapped names): the footer says.
     table = make_sales(catalog, "e.sales")
     with table.transaction() as transaction:
         transaction.set_properties({"schema.name-mapping.default": "[]"})
     table = catalog.load_table("e.sales")
     made = plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
-    assert made.direct_files == () and len(made.fallback_tasks) == 2
+    assert len(made.files) == 2 and all(f.names is None for f in made.files)
 
 
-def test_equality_deletes_are_a_500_naming_the_cause(catalog):
+def test_equality_deletes_come_with_the_files_of_their_partition_and_their_keys(catalog):
     table = make_sales(catalog, "e.sales")
     emea = next(iter(table.scan(row_filter="region == 'EMEA'").plan_files())).file
     delete_equal(table, emea, {"id": [3]})
     table = catalog.load_table("e.sales")
-    with pytest.raises(PodError) as caught:
-        plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
-    assert caught.value.status == 500
-    assert "table e.sales has equality delete files" in caught.value.message
+    snapshot = table.current_snapshot().snapshot_id
+    made = plan(table, sales_config(), {"r": "EMEA"}, snapshot)
+    assert all(len(f.task.equality_deletes) == 1 for f in made.files)  # both EMEA files
+    (scoped,) = made.equality_deletes
+    assert scoped.scope == made.files[0].scope and scoped.delete.equality_ids == (1,)
+    # The query does not read id, the key: the scan reads it under a name of its own.
+    assert [(c.name, c.read_by_query) for c in made.columns][-1] == ("__datapic_key_1", False)
+    other = plan(table, sales_config(), {"r": "APAC"}, snapshot)
+    assert other.equality_deletes == () and len(other.columns) == 3
 
 
 def test_a_column_the_table_lost_is_a_clear_500(catalog):
@@ -119,7 +128,7 @@ def test_plans_are_cached_per_snapshot_and_bound_values(catalog):
     first = cache.plan(table, config, {"r": "EMEA"}, snapshot)
     assert cache.plan(table, config, {"r": "EMEA"}, snapshot) is first
     other = cache.plan(table, config, {"r": "APAC"}, snapshot)
-    assert other is not first and all("region=APAC" in p for p in other.direct_files)
+    assert other is not first and all("region=APAC" in f.path for f in other.files)
     table.append(table.scan(row_filter="id <= 3").to_arrow())
     table = catalog.load_table("e.sales")
     newer = cache.plan(table, config, {"r": "EMEA"}, table.current_snapshot().snapshot_id)
@@ -166,6 +175,22 @@ def test_manifests_are_read_once_then_planned_from_memory(catalog):
         Path(manifest.manifest_path.removeprefix("file://")).unlink()
     other = cache.plan(table, config, {"r": "APAC"}, snapshot)
     assert other.files_planned == first.files_planned == 2
-    assert all("region=APAC" in path for path in other.direct_files)
+    assert all("region=APAC" in f.path for f in other.files)
     with pytest.raises(FileNotFoundError):  # what an uncached plan would have needed
         plan(table, config, {"r": "APAC"}, snapshot)
+
+
+def test_equality_deletes_on_a_dropped_column_are_a_501_naming_the_field(catalog):
+    table = make_sales(catalog, "e.sales")
+    emea = next(iter(table.scan(row_filter="region == 'EMEA'").plan_files())).file
+    delete_equal(table, emea, {"qty": [3]})
+    table = catalog.load_table("e.sales")
+    with table.update_schema() as update:
+        update.delete_column("qty")
+    table = catalog.load_table("e.sales")
+    with pytest.raises(PodError) as caught:
+        plan(table, sales_config(), {"r": "EMEA"}, table.current_snapshot().snapshot_id)
+    assert caught.value.status == 501
+    assert "equality deletes keyed on field 4, which is not a top-level column" in str(
+        caught.value.message
+    )

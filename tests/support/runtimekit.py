@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from datapic_runtime.answer import Answer, wide_integers
+from datapic_runtime.answer import Answer, int64_results
 from datapic_runtime.database import TIME_ZONE
 from datapic_runtime.server import create_app
 from pyiceberg.catalog import load_catalog
@@ -66,18 +66,18 @@ def execute(
     connection: duckdb.DuckDBPyConnection | None = None,
 ) -> Answer:
     """The answer of `sql` over `data` registered as `source`, `values` bound to its
-    $parameters, in `connection` (by default an in-memory DuckDB in the pod's time zone)."""
+    $parameters, in `connection` (by default an in-memory DuckDB in the pod's time zone), its
+    integer sums narrowed to int64 as the pod's engine does."""
     if connection is None:
         connection = duckdb.connect()
         connection.execute(f"SET TimeZone = '{TIME_ZONE}'")
     try:
         connection.register("source", data)
         relation = connection.sql(sql, params=dict(values) or None)
-        wide = wide_integers(relation)
-        result = relation.to_arrow_table()
+        result = int64_results(relation, relation.columns).to_arrow_table()
     finally:
         connection.close()
-    return Answer(result.schema, iter(result.to_batches()), wide, None)
+    return Answer(result.schema, iter(result.to_batches()), None)
 
 
 def whole(answer: Answer) -> pa.Table:

@@ -2,23 +2,21 @@
 
 Dates and times are ISO 8601 text, decimals are text (a JSON number would lose digits in most
 clients), NULL is null, and so are NaN and infinities, which JSON cannot write; a float is the
-shortest text of its own width (float32 0.1 is 0.1). Integers are numbers; only a 128-bit one
-beyond 64 bits (an enormous SUM) is written as text.
+shortest text of its own width (float32 0.1 is 0.1). Integers are numbers (int64 at most: the
+engine narrows 128-bit sums, answer.py).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-
-_INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson writes as a JSON number
 
 
 def _duration(months: int, days: int, nanoseconds: int) -> str:
@@ -40,14 +38,6 @@ def json_default(value: Any) -> Any:
     if isinstance(value, pa.MonthDayNano):
         return _duration(value.months, value.days, value.nanoseconds)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _whole(value: Decimal | None) -> int | str | None:
-    """A 128-bit integer as a JSON number, or as text beyond the 64 bits JSON writers handle."""
-    if value is None:
-        return None
-    number = int(value)
-    return number if _INT_RANGE[0] <= number <= _INT_RANGE[1] else str(number)
 
 
 # Zones whose wall-clock time is UTC: Python writes their timestamps with +00:00.
@@ -142,18 +132,15 @@ def _json_by_python(values: list[Any]) -> pa.Array:
     )
 
 
-def json_values(column: pa.Array | pa.ChunkedArray, wide_integer: bool = False) -> pa.Array:
+def json_values(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Each value of a column as JSON text ("null" for NULL), computed by Arrow where it can:
     Python objects cost microseconds a value, and answers can hold millions."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     kind = column.type
     if pa.types.is_dictionary(kind):
-        return json_values(column.dictionary_decode(), wide_integer)
-    if wide_integer:
-        # A 128-bit integer (SUM of integers) reaches Arrow as decimal128(38, 0): still a number.
-        text = _json_by_python([_whole(v) for v in column.to_pylist()])
-    elif pa.types.is_null(kind):
+        return json_values(column.dictionary_decode())
+    if pa.types.is_null(kind):
         text = pa.nulls(len(column), pa.string())
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         text = _json_string(column.cast(pa.string()))
@@ -173,7 +160,6 @@ def json_values(column: pa.Array | pa.ChunkedArray, wide_integer: bool = False) 
 def json_objects(
     columns: Sequence[str],
     data: pa.Table | pa.RecordBatch,
-    wide_integers: Collection[int] = (),
     end: str = ",",
 ) -> bytes:
     """`{"col":value,…}` for each row of `data`, keys named by `columns` position by position,
@@ -185,16 +171,14 @@ def json_objects(
     parts: list[Any] = []
     for i, name in enumerate(columns):
         parts.append(("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":")
-        parts.append(json_values(data.column(i), i in wide_integers))
+        parts.append(json_values(data.column(i)))
     parts.append("}" + end)
     return concatenated(pc.binary_join_element_wise(*parts, ""))
 
 
-def rows_json(
-    columns: Sequence[str], data: pa.Table | pa.RecordBatch, wide_integers: Collection[int] = ()
-) -> bytes:
+def rows_json(columns: Sequence[str], data: pa.Table | pa.RecordBatch) -> bytes:
     """`[{"col": value, …}, …]` for the rows of `data`, named by `columns` position by position."""
-    return b"[" + json_objects(columns, data, wide_integers)[:-1] + b"]"
+    return b"[" + json_objects(columns, data)[:-1] + b"]"
 
 
 def error_json(message: str) -> bytes:

@@ -23,7 +23,7 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.table import Table
 
-from .answer import Answer, BatchStream, Page, ScanStats, wide_integers
+from .answer import Answer, BatchStream, Page, ScanStats, int64_results
 from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
@@ -60,9 +60,9 @@ class _TableState:
     def database_for(self, plan: Plan, limits: Limits) -> Database:
         """A database allowed to read every file of `plan` (rebuilt if one lies elsewhere)."""
         with self.lock:
-            if self.database is None or not self.database.covers(plan.direct_files):
+            if self.database is None or not self.database.covers(plan.duckdb_files):
                 previous = self.database.prefixes if self.database else ()
-                self.database = Database(self.table, limits, plan.direct_files, previous)
+                self.database = Database(self.table, limits, plan.duckdb_files, previous)
             return self.database
 
 
@@ -150,7 +150,6 @@ class QueryEngine:
                 return Answer(
                     cached.schema,
                     iter(cached.batches),
-                    cached.wide_integers,
                     snapshot_id,
                     ScanStats(cache="hit"),
                     self._age(state),
@@ -204,7 +203,7 @@ class QueryEngine:
             with _missing_file_is_not_an_outage():
                 sql, params = self._statement(cursor, state.table, plan, page)
                 relation = cursor.sql(sql, params={**params, **values} or None)
-                wide = wide_integers(relation)
+                relation = int64_results(relation, self.config.columns)
                 reader = relation.to_arrow_reader(BATCH_ROWS)
         except BaseException:
             cursor.close()
@@ -220,7 +219,7 @@ class QueryEngine:
 
             def keep(batches: list[pa.RecordBatch]) -> None:
                 nbytes = sum(b.nbytes for b in batches)
-                entry = CachedAnswer(reader.schema, tuple(batches), wide, nbytes)
+                entry = CachedAnswer(reader.schema, tuple(batches), nbytes)
                 self.results.put(key, entry)  # type: ignore[union-attr]
 
         limit = self.results.largest if self.results is not None else 0
@@ -233,7 +232,7 @@ class QueryEngine:
             bytes_planned=plan.bytes_planned,
             cache="miss" if self.results is not None else "off",
         )
-        return Answer(reader.schema, stream, wide, snapshot_id, stats, self._age(state))
+        return Answer(reader.schema, stream, snapshot_id, stats, self._age(state))
 
     def _age(self, state: _TableState) -> float:
         return max(0.0, self._clock() - state.loaded_at)

@@ -6,14 +6,14 @@ Arrow batches into body chunks as they arrive, so no answer is ever held whole a
 - csv: RFC 4180 with a header row and CRLF line ends; NULL is an empty field, an empty string
   is `""`; numbers, decimals, dates and timestamps in JSON's text forms (so NaN and infinities
   are empty fields too), booleans true/false.
-- arrow: an Arrow IPC stream; parquet: a Parquet file. Both keep DuckDB's Arrow types (a 128-bit
-  integer stays decimal128(38, 0), which holds it exactly), under the pod's column names.
+- arrow: an Arrow IPC stream; parquet: a Parquet file. Both keep DuckDB's Arrow types (integer
+  sums arrive as int64, answer.py), under the pod's column names.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +30,12 @@ from .serialize import concatenated, float_text, json_default, json_objects, tem
 JSON_SLICE_ROWS = 65536
 CSV_SLICE_ROWS = 65536
 
-# An encoder's arguments: the pod's column names, the answer's Arrow schema, its batches and
-# the columns that are integers carried as decimal128(38, 0); it yields the body's chunks.
+# An encoder's arguments: the pod's column names, the answer's Arrow schema and its batches; it
+# yields the body's chunks.
 Names = Sequence[str]
 Batches = Iterable[pa.RecordBatch]
-Wide = Collection[int]
 Chunks = Iterator[bytes]
-Encoder = Callable[[Names, pa.Schema, Batches, Wide], Chunks]
+Encoder = Callable[[Names, pa.Schema, Batches], Chunks]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,25 +57,25 @@ def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
 # --- JSON and NDJSON ----------------------------------------------------------------------------
 
 
-def encode_json(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
+def encode_json(columns: Names, schema: pa.Schema, batches: Batches) -> Chunks:
     """`[{…},{…}]`, byte for byte what serialize.rows_json writes for the whole answer."""
     _check_columns(columns, schema)
     separator = b"["
     for batch in batches:
         for part in _slices(batch, JSON_SLICE_ROWS):
             if part.num_rows:
-                yield separator + json_objects(columns, part, wide)[:-1]
+                yield separator + json_objects(columns, part)[:-1]
                 separator = b","
     yield b"[]" if separator == b"[" else b"]"
 
 
-def encode_ndjson(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
+def encode_ndjson(columns: Names, schema: pa.Schema, batches: Batches) -> Chunks:
     """One JSON object per row, each line ended by a newline (no array around them)."""
     _check_columns(columns, schema)
     for batch in batches:
         for part in _slices(batch, JSON_SLICE_ROWS):
             if part.num_rows:
-                yield json_objects(columns, part, wide, end="\n")
+                yield json_objects(columns, part, end="\n")
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -103,11 +102,11 @@ def _python_text(value: Any) -> str | None:
     return form if isinstance(form, str) else orjson.dumps(form).decode()
 
 
-def _csv_text(column: pa.Array, wide_integer: bool) -> pa.Array:
+def _csv_text(column: pa.Array) -> pa.Array:
     """A column as CSV fields (NULL stays null): numbers plain, text quoted where needed."""
     kind = column.type
     if pa.types.is_dictionary(kind):
-        return _csv_text(column.dictionary_decode(), wide_integer)
+        return _csv_text(column.dictionary_decode())
     if pa.types.is_null(kind):
         return pa.nulls(len(column), pa.string())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -129,17 +128,14 @@ def _csv_text(column: pa.Array, wide_integer: bool) -> pa.Array:
     return _quoted_where_needed(texts)
 
 
-def _csv_lines(batch: pa.RecordBatch, wide_integers: Collection[int]) -> bytes:
-    fields = [
-        pc.fill_null(_csv_text(batch.column(i), i in wide_integers), "")
-        for i in range(batch.num_columns)
-    ]
+def _csv_lines(batch: pa.RecordBatch) -> bytes:
+    fields = [pc.fill_null(_csv_text(column), "") for column in batch.columns]
     return concatenated(
         pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\r\n", "")
     )
 
 
-def encode_csv(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
+def encode_csv(columns: Names, schema: pa.Schema, batches: Batches) -> Chunks:
     """A header row of the pod's column names, then one CRLF-ended line per row."""
     _check_columns(columns, schema)
     header = _quoted_where_needed(pa.array(list(columns), pa.string())).to_pylist()
@@ -147,7 +143,7 @@ def encode_csv(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide =
     for batch in batches:
         for part in _slices(batch, CSV_SLICE_ROWS):
             if part.num_rows:
-                yield _csv_lines(part, wide)
+                yield _csv_lines(part)
 
 
 # --- Arrow IPC and Parquet ----------------------------------------------------------------------
@@ -191,12 +187,12 @@ def named_schema(columns: Sequence[str], schema: pa.Schema) -> pa.Schema:
     )
 
 
-def encode_arrow(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
+def encode_arrow(columns: Names, schema: pa.Schema, batches: Batches) -> Chunks:
     """An Arrow IPC stream: the schema, one message per batch, the end-of-stream marker."""
     yield from _file_chunks(pa.ipc.new_stream, named_schema(columns, schema), batches)
 
 
-def encode_parquet(columns: Names, schema: pa.Schema, batches: Batches, wide: Wide = ()) -> Chunks:
+def encode_parquet(columns: Names, schema: pa.Schema, batches: Batches) -> Chunks:
     """A Parquet file, one row group per batch; the footer, written last, ends it."""
     # An empty batch would be an empty row group: skipped.
     rows = (batch for batch in batches if batch.num_rows)

@@ -1,13 +1,15 @@
 """Which files answer a request: pyiceberg's planning with the pushdown, cached per snapshot.
 
 The compiled pushdown, bound to the request's values, and the columns the query reads go into
-`table.scan(...).plan_files()`, so partition, manifest and column-statistics pruning drop files
-before any data is read. pyiceberg re-reads the manifests on every scan, so a plan is cached
-under (table metadata, snapshot, row filter, columns): a repeated request plans in memory.
+pyiceberg's manifest planning, so partition, manifest and column-statistics pruning drop files
+(data and delete files alike) before any data is read. pyiceberg re-reads the manifests on every
+scan, so a plan is cached under (table metadata, snapshot, row filter, columns): a repeated
+request plans in memory.
 
-Each planned file is read either by DuckDB directly (the fast path: its Parquet reader, columns
-mapped by Iceberg field id) or through pyiceberg (files with delete files, types DuckDB cannot
-map by field id, files that may lack field ids): the plan says which.
+Each planned data file comes with the delete files that apply to it (deletes.py) and what
+each column takes in it (columns.py); source.py turns that into the SQL DuckDB runs. DuckDB
+reads every file unless a column has a type it cannot read by field id (nested types, uuid,
+nanosecond timestamps): then pyiceberg reads the files and DuckDB applies equality deletes.
 """
 
 from __future__ import annotations
@@ -15,36 +17,32 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.manifest import ManifestEntry, ManifestFile
+from pyiceberg.manifest import DataFile, ManifestEntry, ManifestFile
 from pyiceberg.schema import Schema
-from pyiceberg.table import FileScanTask, ManifestGroupPlanner, Table, _min_sequence_number
-from pyiceberg.types import (
-    BinaryType,
-    BooleanType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    FixedType,
-    FloatType,
-    IcebergType,
-    IntegerType,
-    LongType,
-    PrimitiveType,
-    StringType,
-    TimestampType,
-    TimestamptzType,
-    TimeType,
-)
+from pyiceberg.table import ManifestGroupPlanner, Table, _min_sequence_number
+from pyiceberg.types import NestedField, PrimitiveType
 from pyiceberg.utils.concurrent import ExecutorFactory
 
+from .columns import (
+    Column,
+    Footers,
+    duckdb_type,
+    literal_text,
+    mapped_names,
+    names_in_file,
+    partition_constants,
+)
 from .config import PodConfig
+from .deletes import DataTask, EqualityDelete, match_deletes, partition_key
 from .errors import PodError
+from .features import refuse_unsupported_files, refuse_unsupported_table
 from .pushdown import row_filter
 
 log = logging.getLogger("datapic.pod")
@@ -52,36 +50,28 @@ log = logging.getLogger("datapic.pod")
 DEFAULT_PLANS = 128
 # Manifest entries kept in memory (one per data or delete file of the manifests read).
 DEFAULT_MANIFEST_ENTRIES = 500_000
-# Files written outside pyiceberg (add_files, migrations) may lack Parquet field ids; a table
-# that carries a name mapping may hold such files, and DuckDB would read their columns as NULL.
-NAME_MAPPING = "schema.name-mapping.default"
-
-# Iceberg types DuckDB reads by field id with the same values pyiceberg gives. Others (uuid,
-# nanosecond timestamps, nested types, …) go through pyiceberg.
-_DUCKDB_TYPES: tuple[tuple[type, Any], ...] = (
-    (BooleanType, "BOOLEAN"),
-    (IntegerType, "INTEGER"),
-    (LongType, "BIGINT"),
-    (FloatType, "FLOAT"),
-    (DoubleType, "DOUBLE"),
-    (DecimalType, lambda t: f"DECIMAL({t.precision},{t.scale})"),
-    (DateType, "DATE"),
-    (TimeType, "TIME"),
-    (TimestamptzType, "TIMESTAMPTZ"),
-    (TimestampType, "TIMESTAMP"),
-    (StringType, "VARCHAR"),
-    (BinaryType, "BLOB"),
-    (FixedType, "BLOB"),
-)
+# How the scan names an equality-delete key the query itself does not read.
+KEY_PREFIX = "__datapic_key_"
 
 
 @dataclass(frozen=True, slots=True)
-class Column:
-    """A column the query reads: its Iceberg field id, the table's name and its DuckDB type."""
+class FileRead:
+    """One data file as the scan reads it."""
 
-    field_id: int
-    name: str
-    duckdb_type: str | None  # None: DuckDB cannot read it by field id
+    task: DataTask
+    path: str  # as DuckDB names it
+    scope: int  # its partition (spec and tuple), numbered: equality deletes match on it
+    constants: tuple[str | None, ...]  # per column: its partition value where it may lack it
+    names: tuple[str, ...] | None  # per column: its name in a file without field ids
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedDelete:
+    """An equality delete file to read, with the partition number it is confined to."""
+
+    delete: EqualityDelete
+    path: str  # as DuckDB names it
+    scope: int | None  # None: it applies to every partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,23 +79,31 @@ class Plan:
     """The files (and how to read them) that answer one request at one snapshot."""
 
     snapshot_id: int | None
-    columns: tuple[Column, ...]
-    projection: Schema  # the Iceberg schema of the columns read, for pyiceberg's reader
+    columns: tuple[Column, ...]  # what the query reads, then equality keys it does not
+    projection: Schema  # the Iceberg schema of `columns`, for pyiceberg's reader
     row_filter: BooleanExpression
-    direct_files: tuple[str, ...]  # read by DuckDB, as DuckDB names them
-    fallback_tasks: tuple[FileScanTask, ...]  # read by pyiceberg (deletes, unmapped types)
+    files: tuple[FileRead, ...]
+    equality_deletes: tuple[ScopedDelete, ...]  # those that apply to some planned file
+    via_pyiceberg: bool  # a column DuckDB cannot read by field id: pyiceberg reads the files
     files_total: int  # data files in the snapshot
     bytes_planned: int
 
     @property
     def files_planned(self) -> int:
         """Data files read."""
-        return len(self.direct_files) + len(self.fallback_tasks)
+        return len(self.files)
 
     @property
     def files_pruned(self) -> int:
         """Data files of the snapshot that pruning ruled out."""
         return max(0, self.files_total - self.files_planned)
+
+    @property
+    def duckdb_files(self) -> tuple[str, ...]:
+        """Every file DuckDB itself reads (data files, unless pyiceberg reads them, and
+        equality delete files): its sandbox must allow them."""
+        data = () if self.via_pyiceberg else tuple(f.path for f in self.files)
+        return data + tuple(d.path for d in self.equality_deletes)
 
 
 def duckdb_path(uri: str) -> str:
@@ -152,29 +150,22 @@ def _column_name(schema: Schema, name: str, config: PodConfig) -> str:
     return schema.find_column_name(field.field_id) or name
 
 
-def duckdb_type(field_type: IcebergType) -> str | None:
-    """The DuckDB type that reads `field_type` by field id as pyiceberg would, if there is one."""
-    for iceberg, duck in _DUCKDB_TYPES:
-        if type(field_type) is iceberg:
-            return duck(field_type) if callable(duck) else duck
-    return None
-
-
 def plan(
     table: Table,
     config: PodConfig,
     values: Mapping[str, Any],
     snapshot_id: int | None,
     manifests: ManifestCache | None = None,
+    footers: Footers | None = None,
 ) -> Plan:
     """The files answering `values` at `snapshot_id` (already checked to exist), and how."""
-    columns = read_columns(table, config)
+    wanted = read_columns(table, config)
     scan = table.scan(
         row_filter=row_filter(config.pushdown, table.schema(), values),
-        selected_fields=columns,
+        selected_fields=wanted,
         snapshot_id=snapshot_id,
     )
-    projection = scan.projection()
+    refuse_unsupported_table(table, config.source.display, scan.projection())
     manifests = manifests or ManifestCache(0)
     try:
         tasks = _plan_files(table, scan, manifests)
@@ -183,38 +174,128 @@ def plan(
         # (month(DATE '0001-01-01') - 1); without pruning the answer is the same, since the
         # SQL applies every filter, only slower.
         log.info("planning without pushdown: the row filter overflows the partition transforms")
-        scan = table.scan(selected_fields=columns, snapshot_id=snapshot_id)
+        scan = table.scan(selected_fields=wanted, snapshot_id=snapshot_id)
         tasks = _plan_files(table, scan, manifests)
-    except ValueError as exc:
-        if "equality delete" in str(exc):
-            raise PodError(
-                500,
-                f"table {config.source.display} has equality delete files, which the pod's "
-                "reader (pyiceberg) cannot apply; compact the table to serve it",
-            ) from None
-        raise
-    mapped = tuple(Column(f.field_id, f.name, duckdb_type(f.field_type)) for f in projection.fields)
-    everything_via_pyiceberg = NAME_MAPPING in table.properties or any(
-        c.duckdb_type is None or f.initial_default is not None
-        for c, f in zip(mapped, projection.fields, strict=True)
-    )
-    direct = [t for t in tasks if not t.delete_files and not everything_via_pyiceberg]
-    fallback = [t for t in tasks if t.delete_files or everything_via_pyiceberg]
+    refuse_unsupported_files(tasks, config.source.display)
+    columns = _columns(table, scan.projection(), tasks, config)
+    projection = Schema(*(_field(table, c) for c in columns))
+    scopes = _Scopes()
+    file_names = _FileNames(table, columns, footers or Footers(0))
+    reads = tuple(_file_read(table, t, columns, scopes, file_names) for t in tasks)
     return Plan(
         snapshot_id=snapshot_id,
-        columns=mapped,
+        columns=columns,
         projection=projection,
         row_filter=scan.row_filter,
-        direct_files=tuple(duckdb_path(t.file.file_path) for t in direct),
-        fallback_tasks=tuple(fallback),
+        files=reads,
+        equality_deletes=_equality_deletes(tasks, scopes),
+        via_pyiceberg=any(c.duckdb_type is None for c in columns),
         files_total=_data_files(table, snapshot_id, len(tasks)),
         bytes_planned=sum(t.file.file_size_in_bytes for t in tasks),
     )
 
 
-def _plan_files(table: Table, scan: Any, manifests: ManifestCache) -> list[FileScanTask]:
-    """pyiceberg's planning (manifest, partition and metrics pruning, delete file matching),
-    with each manifest's entries read once and then kept: manifests never change."""
+def _columns(
+    table: Table, projection: Schema, tasks: Iterable[DataTask], config: PodConfig
+) -> tuple[Column, ...]:
+    """The query's columns, then the equality-delete keys of `tasks` it does not read."""
+    read = [_column(f, f.name, True) for f in projection.fields]
+    wanted = {c.field_id for c in read}
+    keys = sorted({i for t in tasks for d in t.equality_deletes for i in d.equality_ids})
+    for field_id in keys:
+        if field_id not in wanted:
+            field = _key_field(table, field_id, config)
+            read.append(_column(field, KEY_PREFIX + str(field_id), False))
+    return tuple(read)
+
+
+def _column(field: NestedField, name: str, read_by_query: bool) -> Column:
+    default = field.initial_default
+    return Column(
+        field_id=field.field_id,
+        name=name,
+        duckdb_type=duckdb_type(field.field_type),
+        iceberg_type=field.field_type,
+        default=None if default is None else literal_text(default, field.field_type),
+        read_by_query=read_by_query,
+    )
+
+
+def _key_field(table: Table, field_id: int, config: PodConfig) -> NestedField:
+    """The current schema's top-level field `field_id`: the pod matches equality keys that
+    are columns of the table (DuckDB maps top-level field ids only)."""
+    found = next((f for f in table.schema().fields if f.field_id == field_id), None)
+    if found is None:
+        raise PodError(
+            501,
+            f"table {config.source.display} has equality deletes keyed on field {field_id}, "
+            "which is not a top-level column of its schema (dropped, or nested in a struct); "
+            "the pod cannot apply them: compact the table to serve it",
+        )
+    return found
+
+
+def _field(table: Table, column: Column) -> NestedField:
+    field = table.schema().find_field(column.field_id)
+    return NestedField(field.field_id, column.name, field.field_type, required=False,
+                       initial_default=field.initial_default)  # fmt: skip
+
+
+class _Scopes:
+    """Numbers for partitions (spec id and tuple), so SQL can compare them as integers."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple, int] = {}
+
+    def number(self, file: DataFile) -> int:
+        return self._numbers.setdefault(partition_key(file), len(self._numbers))
+
+
+class _FileNames:
+    """Per file, the names its columns have if it lacks field ids (only a table with a name
+    mapping may hold such files: only then are footers read)."""
+
+    def __init__(self, table: Table, columns: tuple[Column, ...], footers: Footers) -> None:
+        self._table = table
+        self._columns = columns
+        self._footers = footers
+        self._mapping = mapped_names(table.properties)
+
+    def of(self, path: str) -> tuple[str, ...] | None:
+        if self._mapping is None:
+            return None
+        in_file = self._footers.names_without_ids(self._table.io, path)
+        return names_in_file(in_file, self._columns, self._mapping)
+
+
+def _file_read(
+    table: Table, task: DataTask, columns: tuple[Column, ...], scopes: _Scopes, names: _FileNames
+) -> FileRead:
+    spec = table.metadata.specs().get(task.file.spec_id)
+    return FileRead(
+        task=task,
+        path=duckdb_path(task.file.file_path),
+        scope=scopes.number(task.file),
+        constants=partition_constants(task.file, spec, columns),
+        names=names.of(task.file.file_path),
+    )
+
+
+def _equality_deletes(tasks: Iterable[DataTask], scopes: _Scopes) -> tuple[ScopedDelete, ...]:
+    """Each equality delete file that applies to some planned data file, once."""
+    found: dict[str, ScopedDelete] = {}
+    for task in tasks:
+        for delete in task.equality_deletes:
+            scope = None if delete.applies_everywhere else scopes.number(delete.file)
+            path = duckdb_path(delete.file.file_path)
+            found.setdefault(path, ScopedDelete(delete, path, scope))
+    return tuple(found[p] for p in sorted(found))
+
+
+def _plan_files(table: Table, scan: Any, manifests: ManifestCache) -> list[DataTask]:
+    """pyiceberg's pruning (manifests, partitions, column metrics; of delete files too), each
+    manifest's entries read once and then kept (manifests never change), and the delete files
+    that apply to each data file."""
     snapshot = scan.snapshot()
     if snapshot is None:
         return []
@@ -225,7 +306,8 @@ def _plan_files(table: Table, scan: Any, manifests: ManifestCache) -> list[FileS
         row_filter=scan.row_filter,
         case_sensitive=scan.case_sensitive,
     )
-    return list(planner.plan_files(snapshot.manifests(table.io)))
+    entries = planner.plan_manifest_entries(snapshot.manifests(table.io))
+    return match_deletes(chain.from_iterable(entries), table.metadata.specs())
 
 
 class ManifestCache:
@@ -315,6 +397,7 @@ class PlanCache:
     def __init__(self, max_entries: int = DEFAULT_PLANS) -> None:
         self.max_entries = max_entries
         self.manifests = ManifestCache()
+        self.footers = Footers()
         self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -328,7 +411,7 @@ class PlanCache:
             if found is not None:
                 self._plans.move_to_end(key)
                 return found
-        made = plan(table, config, values, snapshot_id, self.manifests)
+        made = plan(table, config, values, snapshot_id, self.manifests, self.footers)
         with self._lock:
             self._plans[key] = made
             while len(self._plans) > self.max_entries:

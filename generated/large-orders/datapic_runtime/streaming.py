@@ -56,7 +56,7 @@ class AnswerBody:
         self.whole = not self.more and size < WHOLE_BODY_BYTES
         rows = self._page_rows(head, batches, limit)
         columns = exchange.config.columns
-        self._chunks = format.encode(columns, answer.schema, rows, answer.wide_integers)
+        self._chunks = format.encode(columns, answer.schema, rows)
         try:
             self._first = next(self._chunks)
         except pa.ArrowNotImplementedError as exc:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 
-# DuckDB types that Arrow carries as decimal128(38, 0) but that are integers (SUM of INTEGER).
+from .errors import int64_overflow
+
+# DuckDB's 128-bit integers: SUM of integers gives one, which Arrow would carry as
+# decimal128(38, 0) and pandas or polars read as Decimal objects.
 _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +50,6 @@ class Answer:
 
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
-    # Columns that Arrow carries as decimal128(38, 0) but are integers (SUM of INTEGER).
-    wide_integers: frozenset[int]
     snapshot_id: int | None
     stats: ScanStats = ScanStats()
     # How old the table state it was read from is: of the freshness bound, caches may only
@@ -61,9 +63,35 @@ class Answer:
             close()
 
 
-def wide_integers(relation: duckdb.DuckDBPyRelation) -> frozenset[int]:
-    """The columns of `relation` that Arrow carries as decimal128(38, 0) but are integers."""
-    return frozenset(i for i, t in enumerate(relation.types) if str(t) in _WIDE_INTEGERS)
+def int64_results(
+    relation: duckdb.DuckDBPyRelation, columns: Sequence[str]
+) -> duckdb.DuckDBPyRelation:
+    """`relation` with its 128-bit integer columns narrowed to BIGINT, so that an integer result
+    is an int64 in every format; a value beyond int64 fails the query with a message naming the
+    column (by its name in `columns`, the pod's), never a silently different type."""
+    types = [str(t) for t in relation.types]
+    if not _WIDE_INTEGERS.intersection(types):
+        return relation
+    outputs = [
+        _narrowed(position, columns[position - 1]) if kind in _WIDE_INTEGERS else f"#{position}"
+        for position, kind in enumerate(types, start=1)
+    ]
+    aliases = (_quoted_identifier(name) for name in relation.columns)
+    return relation.project(", ".join(f"{o} AS {a}" for o, a in zip(outputs, aliases, strict=True)))
+
+
+def _narrowed(position: int, column: str) -> str:
+    """The position-th column as BIGINT; DuckDB's own failed cast would name neither the pod's
+    column nor what overflowed."""
+    message = "'" + int64_overflow(column).replace("'", "''") + "'"
+    return (
+        f"CASE WHEN #{position} NOT BETWEEN {_INT64_MIN} AND {_INT64_MAX}"
+        f" THEN error({message}) ELSE CAST(#{position} AS BIGINT) END"
+    )
+
+
+def _quoted_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 class BatchStream:

@@ -28,7 +28,6 @@ class CachedAnswer:
 
     schema: pa.Schema
     batches: tuple[pa.RecordBatch, ...]
-    wide_integers: frozenset[int]
     nbytes: int
 
 

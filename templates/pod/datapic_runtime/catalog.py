@@ -34,6 +34,7 @@ from pyiceberg.table import Table
 from pyiceberg.utils.config import Config
 
 from .errors import PodError
+from .features import refuse_unloadable
 from .oauth import AUTH_TYPE, DEFAULT_TIMEOUT
 from .secrets import named_secrets, redact, remember
 
@@ -206,7 +207,16 @@ class CatalogClient:
 
     def _load(self, identifier: tuple[str, ...]) -> Table:
         catalog = self.catalog()
-        return confine_io(catalog.load_table(identifier), catalog, table_io_allowed())
+        try:
+            table = catalog.load_table(identifier)
+        except Exception as exc:
+            # Metadata pyiceberg cannot parse (a v4 table, a variant column) is a 501 naming
+            # the feature, not an internal error.
+            refused = refuse_unloadable(exc, ".".join(identifier))
+            if refused is None:
+                raise
+            raise refused from None
+        return confine_io(table, catalog, table_io_allowed())
 
     def valid_until(self, table: Table) -> float:
         """When (time.monotonic()) `table`'s storage access lapses, so it must be reloaded.

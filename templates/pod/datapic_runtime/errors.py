@@ -75,6 +75,8 @@ _STORAGE_DENIAL = re.compile(
 _DUCKDB_IO_ERRORS = (duckdb.Error, duckdb.IOException, duckdb.HTTPException)
 # Errors DuckDB raises when a value cannot be converted or does not fit a type.
 _VALUE_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
+# What int64_overflow says, found again in the error DuckDB raises with it.
+_INT64_OVERFLOW = re.compile(r"column .*: the integer sum exceeds the int64 range.*")
 
 
 def classify(
@@ -99,11 +101,37 @@ def classify(
         # The class name says what failed; its message may hold a host or a connection string.
         message = f"catalog '{catalog}' or its storage cannot be reached ({type(exc).__name__})"
         return _with_retry(503, message)
+    overflow = _int64_overflow_in(exc)
+    if overflow:
+        # The answer exists but does not fit its type: the request, as it stands, cannot be
+        # answered (narrower filters may do), and nothing is wrong with the pod or the table.
+        return PodError(422, overflow)
     if isinstance(exc, _VALUE_ERRORS):
         culprit = _culprit(str(exc), given or {})
         if culprit:
             return PodError(400, f"parameter '{culprit}' does not fit the query: {first_line(exc)}")
     return PodError(500, INTERNAL_ERROR)
+
+
+def int64_overflow(column: str) -> str:
+    """The message of an integer result beyond int64 (answer.py raises it inside DuckDB).
+
+    >>> int64_overflow("total").split(" (")[0]
+    "column 'total': the integer sum exceeds the int64 range"
+    """
+    return (
+        f"column {column!r}: the integer sum exceeds the int64 range "
+        f"({-(2**63)} to {2**63 - 1}) of integer answers"
+    )
+
+
+def _int64_overflow_in(exc: BaseException) -> str | None:
+    """int64_overflow's message, if `exc` is DuckDB raising it (the `error()` call answer.py
+    puts into the query); None for any other failure."""
+    if not isinstance(exc, duckdb.InvalidInputException):
+        return None
+    found = _INT64_OVERFLOW.search(first_line(exc))
+    return found.group(0) if found else None
 
 
 def storage_denied(exc: BaseException) -> bool:
