@@ -213,7 +213,7 @@ def equality_deletes_null_keys(catalog: Catalog) -> tuple[KitTable, list[OwnQuer
             ("id", "key", "a", "b"),
             parameters=(("min_a", "integer", 1),),
             pushdown=({"op": "ge", "column": "a", "value": ref("min_a")},),
-            calls=(({"min_a": "8"}, {"min_a": 8}),),
+            calls=(({"min_a": "7"}, {"min_a": 7}),),
         ),
         OwnQuery(
             "all_rows", "SELECT id, key, a, b, c FROM t ORDER BY id", ("id", "key", "a", "b", "c")
