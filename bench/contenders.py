@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -77,7 +79,7 @@ class DuckDBDirect:
     values: dict
 
     @classmethod
-    def over(cls, files: list[str], compiled: Compiled) -> DuckDBDirect:
+    def over(cls, files: list[str], compiled: Compiled, name: str = "duckdb") -> DuckDBDirect:
         """A connection whose `source` view reads exactly `files` (hive paths not interpreted:
         the region column is in the files, as Iceberg writes it)."""
         connection = duckdb.connect()
@@ -85,11 +87,15 @@ class DuckDBDirect:
         connection.execute(
             f"CREATE VIEW source AS SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
         )
-        return cls("duckdb", connection, compiled.sql, compiled.duckdb_values())
+        return cls(name, connection, compiled.sql, compiled.duckdb_values())
 
     def run(self) -> int:
         """One query, its answer fetched as Arrow."""
         return self.connection.sql(self.sql, params=self.values).to_arrow_table().num_rows
+
+    def answer(self) -> list[dict]:
+        """The whole answer, row by row."""
+        return self.connection.sql(self.sql, params=self.values).to_arrow_table().to_pylist()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,45 @@ class Naive:
             return connection.sql(self.sql, params=self.values).to_arrow_table().num_rows
         finally:
             connection.close()
+
+
+def answers_differ(pod: PodContender, reference: DuckDBDirect) -> str | None:
+    """How the pod's answer differs from DuckDB's, value by value, in any row order (None: it
+    does not). Numbers match to 1e-9 relative (the pod's JSON may write a decimal as a float);
+    the rest as text. Row counts alone cannot tell whether deletes were applied: deleting 1 %
+    of the rows changes the sums, not the groups."""
+    status, body = pod.client.send(pod.request)
+    if status != 200:
+        return f"{pod.name} answered {status}: {body[:300]!r}"
+    got, wanted = json.loads(body), reference.answer()
+    if len(got) != len(wanted):
+        return f"{pod.name} answered {len(got)} rows, {reference.name} {len(wanted)}"
+    numeric = {k for k, v in (wanted[0] if wanted else {}).items() if _is_number(v)}
+
+    def key(row: dict) -> tuple:
+        return tuple(str(row.get(k)) for k in sorted(row) if k not in numeric)
+
+    for mine, theirs in zip(sorted(got, key=key), sorted(wanted, key=key), strict=True):
+        if set(mine) != set(theirs):
+            return (
+                f"{pod.name} answered the columns {sorted(mine)}, {reference.name} {sorted(theirs)}"
+            )
+        for name, value in theirs.items():
+            if not _same(mine[name], value, name in numeric):
+                return f"{name}: {pod.name} {mine[name]!r}, {reference.name} {value!r} in {theirs}"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _same(mine: object, theirs: object, numeric: bool) -> bool:
+    if mine is None or theirs is None:
+        return mine is None and theirs is None
+    if numeric:
+        return math.isclose(float(mine), float(theirs), rel_tol=1e-9, abs_tol=1e-9)
+    return str(mine) == str(theirs)
 
 
 def snapshot_files(catalog: Catalog, identifier: str) -> list[str]:

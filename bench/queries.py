@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,13 @@ class Case:
     title: str
     spec: dict[str, Any]
     args: dict[str, str]
+    # The table it reads, when not the measured table of a scale (`table_name`).
+    table: str | None = None
 
     def spec_for(self, scale: int, cached: bool = False) -> dict[str, Any]:
-        """The spec over the table at `scale`; the result cache off unless `cached`."""
-        namespace, table = table_name(scale).split(".")
+        """The spec over the table at `scale` (or its own table); the result cache off unless
+        `cached`."""
+        namespace, table = (self.table or table_name(scale)).split(".")
         suffix = "" if scale == 1 else f"-x{scale}"
         return {
             "resource_name": f"bench-{self.key}{suffix}{'-cached' if cached else ''}",
@@ -100,6 +103,17 @@ def cases() -> list[Case]:
         },
     )
     return [reduction, projection]
+
+
+def eqdeletes_case(table: str) -> Case:
+    """The reduction over `table`, the table with equality deletes (issue 9)."""
+    reduction = next(case for case in cases() if case.key == "reduction")
+    return replace(
+        reduction,
+        key="eqdeletes",
+        title=f"{reduction.title}, over a table with equality deletes",
+        table=table,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,7 +23,8 @@ class Target:
 
 
 def targets(queries: list[str]) -> list[Target]:
-    """Issue 3's targets for this machine size (2 cores), warm, HTTP included."""
+    """Issue 3's targets for this machine size (2 cores), warm, HTTP included; issue 9's for
+    equality deletes."""
     found = []
     for query in queries:
         found += [
@@ -52,6 +53,13 @@ def targets(queries: list[str]) -> list[Target]:
         Target(
             key="reduction.peak_rss_mb", label="reduction pod peak RSS MB", bound=250, at_most=True
         ),
+        # The pod applying 1 % equality deletes against DuckDB over the compacted files.
+        Target(
+            key="eqdeletes.pod/duckdb compacted",
+            label="equality deletes (1%)",
+            bound=1.5,
+            at_most=True,
+        ),
     ]
     return found
 
@@ -69,6 +77,8 @@ def ratios(latency: dict[str, dict[str, dict]], scaling: dict[str, dict[str, dic
             ("naive/pod", "naive", "pod"),
             ("pod/roapi", "pod", "roapi"),
             ("pod/pod cached", "pod", "pod cached"),
+            ("pod/duckdb compacted", "pod", "duckdb compacted"),
+            ("pod/pod plain", "pod", "pod plain"),
         ):
             if median(top) is not None and median(bottom):
                 found[f"{query}.{key}"] = median(top) / median(bottom)
@@ -157,7 +167,7 @@ def render(results: dict) -> str:
         f"{m['arch']}, {results['date']}, commit {m['commit']}",
         f"pod runtime: {results['settings']['runtime']}",
         "",
-        f"{'query':<11} {'contender':<12} {'median ms':>10} {'p95 ms':>9} {'min ms':>9} "
+        f"{'query':<11} {'contender':<16} {'median ms':>10} {'p95 ms':>9} {'min ms':>9} "
         f"{'n':>4} {'rows':>6}",
     ]
     for query, by in results["latency"].items():
@@ -178,6 +188,8 @@ def render(results: dict) -> str:
                     f"{_num(stats.get('median_ms'), '.1f'):>10} "
                     f"{_num(stats.get('p95_ms'), '.1f'):>9} {rows:>6}"
                 )
+    if eqdel := results.get("eqdeletes"):
+        lines += ["", _eqdeletes_line(eqdel)]
     lines += ["", f"{'ratio (medians)':<30} {'value':>8}"]
     for key, value in results["ratios"].items():
         lines.append(f"{key:<30} {value:>8.2f}")
@@ -190,10 +202,22 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _eqdeletes_line(eqdel: dict) -> str:
+    """What the equality-delete row measured, and whether the answers' values agreed."""
+    share = eqdel["deleted"] / eqdel["rows"] if eqdel["rows"] else 0.0
+    agree = "values agree" if eqdel["values_differ"] is None else "VALUES DIFFER"
+    return (
+        f"eqdeletes: {eqdel['eqdel_table']}: {eqdel['rows']:,} rows in {eqdel['data_files']} "
+        f"data files, {eqdel['deleted']:,} ({share:.2%}) deleted by {eqdel['delete_files']} "
+        f"equality delete files;\n  {eqdel['compacted_table']}: {eqdel['compacted_files']} "
+        f"files; {agree}"
+    )
+
+
 def _latency_line(query: str, name: str, stats: dict) -> str:
     rows = ",".join(str(r) for r in stats.get("rows", []))
     return (
-        f"{query:<11} {name:<12} {_num(stats.get('median_ms'), '.1f'):>10} "
+        f"{query:<11} {name:<16} {_num(stats.get('median_ms'), '.1f'):>10} "
         f"{_num(stats.get('p95_ms'), '.1f'):>9} {_num(stats.get('min_ms'), '.1f'):>9} "
         f"{stats.get('n', 0):>4} {rows:>6}"
     )

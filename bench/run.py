@@ -1,5 +1,6 @@
 """datapic's benchmark (issue 3): a compiled pod against DuckDB on the same files, the naive
-full scan and ROAPI, on a local Iceberg table; then the pod's latency as the table grows.
+full scan and ROAPI, on a local Iceberg table; then the pod's latency as the table grows, and
+over equality deletes against DuckDB over the compacted files (issue 9).
 
     python bench/run.py [--rows N] [--quick] [--rounds R] [--scales 4,16] [--no-roapi]
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import shutil
 import sys
@@ -23,17 +25,22 @@ from contenders import (
     Naive,
     PodContender,
     RoapiContender,
+    answers_differ,
     data_directory,
     snapshot_files,
 )
+from eqdeletes import EqDeletes, ensure_eqdeletes
 from measure import Entry, round_robin
-from queries import Case, Compiled, cases, compile_pods, load_compiled
+from pyiceberg.catalog import Catalog
+from queries import Case, Compiled, cases, compile_pods, eqdeletes_case, load_compiled
 from report import machine, ratios, render, targets, verdicts, write_json
 from servers import Request, Server, roapi_binary, start_pod, start_roapi
 from table import Build, Lakehouse, ensure_lakehouse, table_name
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 300.0
+# The reduction pod over the table with equality deletes (issue 9).
+EQDEL = ("eqdeletes", 1, False)
 
 
 def progress(message: str) -> None:
@@ -81,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         roapi_binary()  # fail now, not after the long build
     args.root.mkdir(parents=True, exist_ok=True)
     lakehouse = ensure_lakehouse(args.root, Build(rows=args.rows, scales=args.scales), progress)
-    compiled = compile_all(lakehouse, args.root / "pods", args.runtime)
+    eqdel = ensure_eqdeletes(lakehouse, progress)
+    compiled = compile_all(lakehouse, eqdel, args.root / "pods", args.runtime)
     with servers_stopped_at_exit() as servers:
-        results = measure_all(args, lakehouse, compiled, servers)
+        results = measure_all(args, lakehouse, eqdel, compiled, servers)
     problems = agreement_problems(results)
     results["problems"] = problems
     print(render(results), end="")
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compile_all(
-    lakehouse: Lakehouse, out: Path, runtime: Path | None
+    lakehouse: Lakehouse, eqdel: EqDeletes, out: Path, runtime: Path | None
 ) -> dict[tuple[str, int, bool], Compiled]:
     """Every pod of the run, compiled by the datapic CLI: (query, scale, cached) -> pod;
     with `runtime`, each pod's runtime replaced by that one."""
@@ -104,6 +112,7 @@ def compile_all(
             wanted[(case.key, scale, False)] = case
         if case.key == "reduction":
             wanted[(case.key, 1, True)] = case
+    wanted[EQDEL] = eqdeletes_case(eqdel.eqdel_table)
     specs = {
         _pod_name(case, scale, cached): case.spec_for(scale, cached)
         for (_, scale, cached), case in wanted.items()
@@ -148,6 +157,7 @@ def servers_stopped_at_exit() -> Iterator[list[Server]]:
 def measure_all(
     args: argparse.Namespace,
     lakehouse: Lakehouse,
+    eqdel: EqDeletes,
     compiled: dict[tuple[str, int, bool], Compiled],
     servers: list[Server],
 ) -> dict:
@@ -182,7 +192,7 @@ def measure_all(
         latency[key][name] = samples.stats()
 
     for (key, scale, cached), server in pods.items():
-        if scale == 1:
+        if scale == 1 and (key, scale, cached) != EQDEL:  # its figure comes after its run
             name = f"pod {key}{' cached' if cached else ''}"
             figures.setdefault(name, {"pid": server.pid})["peak_rss_mb"] = server.peak_rss_mb()
     if roapi:
@@ -190,6 +200,8 @@ def measure_all(
         roapi.stop()  # its memory is not needed for the scaling run
 
     scaling = measure_scaling(args, compiled, pods)
+    latency["eqdeletes"], eqdel_figures = measure_eqdeletes(args, catalog, eqdel, compiled, pods)
+    figures["pod eqdeletes"] = {"pid": pods[EQDEL].pid, "peak_rss_mb": pods[EQDEL].peak_rss_mb()}
     found = ratios(latency, scaling)
     for key in keys:
         for figure in ("cold_start_s", "peak_rss_mb"):
@@ -219,6 +231,7 @@ def measure_all(
         "latency": latency,
         "servers": figures,
         "scaling": scaling,
+        "eqdeletes": eqdel_figures,
         "ratios": found,
         "targets": verdicts(found, targets(keys)),
     }
@@ -251,9 +264,9 @@ def start_measured_pods(args, env, compiled, servers, logs) -> tuple[dict, dict]
 
 
 def start_other_pods(args, env, compiled, servers, logs) -> dict:
-    """The pods whose start-up is not measured, started together: the cached reduction and
-    the pods over the bigger tables for the scaling run."""
-    keys = [key for key in compiled if key[2]]
+    """The pods whose start-up is not measured, started together: the cached reduction, the
+    reduction over equality deletes and the pods over the bigger tables for the scaling run."""
+    keys = [key for key in compiled if key[2]] + [EQDEL]
     keys += [(case.key, scale, False) for case in cases() for scale in args.scales]
     if args.cold_runs == 0:  # start-up not measured: the 1x pods start with the others
         keys += [(case.key, 1, False) for case in cases()]
@@ -319,8 +332,42 @@ def measure_scaling(
     return scaling
 
 
+def measure_eqdeletes(
+    args: argparse.Namespace,
+    catalog: Catalog,
+    eqdel: EqDeletes,
+    compiled: dict[tuple[str, int, bool], Compiled],
+    pods: dict[tuple[str, int, bool], Server],
+) -> tuple[dict[str, dict], dict]:
+    """Issue 9: the reduction pod over the table with equality deletes against DuckDB over the
+    compacted table's files (the same surviving rows), round-robin, with the plain pod (the
+    same data files, no deletes) to show what applying the deletes costs the pod; the pod's
+    answer compared with DuckDB's value by value first."""
+    pod = PodContender("pod", pods[EQDEL], compiled[EQDEL])
+    files = snapshot_files(catalog, eqdel.compacted_table)
+    compacted = DuckDBDirect.over(files, compiled[EQDEL], name="duckdb compacted")
+    reduction = ("reduction", 1, False)
+    plain = PodContender("pod plain", pods[reduction], compiled[reduction])
+    differ = answers_differ(pod, compacted)
+    entries = [
+        Entry(label=c.name, call=c.run, samples=args.rounds) for c in (pod, compacted, plain)
+    ]
+    progress(
+        f"equality deletes: {args.rounds} rounds, the pod over {eqdel.eqdel_table} "
+        f"({eqdel.deleted:,} of {eqdel.rows:,} rows deleted) against DuckDB over "
+        f"{eqdel.compacted_table}'s {len(files)} files"
+    )
+    timed = round_robin(entries, args.rounds, args.warmup, progress)
+    figures = {
+        **dataclasses.asdict(eqdel),
+        "values_differ": differ,
+    }
+    return {name: samples.stats() for name, samples in timed.items()}, figures
+
+
 def agreement_problems(results: dict) -> list[str]:
-    """Every contender must have answered each query with the same number of rows, always."""
+    """Every contender must have answered each query with the same number of rows, always;
+    the pod over equality deletes with the same values as DuckDB over the compacted files."""
     problems = []
     for key, by in {**results["latency"]}.items():
         seen = {name: tuple(stats.get("rows", ())) for name, stats in by.items()}
@@ -328,6 +375,8 @@ def agreement_problems(results: dict) -> list[str]:
             seen[f"pod {scale}"] = tuple(stats.get("rows", ()))
         if len(set(seen.values())) != 1 or any(len(rows) != 1 for rows in seen.values()):
             problems.append(f"{key}: the answers' row counts differ: {seen}")
+    if differ := results.get("eqdeletes", {}).get("values_differ"):
+        problems.append(f"eqdeletes: the pod's answer differs from the compacted table's: {differ}")
     return problems
 
 

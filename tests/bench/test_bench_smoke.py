@@ -29,6 +29,8 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
         for query in ("reduction", "projection"):
             assert f"{query}.{ratio}" in result.stdout, output
     assert "reduction.scale4/scale1" in result.stdout, output
+    assert "eqdeletes.pod/duckdb compacted" in result.stdout, output
+    assert "equality deletes (1%)" in result.stdout, output
 
     [path] = tmp_path.glob("results-*.json")
     results = json.loads(path.read_text())
@@ -41,9 +43,20 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
         [rows] = {tuple(stats["rows"]) for stats in contenders.values()}
         assert len(rows) == 1 and rows[0] > 0
         assert results["scaling"][query]["4x"]["rows"] == list(rows)
+    # Issue 9's row: the pod applied the equality deletes (1 % of the rows, one delete file
+    # per partition) and answered with DuckDB's values over the compacted table's files.
+    eqdel = results["eqdeletes"]
+    assert eqdel["rows"] == 20_000 and eqdel["deleted"] == 200
+    assert eqdel["delete_files"] == eqdel["data_files"] == eqdel["compacted_files"] > 1
+    assert eqdel["values_differ"] is None
+    contenders = results["latency"]["eqdeletes"]
+    assert set(contenders) == {"pod", "duckdb compacted", "pod plain"}
+    [rows] = {tuple(stats["rows"]) for stats in contenders.values()}
+    assert rows == tuple(results["latency"]["reduction"]["pod"]["rows"])
+    assert results["ratios"]["eqdeletes.pod/duckdb compacted"] > 0
     assert results["servers"]["pod reduction"]["peak_rss_mb"] > 0
     assert results["servers"]["roapi"]["cold_start_s"] > 0
     # Every server the bench started is gone (each was stopped by its own process group).
     pids = [figures["pid"] for figures in results["servers"].values()]
-    assert len(pids) == 4
+    assert len(pids) == 5
     assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
