@@ -15,9 +15,10 @@ nanosecond timestamps): then pyiceberg reads the files and DuckDB applies equali
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -359,7 +360,7 @@ class _CachedManifestPlanner(ManifestGroupPlanner):
                 partition_evaluators[spec_id] = self._build_partition_evaluator(spec_id)
             if manifest_evaluators[spec_id](manifest):
                 kept.append(manifest)
-        metrics = self._build_metrics_evaluator()
+        metrics = _keeping_unreadable_bounds(self._build_metrics_evaluator())
         minimum = _min_sequence_number(kept)
 
         def matching(manifest: ManifestFile) -> list[ManifestEntry]:
@@ -373,6 +374,20 @@ class _CachedManifestPlanner(ManifestGroupPlanner):
         wanted = [m for m in kept if self._check_sequence_number(minimum, m)]
         # Manifests not yet cached are read in parallel, as pyiceberg does.
         return ExecutorFactory.get_or_create().map(matching, wanted)
+
+
+def _keeping_unreadable_bounds(evaluate: Callable[[DataFile], bool]) -> Callable[[DataFile], bool]:
+    """`evaluate`, keeping a file whose column bounds it cannot decode: bounds are written in
+    the type a file was written with, and pyiceberg decodes them in the current one (a v3
+    date promoted to timestamp: 4 bytes where it reads 8). The SQL filters the file's rows."""
+
+    def metrics(file: DataFile) -> bool:
+        try:
+            return evaluate(file)
+        except struct.error:
+            return True
+
+    return metrics
 
 
 def _data_files(table: Table, snapshot_id: int | None, planned: int) -> int:
