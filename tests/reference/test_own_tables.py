@@ -53,6 +53,7 @@ QUERY_NAMES = {
         "filter_list_and_map",
         "all_rows",
     ],
+    "nested_with_equality_deletes": ["count", "all_rows"],
 }
 
 

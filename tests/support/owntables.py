@@ -568,6 +568,35 @@ def nested_columns(catalog: Catalog) -> tuple[KitTable, list[OwnQuery]]:
     return kit, queries
 
 
+def nested_with_equality_deletes(catalog: Catalog) -> tuple[KitTable, list[OwnQuery]]:
+    """A struct column sends every file through pyiceberg's reader; equality deletes (NULL
+    keys, a same-sequence upsert, a position delete beside them) then apply to its rows."""
+    schema = Schema(
+        NestedField(1, "id", LongType()),
+        NestedField(2, "k", StringType()),
+        NestedField(3, "info", StructType(NestedField(4, "city", StringType()))),
+    )
+    kit = KitTable(catalog, "own.nested_with_equality_deletes", schema)
+
+    def row(i, k, city):
+        return {"id": i, "k": k, "info": {"city": city}}
+
+    with kit.commit() as c:
+        older = c.data([row(1, None, "Paris"), row(2, "x", "Lyon"), row(3, "y", "Oslo")])
+    with kit.commit(operation=Operation.OVERWRITE) as c:  # upsert: the new row survives
+        c.data([row(4, "x", "Rome"), row(5, None, None)])
+        c.equality_delete(["k"], [{"k": None}, {"k": "x"}])  # 1, 2; not 4, 5
+    with kit.commit(operation=Operation.DELETE) as c:
+        c.position_delete([(older, 2)])  # 3
+    queries = [
+        _count(),
+        OwnQuery(
+            "all_rows", "SELECT id, k, info.city AS city FROM t ORDER BY id", ("id", "k", "city")
+        ),
+    ]
+    return kit, queries
+
+
 BUILDERS: dict[str, Callable[[Catalog], tuple[KitTable, list[OwnQuery]]]] = {
     "missing_partition_column": missing_partition_column,
     "eq_deletes_null_keys": equality_deletes_null_keys,
@@ -576,4 +605,5 @@ BUILDERS: dict[str, Callable[[Catalog], tuple[KitTable, list[OwnQuery]]]] = {
     "type_promotion": type_promotion,
     "name_mapping": name_mapping,
     "nested_columns": nested_columns,
+    "nested_with_equality_deletes": nested_with_equality_deletes,
 }

@@ -76,6 +76,7 @@ class Column:
     iceberg_type: IcebergType
     default: str | None = None  # v3 initial-default as text DuckDB casts, None: NULL
     read_by_query: bool = True
+    position: int = 0  # in the plan's columns, which per-file values follow
 
 
 def duckdb_type(field_type: IcebergType) -> str | None:

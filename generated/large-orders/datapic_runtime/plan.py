@@ -19,7 +19,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -207,7 +207,7 @@ def _columns(
         if field_id not in wanted:
             field = _key_field(table, field_id, config)
             read.append(_column(field, KEY_PREFIX + str(field_id), False))
-    return tuple(read)
+    return tuple(replace(c, position=i) for i, c in enumerate(read))
 
 
 def _column(field: NestedField, name: str, read_by_query: bool) -> Column:
