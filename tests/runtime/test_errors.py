@@ -76,6 +76,16 @@ def sqlite_in_missing_folder():
             503,
             "cannot be reached (OSError)",
         ),
+        (
+            # How DuckDB passes on the OSError of a file system it reads through (pyarrow's).
+            duckdb.Error(
+                'Traceback (most recent call last):\n  File "pyarrow/error.pxi", line 92\n'
+                "OSError: When getting information for key 'k' in bucket 'lake': AWS Error "
+                "NETWORK_CONNECTION during HeadObject operation: curlCode: 7"
+            ),
+            503,
+            "cannot be reached (OSError)",
+        ),
         (RuntimeError("password=hunter2 at /srv/x"), 500, "internal error"),
         (FileNotFoundError("s3://bucket/data/x.parquet"), 500, "internal error"),
         (lambda: duckdb.sql("SELECT nope"), 500, "internal error"),

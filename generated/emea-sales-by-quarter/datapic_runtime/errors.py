@@ -92,14 +92,18 @@ def classify(
     if storage_denied(exc):
         # The storage credentials (vended or configured) do not cover the table's files.
         return PodError(403, f"storage refused the pod access to the files of table {table}")
-    # pyarrow's file systems raise a plain OSError when storage cannot be reached.
+    # pyarrow's file systems raise a plain OSError when storage cannot be reached; DuckDB
+    # passes one raised while it reads through such a file system on as a plain duckdb.Error.
+    passed_on = type(exc) is duckdb.Error and "\nOSError: " in str(exc)
     if (
         names & _UNREACHABLE
         or isinstance(exc, ConnectionError | TimeoutError)
         or type(exc) is OSError
+        or passed_on
     ):
         # The class name says what failed; its message may hold a host or a connection string.
-        message = f"catalog '{catalog}' or its storage cannot be reached ({type(exc).__name__})"
+        failed = "OSError" if passed_on else type(exc).__name__
+        message = f"catalog '{catalog}' or its storage cannot be reached ({failed})"
         return _with_retry(503, message)
     overflow = _int64_overflow_in(exc)
     if overflow:
