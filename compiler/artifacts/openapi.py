@@ -96,10 +96,33 @@ def _get_data(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
                     },
                 },
                 "content": _answer_content(query),
+                "links": {"next": _next_page_link(pod)},
             },
             **{code: _error_response(text) for code, text in _ERRORS.items()},
         },
     }
+
+
+def _next_page_link(pod: Pod) -> dict[str, Any]:
+    """The next page: the same request with the token the pod issued (the only valid tokens,
+    since the pod signs them; a stateful client or fuzzer follows this link)."""
+    same = {p.name: f"$request.query.{p.name}" for p in pod.parameters}
+    return {
+        "operationId": "get_data",
+        "description": "The next page of the same answer, present when more rows follow.",
+        "parameters": {
+            **same,
+            "format": "$request.query.format",
+            "limit": "$request.query.limit",
+            "page_token": f"$response.header.{_NEXT_PAGE_HEADER}",
+        },
+    }
+
+
+# A page token as the pod writes it: 50 bytes (version, flags, snapshot id, offset, parameter
+# digest, MAC) in unpadded URL-safe base64 (tests/compiler/artifacts/test_openapi.py holds it
+# to the runtime's paging.py).
+PAGE_TOKEN_PATTERN = "^[A-Za-z0-9_-]{67}$"
 
 
 _ERRORS = {
@@ -151,8 +174,9 @@ def _pod_arguments(pod: Pod) -> dict[str, Any]:
             "name": "page_token",
             "in": "query",
             "required": False,
-            "description": "The X-Next-Page-Token of the previous page (opaque).",
-            "schema": {"type": "string"},
+            "description": "The X-Next-Page-Token of the previous page (opaque; the pod signs "
+            "the tokens it issues, and refuses others with a 400).",
+            "schema": {"type": "string", "pattern": PAGE_TOKEN_PATTERN},
         },
     }
 

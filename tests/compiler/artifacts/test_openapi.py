@@ -48,3 +48,26 @@ def test_every_served_media_type_and_the_paging_headers_are_documented():
 def test_the_document_is_the_same_on_every_build():
     assert document() == document()
     assert document(5) != document(6)
+
+
+def test_the_page_token_form_is_the_runtimes_and_the_link_repeats_the_request():
+    import re
+
+    from datapic_runtime.paging import PageTokens, Position
+
+    from compiler.artifacts.openapi import PAGE_TOKEN_PATTERN
+
+    doc = document()
+    schema = doc["components"]["parameters"]["page_token"]["schema"]
+    assert schema["pattern"] == PAGE_TOKEN_PATTERN
+    tokens = PageTokens(b"k" * 32)
+    for position in (Position(None, 0), Position(2**62, 2**62), Position(-(2**63), 7)):
+        assert re.fullmatch(PAGE_TOKEN_PATTERN, tokens.issue(position, {"c": "x"}))
+    link = doc["paths"]["/get_data"]["get"]["responses"]["200"]["links"]["next"]
+    assert link["operationId"] == "get_data"
+    assert link["parameters"] == {
+        "c": "$request.query.c",
+        "format": "$request.query.format",
+        "limit": "$request.query.limit",
+        "page_token": "$response.header.X-Next-Page-Token",
+    }
