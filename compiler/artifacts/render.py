@@ -17,13 +17,17 @@ import jinja2
 
 from .. import __version__
 from ..assets import templates_dir
-from ..spec.ir import CompiledQuery, Pod
+from ..spec.ir import CompiledQuery, Deployment, Pod
 from .openapi import openapi
 from .podhash import LABEL as HASH_LABEL
 from .podhash import PLACEHOLDER, stamp
 
 RUNTIME_DIR = "pod"
 GENERATOR = f"datapic {__version__}"
+# The runtime's key for page tokens (datapic_runtime.paging.TOKEN_SECRET_ENV): on Cloud Run it
+# always comes from Secret Manager, from the spec's own secret or from one `datapic deploy`
+# creates per service, so no client can mint tokens from the public pod.json.
+PAGE_TOKEN_SECRET_ENV = "DATAPIC_PAGE_TOKEN_SECRET"
 
 
 @functools.cache
@@ -119,6 +123,33 @@ def service_name(pod_name: str) -> str:
     return pod_name.lower().replace("_", "-").strip("-")
 
 
+def page_token_secret(service: str) -> str:
+    """The Secret Manager secret `datapic deploy` creates to key a service's page tokens.
+
+    >>> page_token_secret("big-orders")
+    'big-orders-page-token'
+    """
+    return f"{service}-page-token"
+
+
+def _secret_env(deployment: Deployment, service: str) -> list[dict[str, str]]:
+    """The env vars filled from Secret Manager, sorted by name: the spec's, and the page-token
+    key unless the spec already gives that variable a secret of its own."""
+    secrets = [
+        {"name": s.env, "secret": s.secret, "version": s.version} for s in deployment.secrets
+    ]
+    given = {name for name, _ in deployment.env} | {item["name"] for item in secrets}
+    if PAGE_TOKEN_SECRET_ENV not in given:
+        secrets.append(
+            {
+                "name": PAGE_TOKEN_SECRET_ENV,
+                "secret": page_token_secret(service),
+                "version": "latest",
+            }
+        )
+    return sorted(secrets, key=lambda item: item["name"])
+
+
 def _deploy_context(pod: Pod) -> dict[str, Any]:
     """What cloudbuild.yaml and service.yaml need, decided here, not in the templates."""
     deployment = pod.deployment
@@ -137,6 +168,7 @@ def _deploy_context(pod: Pod) -> dict[str, Any]:
         "image": f"${{_REGION}}-docker.pkg.dev/${{_PROJECT}}/${{_REPOSITORY}}/{service}:${{_TAG}}",
         "labels": {"datapic-pod": service, HASH_LABEL: PLACEHOLDER},
         "runtime_env": [{"name": name, "value": value} for name, value in deployment.env],
+        "secret_env": _secret_env(deployment, service),
         "config_note": (
             f"Deploy settings: the spec's deploy block over {', '.join(deployment.config_files)}."
             if deployment.config_files

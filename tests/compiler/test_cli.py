@@ -445,6 +445,10 @@ def test_datapi_config_yml_gives_the_pod_its_catalog_but_never_the_credential(
         },
         {"name": "PYICEBERG_CATALOG__DEFAULT__WAREHOUSE", "value": "prod_lake"},
         {
+            "name": "DATAPIC_PAGE_TOKEN_SECRET",
+            "valueFrom": {"secretKeyRef": {"name": "orders-page-token", "key": "latest"}},
+        },
+        {
             "name": "PYICEBERG_CATALOG__DEFAULT__CREDENTIAL",
             "valueFrom": {"secretKeyRef": {"name": "datapic-catalog-credential", "key": "latest"}},
         },
@@ -468,6 +472,7 @@ def test_the_catalog_secret_name_and_catalog_name_can_be_chosen(
     assert run("compile", "resources", "-o", "out").exit_code == 0
     env = {e["name"]: e for e in service_env(tmp_path / "out" / "orders")}
     assert sorted(env) == [
+        "DATAPIC_PAGE_TOKEN_SECRET",
         "PYICEBERG_CATALOG__LAKE__CREDENTIAL",
         "PYICEBERG_CATALOG__LAKE__SCOPE",
         "PYICEBERG_CATALOG__LAKE__URI",

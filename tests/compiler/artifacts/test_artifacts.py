@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 from compiler.artifacts.podhash import LABEL, compiled_hash, pod_files, recorded_hash
-from compiler.artifacts.render import render
+from compiler.artifacts.render import PAGE_TOKEN_SECRET_ENV, render
 from compiler.pipeline import compile_spec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -222,6 +222,13 @@ def test_service_yaml_carries_the_deploy_settings(pods: list[Path]) -> None:
     assert env["PYICEBERG_CATALOG__DEFAULT__S3__SECRET_ACCESS_KEY"]["valueFrom"] == {
         "secretKeyRef": {"name": "s3-secret", "key": "latest"}
     }
+    assert env["DATAPIC_PAGE_TOKEN_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "full-deploy-page-token", "key": "latest"}
+    }
+    assert [e["name"] for e in container["env"]] == [
+        *sorted(n for n, e in env.items() if "value" in e),
+        *sorted(n for n, e in env.items() if "valueFrom" in e),
+    ]
     build = _build(full)
     assert build.substitutions["_REGION"] == "us-central1"
     assert build.substitutions["_PROJECT"] == "prod-lakehouse"
@@ -240,6 +247,39 @@ def test_examples_deploy_privately_with_the_defaults(pods: list[Path]) -> None:
     assert build.substitutions["_SERVICE_ACCOUNT"] == (
         "datapic-pods@${_PROJECT}.iam.gserviceaccount.com"
     )
+
+
+def test_every_pod_keys_its_page_tokens_with_a_secret_of_its_service(pods) -> None:
+    for pod in pods:
+        service = _load_yaml(pod / "service.yaml")
+        env = {e["name"]: e for e in service["spec"]["template"]["spec"]["containers"][0]["env"]}
+        name = service["metadata"]["name"]
+        assert env["DATAPIC_PAGE_TOKEN_SECRET"] == {
+            "name": "DATAPIC_PAGE_TOKEN_SECRET",
+            "valueFrom": {"secretKeyRef": {"name": f"{name}-page-token", "key": "latest"}},
+        }, pod.name
+
+
+def test_a_page_token_secret_of_the_specs_own_is_kept(tmp_path) -> None:
+    spec = tmp_path / "own.yaml"
+    spec.write_text(
+        SPEC.format(name="own") + "deploy:\n  secrets:\n    DATAPIC_PAGE_TOKEN_SECRET: team-key:2\n"
+    )
+    service = _load_yaml(_compile(spec, tmp_path / "out") / "service.yaml")
+    env = service["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [
+        {
+            "name": "DATAPIC_PAGE_TOKEN_SECRET",
+            "valueFrom": {"secretKeyRef": {"name": "team-key", "key": "2"}},
+        }
+    ]
+    assert Draft202012Validator(KNATIVE).is_valid(service)
+
+
+def test_the_compiler_names_the_variable_the_runtime_reads() -> None:
+    from datapic_runtime.paging import TOKEN_SECRET_ENV
+
+    assert PAGE_TOKEN_SECRET_ENV == TOKEN_SECRET_ENV
 
 
 _SECRET_VALUE = re.compile(
