@@ -1,15 +1,18 @@
 """Thin wrappers over the Google Cloud clients `datapic deploy` and `datapic status` use.
 
-Cloud Build (create and watch a build), Cloud Storage (upload the source archive) and Cloud Run
-(read services), all over REST. Each takes an endpoint override and credentials, so tests can
-aim them at a server on loopback with anonymous credentials. Every failure leaves this module
-as a `CloudError` holding one line a user can act on; nothing else escapes.
+Cloud Build (create and watch a build), Cloud Storage (upload the source archive), Cloud Run
+(read services) and Secret Manager (create a pod's page-token key), all over REST; Secret
+Manager through google-auth's AuthorizedSession, as its client library is not a dependency.
+Each takes an endpoint override and credentials, so tests can aim them at a server on loopback
+with anonymous credentials. Every failure leaves this module as a `CloudError` holding one line
+a user can act on; nothing else escapes.
 
 The Google libraries are imported when first needed: `datapic compile` never pays for them.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import json
@@ -20,6 +23,8 @@ from typing import Any
 from ..diagnostics import one_line
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+SECRET_MANAGER = "https://secretmanager.googleapis.com"
+_HTTP_TIMEOUT = 60.0
 LOGIN_HINT = (
     "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
     "to a service-account key file"
@@ -118,7 +123,7 @@ def _reason(exc: Any) -> str:
 class Cloud:
     """Where calls go: one project and region, its credentials and an optional endpoint.
 
-    `endpoint` (e.g. http://127.0.0.1:8123) replaces all three services' hosts; None means
+    `endpoint` (e.g. http://127.0.0.1:8123) replaces all four services' hosts; None means
     Google's own endpoints.
     """
 
@@ -221,3 +226,77 @@ class Cloud:
         """Every Cloud Run service in the region."""
         with explained(f"listing Cloud Run services in {self.location}", role="roles/run.viewer"):
             return list(self._run_client.list_services(request={"parent": self.location}))
+
+    @functools.cached_property
+    def _session(self) -> Any:
+        from google.auth.transport.requests import AuthorizedSession
+
+        return AuthorizedSession(self.credentials)
+
+    def _secret_manager(
+        self, method: str, path: str, *, params: dict | None = None, body: dict | None = None
+    ) -> dict[str, Any]:
+        """One Secret Manager call; its JSON answer, or the api_core exception for its status."""
+        from google.api_core.exceptions import from_http_response
+
+        response = self._session.request(
+            method,
+            f"{self.endpoint or SECRET_MANAGER}/v1/projects/{self.project}/{path}",
+            params=params,
+            json=body,
+            timeout=_HTTP_TIMEOUT,
+        )
+        if response.status_code >= 400:
+            raise from_http_response(response)
+        return response.json() if response.content else {}
+
+    def secret_exists(self, secret: str) -> bool:
+        """Whether the project has a Secret Manager secret of that name (never its value)."""
+        from google.api_core.exceptions import NotFound
+
+        with explained(
+            f"reading secret {secret} in projects/{self.project}",
+            role="roles/secretmanager.viewer",
+        ):
+            try:
+                self._secret_manager("GET", f"secrets/{secret}")
+            except NotFound:
+                return False
+            return True
+
+    def create_secret(self, secret: str, labels: dict[str, str]) -> bool:
+        """Create an empty secret, replicated automatically; False if it exists already."""
+        from google.api_core.exceptions import Conflict
+
+        with explained(
+            f"creating secret {secret} in projects/{self.project}",
+            role="roles/secretmanager.admin (secretmanager.secrets.create)",
+            missing="is the Secret Manager API enabled in this project?",
+        ):
+            try:
+                self._secret_manager(
+                    "POST",
+                    "secrets",
+                    params={"secretId": secret},
+                    body={"replication": {"automatic": {}}, "labels": labels},
+                )
+            except Conflict:  # created meanwhile, by a deploy running beside this one
+                return False
+            return True
+
+    def secret_has_version(self, secret: str) -> bool:
+        """Whether the secret holds any version (in whatever state: that is the owner's)."""
+        with explained(f"listing versions of secret {secret}", role="roles/secretmanager.viewer"):
+            answer = self._secret_manager(
+                "GET", f"secrets/{secret}/versions", params={"pageSize": 1}
+            )
+            return bool(answer.get("versions"))
+
+    def add_secret_version(self, secret: str, data: bytes) -> None:
+        """Add a version holding `data`, which no message, log or error ever repeats."""
+        with explained(
+            f"adding a version to secret {secret}",
+            role="roles/secretmanager.admin (secretmanager.versions.add)",
+        ):
+            payload = {"data": base64.b64encode(data).decode("ascii")}
+            self._secret_manager("POST", f"secrets/{secret}:addVersion", body={"payload": payload})

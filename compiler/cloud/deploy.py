@@ -1,6 +1,7 @@
 """`datapic deploy`: submit pod directories to Cloud Build, as `gcloud builds submit` would.
 
-For each pod: pack the directory into a deterministic tar.gz, upload it to the project's Cloud
+For each pod: make sure its page-token secret exists (pagetoken.py: created once, never
+rotated), pack the directory into a deterministic tar.gz, upload it to the project's Cloud
 Build bucket (gs://PROJECT_cloudbuild/source/, content-addressed so a re-deploy of the same
 pod uploads nothing new), create a regional build from the pod's own cloudbuild.yaml with the
 substitutions for this environment, follow it until it ends, and report the service's URL.
@@ -26,7 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ..artifacts.podhash import LOCAL_ONLY, compiled_hash, is_local_only, pod_files
-from .clients import Cloud, CloudError, credentials, require_clients
+from . import pagetoken
+from .clients import SECRET_MANAGER, Cloud, CloudError, credentials, require_clients
 from .options import PodError, check_location, cloud_options, env_project, fixed_project, reported
 
 ARCHIVE_TYPE = "application/gzip"
@@ -34,6 +36,7 @@ GOOGLE_ENDPOINTS = {
     "storage": "https://storage.googleapis.com",
     "cloudbuild": "https://cloudbuild.googleapis.com",
     "run": "https://run.googleapis.com",
+    "secretmanager": SECRET_MANAGER,
 }
 FINISHED = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
 # What stays out of the uploaded source (the pod's .gcloudignore): the local-only files the hash
@@ -54,6 +57,7 @@ class Plan:
     object_name: str
     archive: bytes
     build: Any  # google.cloud.devtools.cloudbuild_v1.Build
+    token_secret: str | None = None  # the page-token secret deploy owns, if the pod uses it
 
     def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
         """The HTTP requests deploying this pod sends, in order, as plain JSON data."""
@@ -62,6 +66,7 @@ class Plan:
         hosts = {k: endpoint or v for k, v in GOOGLE_ENDPOINTS.items()}
         location = f"projects/{self.project}/locations/{self.region}"
         return [
+            *self._secret_requests(hosts["secretmanager"]),
             {
                 "method": "POST",
                 "url": f"{hosts['storage']}/upload/storage/v1/b/{self.bucket}/o"
@@ -84,6 +89,37 @@ class Plan:
                 "repeat": "until the build has finished",
             },
             {"method": "GET", "url": f"{hosts['run']}/v2/{location}/services/{self.service}"},
+        ]
+
+    def _secret_requests(self, host: str) -> list[dict[str, Any]]:
+        """Making sure the page-token secret exists; the key itself is never shown."""
+        if self.token_secret is None:
+            return []
+        secrets = f"{host}/v1/projects/{self.project}/secrets"
+        secret = f"{secrets}/{self.token_secret}"
+        absent = "only if the secret does not exist"
+        return [
+            {"method": "GET", "url": secret},
+            {
+                "method": "POST",
+                "url": f"{secrets}?secretId={self.token_secret}",
+                "body": {
+                    "replication": {"automatic": {}},
+                    "labels": {"datapic-pod": self.service},
+                },
+                "when": absent,
+            },
+            {
+                "method": "POST",
+                "url": f"{secret}:addVersion",
+                "body": {"payload": {"data": "(32 random bytes, url-safe base64, made when sent)"}},
+                "when": absent,
+            },
+            {
+                "method": "GET",
+                "url": f"{secret}/versions?pageSize=1",
+                "when": "only if the secret exists (a version is added if it has none)",
+            },
         ]
 
 
@@ -140,7 +176,7 @@ def plan(pod_dir: Path, project: str | None, region: str | None) -> Plan:
     region = region or defaults.get("_REGION")
     if not region:
         raise PodError(f"{pod_dir}: no region: pass --region")
-    service = _service_name(pod_dir)
+    service, token_secret = _service(pod_dir)
     archive = source_archive(pod_dir)
     digest = hashlib.sha256(archive).hexdigest()
     bucket = f"{project}_cloudbuild"
@@ -164,15 +200,18 @@ def plan(pod_dir: Path, project: str | None, region: str | None) -> Plan:
         object_name=object_name,
         archive=archive,
         build=request,
+        token_secret=token_secret,
     )
 
 
-def _service_name(pod_dir: Path) -> str:
+def _service(pod_dir: Path) -> tuple[str, str | None]:
+    """The service's name and the page-token secret deploy owns for it (see pagetoken.py)."""
     try:
-        service = YAML(typ="safe", pure=True).load((pod_dir / "service.yaml").read_text())
-        return service["metadata"]["name"]
+        document = YAML(typ="safe", pure=True).load((pod_dir / "service.yaml").read_text())
+        name = document["metadata"]["name"]
     except (OSError, YAMLError, KeyError, TypeError) as exc:
         raise PodError(f"{pod_dir}/service.yaml: no metadata.name ({exc})") from None
+    return name, pagetoken.managed_secret(document, name)
 
 
 Progress = Callable[[str], None]
@@ -180,6 +219,8 @@ Progress = Callable[[str], None]
 
 def run(plan: Plan, cloud: Cloud, progress: Progress, poll_seconds: float, timeout: float) -> str:
     """Deploy one planned pod; the service's URL. Raises CloudError with one line."""
+    if plan.token_secret is not None:
+        pagetoken.ensure(cloud, plan.token_secret, plan.service, progress)
     new = cloud.upload(plan.bucket, plan.object_name, plan.archive, ARCHIVE_TYPE)
     progress(f"source gs://{plan.bucket}/{plan.object_name}" + ("" if new else " (already there)"))
     build_id = cloud.create_build(plan.build)
@@ -233,7 +274,12 @@ def deploy_command(
     timeout: float,
     poll_interval: float,
 ) -> None:
-    """Build POD_DIRS with Cloud Build and deploy them to Cloud Run."""
+    """Build POD_DIRS with Cloud Build and deploy them to Cloud Run.
+
+    First creates each service's page-token secret (SERVICE-page-token) in Secret Manager if it
+    is absent; an existing one is never replaced, since a new key ends every page token in
+    flight (rotate it yourself: add a version).
+    """
     check_location(project, region)
     with reported():
         require_clients()

@@ -1,4 +1,5 @@
-"""`datapic deploy` against a loopback stand-in for Cloud Storage, Cloud Build and Cloud Run.
+"""`datapic deploy` against a loopback stand-in for Secret Manager, Cloud Storage, Cloud Build
+and Cloud Run.
 
 The real google-cloud clients (REST transport, anonymous credentials) talk to gcp_fake; the
 tests assert the exact requests they send and how each kind of error answer is reported.
@@ -6,6 +7,7 @@ tests assert the exact requests they send and how each kind of error answer is r
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
-from gcp_fake import FORBIDDEN, INTERNAL, NOT_FOUND, google_error, serving
+from gcp_fake import FORBIDDEN, INTERNAL, NOT_FOUND, SecretManager, google_error, serving
 from google.cloud.devtools.cloudbuild_v1 import Build
 
 from compiler.artifacts.podhash import compiled_hash, pod_files
@@ -30,6 +32,8 @@ PROJECT, REGION = "test-proj", "europe-west4"
 LOCATION = f"/v1/projects/{PROJECT}/locations/{REGION}"
 OPERATION = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
 URL = "https://large-orders-abc123-ez.a.run.app"
+SECRETS = f"/v1/projects/{PROJECT}/secrets"
+TOKEN_SECRET = "large-orders-page-token"
 
 
 def _write(files: dict[str, bytes], target: Path) -> Path:
@@ -45,7 +49,12 @@ def pod(tmp_path: Path) -> Path:
     return _write(result.files, tmp_path / "large-orders")
 
 
-def _script_success(fake, steps=("build", "push", "resolve-service", "deploy")) -> None:
+def _script_success(
+    fake, steps=("build", "push", "resolve-service", "deploy"), secrets=None
+) -> SecretManager:
+    """Every call answered as a first deploy that works; the Secret Manager it talked to."""
+    secrets = secrets or SecretManager(PROJECT)
+    secrets.install(fake)
     fake.on(
         "POST",
         rf"/upload/storage/v1/b/{PROJECT}_cloudbuild/o",
@@ -87,6 +96,7 @@ def _script_success(fake, steps=("build", "push", "resolve-service", "deploy")) 
         rf"/v2/projects/{PROJECT}/locations/{REGION}/services/large-orders",
         (200, {"name": "large-orders", "uri": URL}),
     )
+    return secrets
 
 
 def _deploy(fake, pod: Path, *extra: str):
@@ -107,11 +117,21 @@ def test_dry_run_prints_the_requests_and_sends_none(pod: Path) -> None:
     digest = hashlib.sha256(archive).hexdigest()
     bucket = f"{PROJECT}_cloudbuild"
     assert [(r["method"], urlsplit(r["url"]).path) for r in requests] == [
+        ("GET", f"{SECRETS}/{TOKEN_SECRET}"),
+        ("POST", SECRETS),
+        ("POST", f"{SECRETS}/{TOKEN_SECRET}:addVersion"),
+        ("GET", f"{SECRETS}/{TOKEN_SECRET}/versions"),
         ("POST", f"/upload/storage/v1/b/{bucket}/o"),
         ("POST", f"{LOCATION}/builds"),
         ("GET", f"{LOCATION}/builds/BUILD_ID"),
         ("GET", f"/v2/projects/{PROJECT}/locations/{REGION}/services/large-orders"),
     ]
+    assert [r.get("when", "always")[:7] for r in requests[:4]] == ["always", *["only if"] * 3]
+    assert requests[1]["body"] == {
+        "replication": {"automatic": {}},
+        "labels": {"datapic-pod": "large-orders"},
+    }
+    requests = requests[4:]
     assert requests[0]["body"] == {
         "name": f"source/large-orders-{digest[:16]}.tgz",
         "contentType": "application/gzip",
@@ -133,6 +153,10 @@ def test_dry_run_needs_no_credentials_and_defaults_to_googles_hosts(pod, monkeyp
     result = CliRunner().invoke(main, ["deploy", str(pod), "--project", PROJECT, "--dry-run"])
     assert result.exit_code == 0, result.output
     urls = [r["url"] for r in json.loads(result.stdout)[0]["requests"]]
+    assert urls[0] == (
+        "https://secretmanager.googleapis.com/v1/projects/test-proj/secrets/large-orders-page-token"
+    )
+    urls = urls[4:]
     assert urls[0].startswith("https://storage.googleapis.com/upload/storage/v1/b/")
     assert urls[1] == (
         "https://cloudbuild.googleapis.com/v1/projects/test-proj/locations/europe-west1/builds"
@@ -150,24 +174,29 @@ def test_deploy_sends_exactly_the_dry_run_requests(pod: Path) -> None:
     # The progress display: one line per change of state, on stderr.
     assert "QUEUED 0/4 steps" in result.stderr and "SUCCESS 4/4 steps" in result.stderr
 
-    paths = [urlsplit(r["url"]).path for r in planned]
+    # A first deploy: the page-token secret is absent, so it is created with a version.
+    secret_paths = [urlsplit(r["url"]).path for r in planned[:3]]
+    paths = [urlsplit(r["url"]).path for r in planned[4:]]
     poll = paths[2].replace("BUILD_ID", "b-1")
     assert fake.calls() == [
+        ("GET", secret_paths[0]),
+        ("POST", secret_paths[1]),
+        ("POST", secret_paths[2]),
         ("POST", paths[0]),
         ("POST", paths[1]),
         *[("GET", poll)] * 4,
         ("GET", paths[3]),
     ]
-    upload, create = fake.requests[0], fake.requests[1]
+    upload, create = fake.requests[3], fake.requests[4]
     assert upload.query["uploadType"] == ["multipart"] and upload.query["ifGenerationMatch"] == [
         "0"
     ]
     metadata, data = upload.multipart()
-    assert metadata["name"] == planned[0]["body"]["name"]
-    assert hashlib.sha256(data).hexdigest() == planned[0]["body"]["sha256"]
+    assert metadata["name"] == planned[4]["body"]["name"]
+    assert hashlib.sha256(data).hexdigest() == planned[4]["body"]["sha256"]
     assert data == source_archive(pod)
     sent = Build.from_json(create.body, ignore_unknown_fields=False)
-    assert sent == Build.from_json(json.dumps(planned[1]["body"]))
+    assert sent == Build.from_json(json.dumps(planned[5]["body"]))
     assert [step.id for step in sent.steps] == ["build", "push", "resolve-service", "deploy"]
 
 
@@ -207,6 +236,31 @@ def test_an_existing_archive_is_not_uploaded_again(pod: Path) -> None:
             "roles/cloudbuild.builds.editor",
         ),
         ("POST", rf"{LOCATION}/builds", NOT_FOUND, "is the Cloud Build API enabled"),
+        (
+            "GET",
+            rf"{SECRETS}/{TOKEN_SECRET}",
+            FORBIDDEN,
+            "reading secret large-orders-page-token in projects/test-proj: permission denied "
+            "(403: The caller does not have permission); the caller needs "
+            "roles/secretmanager.viewer",
+        ),
+        (
+            "POST",
+            SECRETS,
+            FORBIDDEN,
+            "creating secret large-orders-page-token in projects/test-proj: permission denied "
+            "(403: The caller does not have permission); the caller needs "
+            "roles/secretmanager.admin (secretmanager.secrets.create)",
+        ),
+        (
+            "POST",
+            rf"{SECRETS}/{TOKEN_SECRET}:addVersion",
+            FORBIDDEN,
+            "adding a version to secret large-orders-page-token: permission denied (403: The "
+            "caller does not have permission); the caller needs roles/secretmanager.admin "
+            "(secretmanager.versions.add)",
+        ),
+        ("POST", SECRETS, INTERNAL, "Google Cloud answered 500: Internal error encountered."),
         ("POST", rf"{LOCATION}/builds", INTERNAL, "Google Cloud answered 500"),
         ("GET", rf"{LOCATION}/builds/b-1", FORBIDDEN, "reading build b-1: permission denied"),
         (
@@ -299,7 +353,7 @@ def test_project_comes_from_the_pod_when_not_given(tmp_path: Path, monkeypatch) 
     pod = _write(compile_spec(spec).files, tmp_path / "p")
     result = CliRunner().invoke(main, ["deploy", str(pod), "--dry-run"])
     assert result.exit_code == 0, result.output
-    create = json.loads(result.stdout)[0]["requests"][1]["url"]
+    create = json.loads(result.stdout)[0]["requests"][5]["url"]
     assert create.endswith("/v1/projects/pinned-proj/locations/us-east1/builds")
 
     unpinned = _write(compile_spec(ROOT / "examples" / "large-orders.yaml").files, tmp_path / "u")
@@ -349,3 +403,99 @@ def test_a_bad_project_or_region_is_one_line(pod: Path, option, value) -> None:
     (line,) = result.stderr.splitlines()
     assert line.startswith(f'error: {option[2:]} "{value}" is not a Google Cloud {option[2:]}')
     assert result.stdout == ""
+
+
+def _key(secrets: SecretManager) -> bytes:
+    (value,) = secrets.versions[TOKEN_SECRET]
+    return value
+
+
+def test_the_first_deploy_creates_the_page_token_secret_and_one_random_key(
+    pod: Path, caplog
+) -> None:
+    caplog.set_level("DEBUG")
+    with serving() as fake:
+        secrets = _script_success(fake)
+        result = _deploy(fake, pod)
+    assert result.exit_code == 0, result.output
+    assert secrets.secrets[TOKEN_SECRET]["replication"] == {"automatic": {}}
+    assert secrets.secrets[TOKEN_SECRET]["labels"] == {"datapic-pod": "large-orders"}
+    key = _key(secrets)
+    assert len(base64.urlsafe_b64decode(key + b"=" * (-len(key) % 4))) == 32
+    assert f"large-orders: created secret {TOKEN_SECRET}" in result.stderr
+    assert "roles/secretmanager.secretAccessor" in result.stderr
+    # Nothing but the one request that stores it ever holds the key.
+    text = key.decode()
+    assert text not in result.output and text not in caplog.text
+    (add,) = [r for r in fake.requests if r.path.endswith(":addVersion")]
+    holding = [r for r in fake.requests if key in r.body or base64.b64encode(key) in r.body]
+    assert holding == [add]
+    assert json.loads(add.body) == {"payload": {"data": base64.b64encode(key).decode()}}
+
+    with serving() as fake:
+        other = _script_success(fake)
+        _deploy(fake, pod)
+    assert _key(other) != key
+
+
+def test_a_second_deploy_leaves_the_secret_alone(pod: Path) -> None:
+    with serving() as fake:
+        secrets = _script_success(fake)
+        _deploy(fake, pod)
+    key, metadata = _key(secrets), dict(secrets.secrets[TOKEN_SECRET])
+    with serving() as fake:
+        _script_success(fake, secrets=secrets)
+        result = _deploy(fake, pod)
+        secret_calls = [c for c in fake.calls() if c[1].startswith(SECRETS)]
+    assert result.exit_code == 0, result.output
+    assert secret_calls == [
+        ("GET", f"{SECRETS}/{TOKEN_SECRET}"),
+        ("GET", f"{SECRETS}/{TOKEN_SECRET}/versions"),
+    ]
+    assert _key(secrets) == key and secrets.secrets[TOKEN_SECRET] == metadata
+    assert f"secret {TOKEN_SECRET} exists (kept" in result.stderr
+
+
+def test_a_secret_left_without_a_version_gets_its_first(pod: Path) -> None:
+    secrets = SecretManager(PROJECT)
+    secrets.secrets[TOKEN_SECRET] = {"name": TOKEN_SECRET}
+    secrets.versions[TOKEN_SECRET] = []
+    with serving() as fake:
+        _script_success(fake, secrets=secrets)
+        result = _deploy(fake, pod)
+    assert result.exit_code == 0, result.output
+    assert len(secrets.versions[TOKEN_SECRET]) == 1
+    assert f"secret {TOKEN_SECRET} had no version: added one" in result.stderr
+
+
+def test_a_refused_secret_stops_the_pod_before_anything_is_uploaded(pod: Path) -> None:
+    with serving() as fake:
+        fake.on("POST", SECRETS, FORBIDDEN)
+        _script_success(fake)
+        result = _deploy(fake, pod)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        "FAILED  large-orders: creating secret large-orders-page-token in projects/test-proj: "
+        "permission denied (403: The caller does not have permission); the caller needs "
+        "roles/secretmanager.admin (secretmanager.secrets.create)"
+    )
+    assert not [c for c in fake.calls() if not c[1].startswith(SECRETS)]
+
+
+def test_a_pod_keyed_by_a_secret_of_its_own_spec_makes_no_secret_calls(tmp_path: Path) -> None:
+    spec = tmp_path / "large-orders.yaml"
+    spec.write_text(
+        (ROOT / "examples" / "large-orders.yaml")
+        .read_text()
+        .replace("deploy: true\n", "deploy:\n  secrets:\n    DATAPIC_PAGE_TOKEN_SECRET: team-key\n")
+    )
+    result = compile_spec(spec)
+    assert result.ok, [d.message for d in result.diagnostics]
+    own = _write(result.files, tmp_path / "large-orders")
+    with serving() as fake:
+        _script_success(fake)
+        deployed = _deploy(fake, own)
+        assert not [c for c in fake.calls() if c[1].startswith(SECRETS)]
+    assert deployed.exit_code == 0, deployed.output
+    planned = json.loads(_deploy(fake, own, "--dry-run").stdout)[0]["requests"]
+    assert not [r for r in planned if "secretmanager" in r["url"] or SECRETS in r["url"]]
