@@ -74,13 +74,15 @@ def test_a_token_is_bound_to_the_pod_and_to_the_operators_secret():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [(None, 500), ("1", 1), ("500", 500), (" 20 ", 20), ("007", 7)],
+    [(None, 500), ("1", 1), ("500", 500), (" 20 ", 20), ("007", 7), ("0" * 5000 + "7", 7)],
 )
 def test_limit_defaults_to_and_is_bounded_by_the_max_page_size(text, expected):
     assert parse_limit(text, 500) == expected
 
 
-@pytest.mark.parametrize("text", ["0", "501", "-1", "1.5", "ten", "", "१२", "9" * 40])
+@pytest.mark.parametrize(
+    "text", ["0", "501", "-1", "1.5", "ten", "", "१२", "9" * 40, "9" * 5000, "0" * 5000 + "501"]
+)
 def test_a_bad_limit_is_a_400_naming_the_range(text):
     with pytest.raises(PodError) as caught:
         parse_limit(text, 500)

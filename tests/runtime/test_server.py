@@ -220,6 +220,7 @@ def test_a_token_anyone_can_mint_pins_no_snapshot_replaced_longer_than_the_ttl_a
     [
         ("limit=0", "limit must be a whole number from 1 to 10000, got '0'"),
         ("limit=10001", "limit must be a whole number from 1 to 10000"),
+        ("limit=" + "9" * 5000, "limit must be a whole number from 1 to 10000, got '9999"),
         ("limit=2&limit=3", "argument 'limit' is given more than once"),
         ("format=csv&format=json", "argument 'format' is given more than once"),
         ("format=xml", "format must be one of json, ndjson, csv, arrow, parquet, got 'xml'"),

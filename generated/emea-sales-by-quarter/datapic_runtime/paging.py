@@ -121,12 +121,20 @@ def parse_limit(text: str | None, max_page_size: int) -> int:
     if text is None:
         return max_page_size
     value = text.strip()
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= max_page_size:
+    # Leading zeros off and the length checked before int(): it refuses a text of more than
+    # 4300 digits with a ValueError (a 500), however small the number.
+    significant = value.lstrip("0") or "0"
+    if (
+        not value.isascii()
+        or not value.isdigit()
+        or len(significant) > len(str(max_page_size))
+        or not 1 <= int(significant) <= max_page_size
+    ):
         shown = value if len(value) <= 20 else value[:20] + "…"
         raise PodError(
             400, f"limit must be a whole number from 1 to {max_page_size}, got {shown!r}"
         )
-    return int(value)
+    return int(significant)
 
 
 def next_link(path: str, query: Iterable[tuple[str, str]], token: str) -> str:
