@@ -82,6 +82,15 @@ def test_every_error_is_a_json_object(client, method, path, status, message):
         assert response.headers["allow"] == "GET"
 
 
+@pytest.mark.parametrize("path", ["/get_data/", "/healthz/", "/get_data/?label=EMEA"])
+def test_a_trailing_slash_is_no_redirect_to_the_host_a_client_names(client, path):
+    response = client.get(path, headers={"host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text
+    assert "this pod serves GET /get_data" in response.json()["error"]
+
+
 def test_a_missing_table_is_a_404_naming_it(tmp_path, catalog_props):
     client = make_client(
         tmp_path, catalog_props, source={"catalog": "default", "namespace": ["t"], "table": "gone"}

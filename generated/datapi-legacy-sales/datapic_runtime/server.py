@@ -71,7 +71,15 @@ def create_app(
         Telemetry(config.name),
     )
     # FastAPI's generated docs are off: the compiled openapi.json is the pod's API description.
-    app = FastAPI(title=config.name, openapi_url=None, docs_url=None, redoc_url=None)
+    # No trailing-slash redirects: Starlette builds their Location from the Host header, so
+    # anyone could have the pod send clients to a host of their choosing; /get_data/ is a 404.
+    app = FastAPI(
+        title=config.name,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
 
     # The catalog, the scan, DuckDB and the wait for a query slot block, so a request is answered
     # in a worker thread - but one of its own limiter, not AnyIO's default one, which sends the
