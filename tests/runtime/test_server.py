@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from datapic_runtime.errors import ConfigError
 from datapic_runtime.paging import PageTokens, Position, token_key
@@ -251,6 +253,45 @@ def test_a_lookahead_too_big_to_hold_streams_with_a_token_whose_last_page_is_emp
     pages = follow_pages(client, {"limit": "3"})
     assert [len(page) for page in pages] == [3, 3, 3, 0]
     assert [row["id"] for page in pages for row in page] == ALL_ROWS
+
+
+EMPTY_BODIES = {"json": b"[]", "ndjson": b"", "csv": b"id,label,price\r\n"}
+
+
+@pytest.mark.parametrize("format", ["json", "ndjson", "csv", "arrow", "parquet"])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_empty_answer_is_an_empty_body_in_every_format(client, monkeypatch, format, streamed):
+    from datapic_runtime import streaming
+
+    if streamed:
+        monkeypatch.setattr(streaming, "WHOLE_BODY_BYTES", 0)
+    response = client.get("/get_data", params={"label": "nowhere", "format": format})
+    assert response.status_code == 200, response.text
+    assert "x-next-page-token" not in response.headers
+    if format in EMPTY_BODIES:
+        assert response.content == EMPTY_BODIES[format]
+    else:
+        reader = pa.ipc.open_stream if format == "arrow" else pq.read_table
+        table = reader(pa.BufferReader(response.content))
+        table = table.read_all() if format == "arrow" else table
+        assert table.num_rows == 0 and table.column_names == ["id", "label", "price"]
+
+
+@pytest.mark.parametrize("format", ["json", "ndjson", "csv", "arrow", "parquet"])
+def test_the_empty_page_after_a_page_too_big_to_hold_is_a_200_in_every_format(
+    client, monkeypatch, format
+):
+    from datapic_runtime import streaming
+
+    monkeypatch.setattr(streaming, "LOOKAHEAD_BYTES", 1)  # every page is "too big to hold"
+    first = client.get("/get_data", params={"limit": "9", "format": format})
+    assert first.status_code == 200
+    token = first.headers["x-next-page-token"]  # 9 rows in all: nothing follows, unknown yet
+    last = client.get("/get_data", params={"limit": "9", "format": format, "page_token": token})
+    assert last.status_code == 200, last.text
+    assert "x-next-page-token" not in last.headers
+    if format in EMPTY_BODIES:
+        assert last.content == EMPTY_BODIES[format]
 
 
 @pytest.mark.parametrize(
