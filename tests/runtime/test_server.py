@@ -81,7 +81,7 @@ def test_every_error_is_a_json_object(client, method, path, status, message):
     assert message in response.json()["error"]
     assert set(response.json()) == {"error"}
     if status == 405:
-        assert response.headers["allow"] == "GET"
+        assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}  # a set: any order
 
 
 @pytest.mark.parametrize("path", ["/get_data/", "/healthz/", "/get_data/?label=EMEA"])
@@ -91,6 +91,45 @@ def test_a_trailing_slash_is_no_redirect_to_the_host_a_client_names(client, path
     assert "location" not in response.headers
     assert "evil.example" not in response.text
     assert "this pod serves GET /get_data" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/metrics", "/openapi.json", "/get_data?limit=2", "/get_data?format=csv"]
+)
+def test_head_sends_the_headers_get_would_without_the_body(client, path):
+    got, head = client.get(path), client.head(path)
+    assert (got.status_code, head.status_code) == (200, 200)
+    assert head.content == b""
+    ignored = {"x-next-page-token", "link"}  # tokens hold no clock, but say it anyway
+    if path == "/metrics":
+        ignored.add("content-length")  # the metrics count the GET in between
+    assert {k: v for k, v in head.headers.items() if k not in ignored} == {
+        k: v for k, v in got.headers.items() if k not in ignored
+    }
+    assert ("link" in head.headers) == ("link" in got.headers)
+
+
+def test_head_of_a_streamed_answer_sends_no_body_and_frees_its_query_slot(
+    tmp_path, catalog_props, monkeypatch
+):
+    from datapic_runtime import streaming
+
+    monkeypatch.setattr(streaming, "WHOLE_BODY_BYTES", 0)  # every answer is streamed
+    monkeypatch.setenv("DATAPIC_MAX_CONCURRENT_QUERIES", "1")
+    monkeypatch.setenv("DATAPIC_QUERY_QUEUE_SECONDS", "2")
+    client = make_client(tmp_path, catalog_props)
+    for _ in range(3):  # one query slot: each HEAD must give it back
+        head = client.head("/get_data", params={"limit": "3"})
+        assert head.status_code == 200 and head.content == b""
+        assert "content-length" not in head.headers
+        assert "x-next-page-token" in head.headers
+    assert len(client.get("/get_data").json()) == len(ALL_ROWS)
+
+
+def test_head_of_a_bad_request_is_its_status_without_a_body(client):
+    head = client.head("/get_data", params={"min_id": "x"})
+    assert head.status_code == 400 and head.content == b""
+    assert client.head("/nope").status_code == 404
 
 
 def test_a_missing_table_is_a_404_naming_it(tmp_path, catalog_props):

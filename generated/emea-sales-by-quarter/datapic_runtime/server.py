@@ -48,6 +48,8 @@ from .streaming import AnswerBody, ClosingStreamingResponse
 log = logging.getLogger("datapic.pod")
 JSON = "application/json"
 ROUTES = "GET /get_data, GET /healthz, GET /metrics, GET /openapi.json"
+# FastAPI, unlike Starlette, answers HEAD only where a route names it: every route is a GET.
+GET = ["GET", "HEAD"]
 # Query-string arguments of the pod itself, never parameters of a spec.
 RESERVED_ARGUMENTS = ("format", "limit", "page_token")
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
@@ -89,26 +91,27 @@ def create_app(
     # thread: its query runs back to back with the waiting ones.
     request_threads = anyio.CapacityLimiter(get_data.engine.limits.request_threads)
 
-    @app.get("/get_data")
+    @app.api_route("/get_data", methods=GET)
     async def get_data_route(request: Request) -> Response:
         return await anyio.to_thread.run_sync(
             get_data.answer,
             request.url.path,
             request.query_params.multi_items(),
             request.headers.get("accept"),
+            request.method == "HEAD",
             limiter=request_threads,
         )
 
     # Async on purpose: a probe must answer even while every threadpool worker runs a query.
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=GET)
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
-    @app.get("/metrics")
+    @app.api_route("/metrics", methods=GET)
     async def metrics() -> Response:
         return Response(get_data.telemetry.exposition(), media_type=METRICS_MEDIA_TYPE)
 
-    @app.get("/openapi.json")
+    @app.api_route("/openapi.json", methods=GET)
     async def openapi_json() -> Response:
         return Response(openapi, media_type=JSON)
 
@@ -128,8 +131,11 @@ class _GetData:
     tokens: PageTokens
     telemetry: Telemetry
 
-    def answer(self, path: str, query: list[tuple[str, str]], accept: str | None) -> Response:
-        """One request's answer (in a worker thread); every failure a PodError."""
+    def answer(
+        self, path: str, query: list[tuple[str, str]], accept: str | None, head: bool = False
+    ) -> Response:
+        """One request's answer (in a worker thread); every failure a PodError. `head`: the
+        headers GET would send (the query runs as far as they need), without the body."""
         exchange = Exchange(self.config, self.telemetry, path)
         try:
             asked = _read_request(self.config, self.tokens, query, accept, exchange)
@@ -151,9 +157,22 @@ class _GetData:
             token = self.tokens.issue(position, asked.values)
             headers[NEXT_PAGE_HEADER] = token
             headers["Link"] = f'<{next_link(path, query, token)}>; rel="next"'
+        if head:
+            return _head(body, whole, asked.format.media_type, headers)
         if whole is not None:
             return Response(whole, media_type=asked.format.media_type, headers=headers)
         return ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
+
+
+def _head(body: AnswerBody, whole: bytes | None, media_type: str, headers: dict) -> Response:
+    """GET's headers without its body: a whole answer's length, none for one GET streams."""
+    body.end_unsent()
+    response = Response(media_type=media_type, headers=headers)
+    if whole is None:
+        del response.headers["content-length"]
+    else:
+        response.headers["content-length"] = str(len(whole))
+    return response
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,10 @@ class AnswerBody:
             self._answer.close()
             self._exchange.end(200, outcome, error)
 
+    def end_unsent(self) -> None:
+        """End an answer whose body is not sent (HEAD): all that was asked went out."""
+        self._end(Outcome.COMPLETE, None)
+
     def close(self) -> None:
         """End the answer wherever it stands (idempotent)."""
         if self._generator is not None:
