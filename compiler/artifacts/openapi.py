@@ -91,7 +91,9 @@ def _get_data(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
                     },
                     "Link": {
                         "description": "Present when more rows follow: <URL of the next "
-                        'page>; rel="next".',
+                        'page>; rel="next". Left out when that URL would be longer than 4096 '
+                        "bytes (it repeats the request's arguments): add page_token to the "
+                        "request instead.",
                         "schema": {"type": "string"},
                     },
                 },

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from datapic_runtime.errors import PodError
 from datapic_runtime.paging import (
+    MAX_LINK_BYTES,
     PageTokens,
     Position,
     next_link,
@@ -88,6 +89,14 @@ def test_a_bad_limit_is_a_400_naming_the_range(text):
         parse_limit(text, 500)
     assert caught.value.status == 400
     assert caught.value.message.startswith("limit must be a whole number from 1 to 500, got ")
+
+
+def test_a_next_link_longer_than_its_cap_is_left_out():
+    token = "T" * 40
+    fits = [("q", "x" * (MAX_LINK_BYTES - len(f"/get_data?q=&page_token={token}")))]
+    assert len(next_link("/get_data", fits, token)) == MAX_LINK_BYTES
+    assert next_link("/get_data", [("q", fits[0][1] + "x")], token) is None
+    assert next_link("/get_data", [("q", "x" * 100_000)], token) is None
 
 
 def test_the_next_link_keeps_every_argument_but_the_token():

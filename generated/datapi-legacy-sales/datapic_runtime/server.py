@@ -3,8 +3,9 @@ as JSON.
 
 /get_data streams its answer (streaming.py). A page holds at most `limit` rows (default and
 most: the pod's max_page_size); when more rows follow, the answer carries the next page's token
-in the X-Next-Page-Token header and a `Link: <…>; rel="next"` header, in every format (so the
-JSON body stays a plain array). Each request is logged and counted once (requestlog.py).
+in the X-Next-Page-Token header and a `Link: <…>; rel="next"` header (unless its URL would be
+longer than paging.MAX_LINK_BYTES), in every format (so the JSON body stays a plain array).
+Each request is logged and counted once (requestlog.py).
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ class _GetData:
             position = Position(answer.snapshot_id, asked.page.offset + asked.limit)
             token = self.tokens.issue(position, asked.values)
             headers[NEXT_PAGE_HEADER] = token
-            headers["Link"] = f'<{next_link(path, query, token)}>; rel="next"'
+            link = next_link(path, query, token)
+            if link is not None:
+                headers["Link"] = f'<{link}>; rel="next"'
         if head:
             return _head(body, whole, asked.format.media_type, headers)
         if whole is not None:
