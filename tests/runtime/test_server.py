@@ -46,6 +46,17 @@ def test_caches_may_keep_an_answer_only_for_what_is_left_of_the_freshness(tmp_pa
     assert client.get("/get_data").headers["cache-control"] == "max-age=30"
 
 
+@pytest.mark.parametrize(
+    ("freshness", "max_age"),
+    [(1e308, 2**31), (float("inf"), 2**31), (2.0**31 + 0.4, 2**31), (float("nan"), 0), (-5, 0)],
+)
+def test_max_age_stays_within_what_caches_can_hold(tmp_path, catalog_props, freshness, max_age):
+    client = make_client(tmp_path, catalog_props, freshness_seconds=freshness)
+    response = client.get("/get_data")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == f"max-age={max_age}"
+
+
 def test_healthz_and_the_compiled_openapi_served_verbatim(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/openapi.json").content == OPENAPI

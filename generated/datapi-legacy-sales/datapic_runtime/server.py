@@ -54,6 +54,10 @@ GET = ["GET", "HEAD"]
 # Query-string arguments of the pod itself, never parameters of a spec.
 RESERVED_ARGUMENTS = ("format", "limit", "page_token")
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
+# The longest max-age sent: what RFC 9111 (1.2.2) has caches take for any larger value. The
+# compiler bounds freshness_seconds too; this keeps a pod.json saying 1e308 (or inf) from
+# sending a 309-digit header.
+MAX_AGE_SECONDS = 2**31
 
 
 def create_app(
@@ -222,8 +226,9 @@ def _cache_headers(freshness_seconds: float, state_age_seconds: float) -> dict[s
     """An answer may be as old as the pod's declared freshness: caches may keep it for what is
     left of that once the table state it was read from is already `state_age_seconds` old (not
     the whole freshness again). The representation depends on Accept."""
-    left = max(0, round(freshness_seconds - state_age_seconds))
-    return {"Cache-Control": f"max-age={left}", "Vary": "Accept"}
+    left = min(freshness_seconds - state_age_seconds, MAX_AGE_SECONDS)
+    seconds = round(left) if left > 0 else 0  # NaN is no freshness either
+    return {"Cache-Control": f"max-age={seconds}", "Vary": "Accept"}
 
 
 # --- start-up -----------------------------------------------------------------------------------
