@@ -91,7 +91,9 @@ def _get_data(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
                     },
                     "Link": {
                         "description": "Present when more rows follow: <URL of the next "
-                        'page>; rel="next".',
+                        'page>; rel="next". Left out when that URL would be longer than 4096 '
+                        "bytes (it repeats the request's arguments): add page_token to the "
+                        "request instead.",
                         "schema": {"type": "string"},
                     },
                 },
@@ -134,7 +136,8 @@ _ERRORS = {
     "422": "An integer sum exceeds the int64 range of integer answers (the column is named).",
     "500": "The query failed inside the pod.",
     "501": "The table uses an Iceberg feature pods do not serve (the error names it).",
-    "502": "The catalog rejected the pod's credentials.",
+    "502": "The catalog rejected the pod's credentials, or the table is damaged (a file "
+    "missing or unreadable; the error says which).",
     "503": "The catalog or storage cannot be reached; retry after the Retry-After delay.",
 }
 

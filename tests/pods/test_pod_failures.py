@@ -1,13 +1,17 @@
 """Failures end to end: an unreachable catalog is a 503 with Retry-After and the same process
-recovers when it comes back; a missing table is a 404; a secret never reaches an answer or a
-log line; the pod keeps answering /healthz through all of it."""
+recovers when it comes back; a missing table is a 404; a damaged one a 502 saying what is
+damaged, logged in one line; a secret never reaches an answer or a log line; the pod keeps
+answering /healthz through all of it."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from lakehouse import catalog_env, open_catalog
 from podkit import make_pod, param, pod_json, ref, serving
 
 pytestmark = pytest.mark.pod
@@ -87,3 +91,71 @@ def test_a_missing_table_is_a_404_naming_it(tmp_path, pod_env):
         assert response.json() == {"error": "table sales.gone does not exist in catalog 'default'"}
         assert client.get("/healthz").status_code == 200
         assert client.get("/get_data", params={"region": 1}).status_code == 404  # still up
+
+
+# --- damaged tables -----------------------------------------------------------------------------
+
+
+def _local(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))
+
+
+def _data_file(table) -> Path:
+    return _local(next(iter(table.scan().plan_files())).file.file_path)
+
+
+def _cut(path: Path, keep: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+DAMAGES = {
+    "data file deleted": (
+        lambda t: _data_file(t).unlink(),
+        "a planned data file is missing from storage (deleted, or its snapshot expired)",
+    ),
+    "data file truncated": (
+        lambda t: _cut(_data_file(t), 100),
+        "a data file is not readable Parquet (truncated, or overwritten)",
+    ),
+    "data file overwritten": (
+        lambda t: _data_file(t).write_bytes(b"PAR1" + b"\0" * 500 + b"PAR1"),
+        "a data file is not readable Parquet (truncated, or overwritten)",
+    ),
+    "metadata truncated": (
+        lambda t: _cut(_local(t.metadata_location), 50),
+        "its metadata file cannot be read (truncated, or not Iceberg metadata)",
+    ),
+    "manifest list truncated": (
+        lambda t: _cut(_local(t.current_snapshot().manifest_list), 50),
+        "a manifest cannot be read (truncated, or not an Avro file)",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_table_is_a_502_saying_so_logged_in_one_line(tmp_path, damage):
+    root = tmp_path / "lake"
+    (root / "warehouse").mkdir(parents=True)
+    catalog = open_catalog(root)
+    catalog.create_namespace("sales")
+    schema = pa.schema([("order_id", pa.int64()), ("region", pa.string()), ("sales", pa.int64())])
+    table = catalog.create_table("sales.orders", schema=schema)
+    for first in (1, 101):  # two data files: one damaged, one whole
+        ids = list(range(first, first + 100))
+        table.append(pa.table({"order_id": ids, "region": ["EMEA"] * 100, "sales": ids}, schema))
+    do, reason = DAMAGES[damage]
+    do(catalog.load_table("sales.orders"))
+    env = {**catalog_env(root), "PYICEBERG_CATALOG__DEFAULT__PASSWORD": SECRET}
+    log = tmp_path / "pod.log"
+    with serving(make_pod(tmp_path, POD), env, log) as client:
+        for _ in range(3):
+            response = client.get("/get_data", params={"format": "ndjson"})
+            assert response.status_code == 502
+            assert response.json() == {"error": f"table sales.orders is damaged: {reason}"}
+            assert str(tmp_path) not in response.text
+        assert client.get("/healthz").status_code == 200
+    logged = log.read_text()
+    assert "Traceback" not in logged and SECRET not in logged
+    failures = [line for line in logged.splitlines() if "is damaged" in line]
+    # One line per request saying why, and the request's own line (which carries the status).
+    assert len([line for line in failures if line.startswith("ERROR:")]) == 3

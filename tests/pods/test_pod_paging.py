@@ -121,3 +121,14 @@ def test_pages_keep_reading_the_first_pages_snapshot_while_the_table_changes(
         assert ids == list(range(1, 51))  # the first page's snapshot, whole and once
         fresh = pages(client, "/get_data")
         assert [row["id"] for r in fresh for row in r.json()] == list(range(16, 61))
+
+
+@pytest.mark.parametrize("url", ["/get_data?limit=5", "/get_data?format=ndjson", "/healthz"])
+def test_head_under_uvicorn_is_get_without_the_body(orders_pod, url):
+    got, head = orders_pod.get(url), orders_pod.head(url)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    for name in ("content-type", "content-length", "cache-control", "vary"):
+        assert head.headers.get(name) == got.headers.get(name)
+    assert ("link" in head.headers) == ("link" in got.headers)
+    assert orders_pod.get(url).status_code == 200  # the connection is still in step

@@ -215,5 +215,11 @@ def test_files_ruled_out_by_partition_pushdown_are_never_read(pruned):
 def test_a_query_needing_the_deleted_files_fails_cleanly_and_the_pod_stays_up(pruned):
     client, expected = pruned
     response = client.get("/get_data", params={"r2": "APAC"})
-    assert (response.status_code, response.json()) == (500, {"error": "internal error"})
+    assert (response.status_code, response.json()) == (
+        502,
+        {
+            "error": "table sales.pruned is damaged: a planned data file is missing from storage "
+            "(deleted, or its snapshot expired)"
+        },
+    )
     assert client.get("/get_data").json() == expected["defaults"]

@@ -9,11 +9,19 @@ import socket
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pyiceberg.exceptions as iceberg
 import pytest
 import requests
 import sqlalchemy
-from datapic_runtime.errors import PodError, classify, storage_denied
+from datapic_runtime.errors import (
+    MISSING_DATA_FILE,
+    PodError,
+    classify,
+    storage_denied,
+    table_damage,
+)
+from pyiceberg.table.metadata import TableMetadataUtil
 from runtimekit import execute, whole
 
 TABLE = {"catalog": "prod", "table": "sales.orders"}
@@ -87,7 +95,11 @@ def sqlite_in_missing_folder():
             "cannot be reached (OSError)",
         ),
         (RuntimeError("password=hunter2 at /srv/x"), 500, "internal error"),
-        (FileNotFoundError("s3://bucket/data/x.parquet"), 500, "internal error"),
+        (
+            FileNotFoundError(errno.ENOENT, "Failed to open s3://bucket/data/x.parquet"),
+            502,
+            "table sales.orders is damaged: a file of the table is missing from storage",
+        ),
         (lambda: duckdb.sql("SELECT nope"), 500, "internal error"),
     ],
 )
@@ -108,6 +120,89 @@ def test_failures_map_to_statuses_without_details(exc, status, message):
         "bucket",
     ):
         assert detail not in error.message
+
+
+# --- damaged tables ------------------------------------------------------------------------------
+
+
+def parquet_cut(tmp_path, keep):
+    """A Parquet file of `tmp_path` cut down to `keep(its bytes)`."""
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"a": list(range(100))}), path)
+    path.write_bytes(keep(path.read_bytes()))
+    return path
+
+
+def avro_cut(tmp_path):
+    """Reading a manifest list that breaks off after its Avro header's first bytes."""
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+    from pyiceberg.manifest import _manifests
+
+    (tmp_path / "snap.avro").write_bytes(b"Obj\x01\x04\x16avro.schema\xa7\xa7")
+    return lambda: list(_manifests(PyArrowFileIO(), str(tmp_path / "snap.avro")))
+
+
+NOT_PARQUET = "a data file is not readable Parquet (truncated, or overwritten)"
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (
+            lambda _: FileNotFoundError(errno.ENOENT, MISSING_DATA_FILE),
+            "a planned data file is missing from storage (deleted, or its snapshot expired)",
+        ),
+        (
+            # Further into a stream than query.py's own rule looks.
+            lambda tmp: lambda: duckdb.read_parquet(str(tmp / "gone.parquet")).fetchall(),
+            "a planned data file is missing from storage (deleted, or its snapshot expired)",
+        ),
+        (
+            lambda tmp: lambda: pq.read_table(tmp / "gone.parquet"),
+            "a file of the table is missing from storage",
+        ),
+        (lambda tmp: lambda: duckdb.read_parquet(str(parquet_cut(tmp, lambda b: b[:100]))), None),
+        (lambda tmp: lambda: duckdb.read_parquet(str(parquet_cut(tmp, lambda b: b[:-10]))), None),
+        (lambda tmp: lambda: duckdb.read_parquet(str(parquet_cut(tmp, lambda b: b""))), None),
+        (
+            lambda tmp: (
+                lambda: duckdb.read_parquet(
+                    str(parquet_cut(tmp, lambda b: b"PAR1" + b"x" * (len(b) - 8) + b"PAR1"))
+                )
+            ),
+            None,
+        ),
+        (lambda tmp: lambda: pq.read_table(parquet_cut(tmp, lambda b: b[:100])), None),
+        (lambda tmp: lambda: pq.read_table(parquet_cut(tmp, lambda b: b"")), None),
+        (
+            lambda _: lambda: TableMetadataUtil.parse_raw('{"format-version": 2, "table-uu'),
+            "its metadata file cannot be read (truncated, or not Iceberg metadata)",
+        ),
+        (avro_cut, "a manifest cannot be read (truncated, or not an Avro file)"),
+    ],
+)
+def test_a_damaged_table_is_a_502_saying_what_is_damaged(tmp_path, damage, reason):
+    made = damage(tmp_path)
+    exc = raised(made) if callable(made) else made
+    error = classify(exc, **TABLE)
+    assert (error.status, error.message) == (
+        502,
+        f"table sales.orders is damaged: {reason or NOT_PARQUET}",
+    )
+    assert str(tmp_path) not in error.message
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        FileExistsError("x"),
+        duckdb.InvalidInputException("Invalid Input Error: value 'PAR1' is no magic"),
+        EOFError("EOF: read 1 bytes"),  # not from pyiceberg's Avro reader
+        type("ValidationError", (Exception,), {})("not pyiceberg's: pydantic's, say"),
+    ],
+)
+def test_other_failures_are_no_damage(exc):
+    assert table_damage(exc) is None
 
 
 def test_a_pod_error_passes_through():

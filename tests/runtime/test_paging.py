@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from datapic_runtime.errors import PodError
 from datapic_runtime.paging import (
+    MAX_LINK_BYTES,
     PageTokens,
     Position,
     next_link,
@@ -74,18 +75,28 @@ def test_a_token_is_bound_to_the_pod_and_to_the_operators_secret():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [(None, 500), ("1", 1), ("500", 500), (" 20 ", 20), ("007", 7)],
+    [(None, 500), ("1", 1), ("500", 500), (" 20 ", 20), ("007", 7), ("0" * 5000 + "7", 7)],
 )
 def test_limit_defaults_to_and_is_bounded_by_the_max_page_size(text, expected):
     assert parse_limit(text, 500) == expected
 
 
-@pytest.mark.parametrize("text", ["0", "501", "-1", "1.5", "ten", "", "१२", "9" * 40])
+@pytest.mark.parametrize(
+    "text", ["0", "501", "-1", "1.5", "ten", "", "१२", "9" * 40, "9" * 5000, "0" * 5000 + "501"]
+)
 def test_a_bad_limit_is_a_400_naming_the_range(text):
     with pytest.raises(PodError) as caught:
         parse_limit(text, 500)
     assert caught.value.status == 400
     assert caught.value.message.startswith("limit must be a whole number from 1 to 500, got ")
+
+
+def test_a_next_link_longer_than_its_cap_is_left_out():
+    token = "T" * 40
+    fits = [("q", "x" * (MAX_LINK_BYTES - len(f"/get_data?q=&page_token={token}")))]
+    assert len(next_link("/get_data", fits, token)) == MAX_LINK_BYTES
+    assert next_link("/get_data", [("q", fits[0][1] + "x")], token) is None
+    assert next_link("/get_data", [("q", "x" * 100_000)], token) is None
 
 
 def test_the_next_link_keeps_every_argument_but_the_token():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from datapic_runtime.errors import ConfigError
 from datapic_runtime.paging import PageTokens, Position, token_key
@@ -44,6 +46,17 @@ def test_caches_may_keep_an_answer_only_for_what_is_left_of_the_freshness(tmp_pa
     assert client.get("/get_data").headers["cache-control"] == "max-age=30"
 
 
+@pytest.mark.parametrize(
+    ("freshness", "max_age"),
+    [(1e308, 2**31), (float("inf"), 2**31), (2.0**31 + 0.4, 2**31), (float("nan"), 0), (-5, 0)],
+)
+def test_max_age_stays_within_what_caches_can_hold(tmp_path, catalog_props, freshness, max_age):
+    client = make_client(tmp_path, catalog_props, freshness_seconds=freshness)
+    response = client.get("/get_data")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == f"max-age={max_age}"
+
+
 def test_healthz_and_the_compiled_openapi_served_verbatim(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/openapi.json").content == OPENAPI
@@ -79,7 +92,55 @@ def test_every_error_is_a_json_object(client, method, path, status, message):
     assert message in response.json()["error"]
     assert set(response.json()) == {"error"}
     if status == 405:
-        assert response.headers["allow"] == "GET"
+        assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}  # a set: any order
+
+
+@pytest.mark.parametrize("path", ["/get_data/", "/healthz/", "/get_data/?label=EMEA"])
+def test_a_trailing_slash_is_no_redirect_to_the_host_a_client_names(client, path):
+    response = client.get(path, headers={"host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text
+    assert "this pod serves GET /get_data" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/metrics", "/openapi.json", "/get_data?limit=2", "/get_data?format=csv"]
+)
+def test_head_sends_the_headers_get_would_without_the_body(client, path):
+    got, head = client.get(path), client.head(path)
+    assert (got.status_code, head.status_code) == (200, 200)
+    assert head.content == b""
+    ignored = {"x-next-page-token", "link"}  # tokens hold no clock, but say it anyway
+    if path == "/metrics":
+        ignored.add("content-length")  # the metrics count the GET in between
+    assert {k: v for k, v in head.headers.items() if k not in ignored} == {
+        k: v for k, v in got.headers.items() if k not in ignored
+    }
+    assert ("link" in head.headers) == ("link" in got.headers)
+
+
+def test_head_of_a_streamed_answer_sends_no_body_and_frees_its_query_slot(
+    tmp_path, catalog_props, monkeypatch
+):
+    from datapic_runtime import streaming
+
+    monkeypatch.setattr(streaming, "WHOLE_BODY_BYTES", 0)  # every answer is streamed
+    monkeypatch.setenv("DATAPIC_MAX_CONCURRENT_QUERIES", "1")
+    monkeypatch.setenv("DATAPIC_QUERY_QUEUE_SECONDS", "2")
+    client = make_client(tmp_path, catalog_props)
+    for _ in range(3):  # one query slot: each HEAD must give it back
+        head = client.head("/get_data", params={"limit": "3"})
+        assert head.status_code == 200 and head.content == b""
+        assert "content-length" not in head.headers
+        assert "x-next-page-token" in head.headers
+    assert len(client.get("/get_data").json()) == len(ALL_ROWS)
+
+
+def test_head_of_a_bad_request_is_its_status_without_a_body(client):
+    head = client.head("/get_data", params={"min_id": "x"})
+    assert head.status_code == 400 and head.content == b""
+    assert client.head("/nope").status_code == 404
 
 
 def test_a_missing_table_is_a_404_naming_it(tmp_path, catalog_props):
@@ -180,6 +241,18 @@ def test_the_next_page_headers_point_at_the_same_request(client):
     assert [row["id"] for row in following.json()] == [7, 8, 9]
 
 
+def test_a_long_query_gets_a_token_but_no_link_repeating_it(client):
+    params = {"limit": "1" + " " * 60_000}  # a 60 KB query string (httpx sends no longer)
+    response = client.get("/get_data", params=params)
+    assert response.status_code == 200
+    assert "link" not in response.headers
+    assert all(len(name) + len(value) < 1024 for name, value in response.headers.items())
+    following = client.get(
+        "/get_data", params={**params, "page_token": response.headers["x-next-page-token"]}
+    )
+    assert following.status_code == 200
+
+
 def test_a_token_only_continues_the_parameters_it_was_issued_for(client):
     token = client.get("/get_data", params={"min_id": "1", "limit": "2"}).headers[
         "x-next-page-token"
@@ -220,6 +293,7 @@ def test_a_token_anyone_can_mint_pins_no_snapshot_replaced_longer_than_the_ttl_a
     [
         ("limit=0", "limit must be a whole number from 1 to 10000, got '0'"),
         ("limit=10001", "limit must be a whole number from 1 to 10000"),
+        ("limit=" + "9" * 5000, "limit must be a whole number from 1 to 10000, got '9999"),
         ("limit=2&limit=3", "argument 'limit' is given more than once"),
         ("format=csv&format=json", "argument 'format' is given more than once"),
         ("format=xml", "format must be one of json, ndjson, csv, arrow, parquet, got 'xml'"),
@@ -241,6 +315,45 @@ def test_a_lookahead_too_big_to_hold_streams_with_a_token_whose_last_page_is_emp
     pages = follow_pages(client, {"limit": "3"})
     assert [len(page) for page in pages] == [3, 3, 3, 0]
     assert [row["id"] for page in pages for row in page] == ALL_ROWS
+
+
+EMPTY_BODIES = {"json": b"[]", "ndjson": b"", "csv": b"id,label,price\r\n"}
+
+
+@pytest.mark.parametrize("format", ["json", "ndjson", "csv", "arrow", "parquet"])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_empty_answer_is_an_empty_body_in_every_format(client, monkeypatch, format, streamed):
+    from datapic_runtime import streaming
+
+    if streamed:
+        monkeypatch.setattr(streaming, "WHOLE_BODY_BYTES", 0)
+    response = client.get("/get_data", params={"label": "nowhere", "format": format})
+    assert response.status_code == 200, response.text
+    assert "x-next-page-token" not in response.headers
+    if format in EMPTY_BODIES:
+        assert response.content == EMPTY_BODIES[format]
+    else:
+        reader = pa.ipc.open_stream if format == "arrow" else pq.read_table
+        table = reader(pa.BufferReader(response.content))
+        table = table.read_all() if format == "arrow" else table
+        assert table.num_rows == 0 and table.column_names == ["id", "label", "price"]
+
+
+@pytest.mark.parametrize("format", ["json", "ndjson", "csv", "arrow", "parquet"])
+def test_the_empty_page_after_a_page_too_big_to_hold_is_a_200_in_every_format(
+    client, monkeypatch, format
+):
+    from datapic_runtime import streaming
+
+    monkeypatch.setattr(streaming, "LOOKAHEAD_BYTES", 1)  # every page is "too big to hold"
+    first = client.get("/get_data", params={"limit": "9", "format": format})
+    assert first.status_code == 200
+    token = first.headers["x-next-page-token"]  # 9 rows in all: nothing follows, unknown yet
+    last = client.get("/get_data", params={"limit": "9", "format": format, "page_token": token})
+    assert last.status_code == 200, last.text
+    assert "x-next-page-token" not in last.headers
+    if format in EMPTY_BODIES:
+        assert last.content == EMPTY_BODIES[format]
 
 
 @pytest.mark.parametrize(

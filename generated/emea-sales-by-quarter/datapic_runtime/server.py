@@ -3,8 +3,9 @@ as JSON.
 
 /get_data streams its answer (streaming.py). A page holds at most `limit` rows (default and
 most: the pod's max_page_size); when more rows follow, the answer carries the next page's token
-in the X-Next-Page-Token header and a `Link: <…>; rel="next"` header, in every format (so the
-JSON body stays a plain array). Each request is logged and counted once (requestlog.py).
+in the X-Next-Page-Token header and a `Link: <…>; rel="next"` header (unless its URL would be
+longer than paging.MAX_LINK_BYTES), in every format (so the JSON body stays a plain array).
+Each request is logged and counted once (requestlog.py).
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ from .streaming import AnswerBody, ClosingStreamingResponse
 log = logging.getLogger("datapic.pod")
 JSON = "application/json"
 ROUTES = "GET /get_data, GET /healthz, GET /metrics, GET /openapi.json"
+# FastAPI, unlike Starlette, answers HEAD only where a route names it: every route is a GET.
+GET = ["GET", "HEAD"]
 # Query-string arguments of the pod itself, never parameters of a spec.
 RESERVED_ARGUMENTS = ("format", "limit", "page_token")
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
+# The longest max-age sent: what RFC 9111 (1.2.2) has caches take for any larger value. The
+# compiler bounds freshness_seconds too; this keeps a pod.json saying 1e308 (or inf) from
+# sending a 309-digit header.
+MAX_AGE_SECONDS = 2**31
 
 
 def create_app(
@@ -71,7 +78,15 @@ def create_app(
         Telemetry(config.name),
     )
     # FastAPI's generated docs are off: the compiled openapi.json is the pod's API description.
-    app = FastAPI(title=config.name, openapi_url=None, docs_url=None, redoc_url=None)
+    # No trailing-slash redirects: Starlette builds their Location from the Host header, so
+    # anyone could have the pod send clients to a host of their choosing; /get_data/ is a 404.
+    app = FastAPI(
+        title=config.name,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
 
     # The catalog, the scan, DuckDB and the wait for a query slot block, so a request is answered
     # in a worker thread - but one of its own limiter, not AnyIO's default one, which sends the
@@ -81,26 +96,27 @@ def create_app(
     # thread: its query runs back to back with the waiting ones.
     request_threads = anyio.CapacityLimiter(get_data.engine.limits.request_threads)
 
-    @app.get("/get_data")
+    @app.api_route("/get_data", methods=GET)
     async def get_data_route(request: Request) -> Response:
         return await anyio.to_thread.run_sync(
             get_data.answer,
             request.url.path,
             request.query_params.multi_items(),
             request.headers.get("accept"),
+            request.method == "HEAD",
             limiter=request_threads,
         )
 
     # Async on purpose: a probe must answer even while every threadpool worker runs a query.
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=GET)
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
-    @app.get("/metrics")
+    @app.api_route("/metrics", methods=GET)
     async def metrics() -> Response:
         return Response(get_data.telemetry.exposition(), media_type=METRICS_MEDIA_TYPE)
 
-    @app.get("/openapi.json")
+    @app.api_route("/openapi.json", methods=GET)
     async def openapi_json() -> Response:
         return Response(openapi, media_type=JSON)
 
@@ -120,8 +136,11 @@ class _GetData:
     tokens: PageTokens
     telemetry: Telemetry
 
-    def answer(self, path: str, query: list[tuple[str, str]], accept: str | None) -> Response:
-        """One request's answer (in a worker thread); every failure a PodError."""
+    def answer(
+        self, path: str, query: list[tuple[str, str]], accept: str | None, head: bool = False
+    ) -> Response:
+        """One request's answer (in a worker thread); every failure a PodError. `head`: the
+        headers GET would send (the query runs as far as they need), without the body."""
         exchange = Exchange(self.config, self.telemetry, path)
         try:
             asked = _read_request(self.config, self.tokens, query, accept, exchange)
@@ -142,10 +161,25 @@ class _GetData:
             position = Position(answer.snapshot_id, asked.page.offset + asked.limit)
             token = self.tokens.issue(position, asked.values)
             headers[NEXT_PAGE_HEADER] = token
-            headers["Link"] = f'<{next_link(path, query, token)}>; rel="next"'
+            link = next_link(path, query, token)
+            if link is not None:
+                headers["Link"] = f'<{link}>; rel="next"'
+        if head:
+            return _head(body, whole, asked.format.media_type, headers)
         if whole is not None:
             return Response(whole, media_type=asked.format.media_type, headers=headers)
         return ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
+
+
+def _head(body: AnswerBody, whole: bytes | None, media_type: str, headers: dict) -> Response:
+    """GET's headers without its body: a whole answer's length, none for one GET streams."""
+    body.end_unsent()
+    response = Response(media_type=media_type, headers=headers)
+    if whole is None:
+        del response.headers["content-length"]
+    else:
+        response.headers["content-length"] = str(len(whole))
+    return response
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +226,9 @@ def _cache_headers(freshness_seconds: float, state_age_seconds: float) -> dict[s
     """An answer may be as old as the pod's declared freshness: caches may keep it for what is
     left of that once the table state it was read from is already `state_age_seconds` old (not
     the whole freshness again). The representation depends on Accept."""
-    left = max(0, round(freshness_seconds - state_age_seconds))
-    return {"Cache-Control": f"max-age={left}", "Vary": "Accept"}
+    left = min(freshness_seconds - state_age_seconds, MAX_AGE_SECONDS)
+    seconds = round(left) if left > 0 else 0  # NaN is no freshness either
+    return {"Cache-Control": f"max-age={seconds}", "Vary": "Accept"}
 
 
 # --- start-up -----------------------------------------------------------------------------------

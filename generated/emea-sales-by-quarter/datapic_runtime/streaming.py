@@ -3,8 +3,10 @@ answer is held whole.
 
 To know whether more rows follow the page before the headers go out, the pod asks the engine
 for limit + 1 rows and looks ahead up to LOOKAHEAD_BYTES of Arrow data; a page bigger than that
-is streamed with a token whose page may turn out empty. A small answer the look-ahead read whole
-(under WHOLE_BODY_BYTES) is encoded at once and sent with a Content-Length.
+is streamed with a token whose page may turn out empty (knowing would mean holding the whole
+page before its headers): that page is a 200 with an empty body of the format, and no token.
+A small answer the look-ahead read whole (under WHOLE_BODY_BYTES) is encoded at once and sent
+with a Content-Length.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class AnswerBody:
         columns = exchange.config.columns
         self._chunks = format.encode(columns, answer.schema, rows)
         try:
-            self._first = next(self._chunks)
+            # An encoder may yield nothing at all (ndjson for no rows): an empty body, not a
+            # StopIteration escaping into the server.
+            self._first = next(self._chunks, b"")
         except pa.ArrowNotImplementedError as exc:
             raise PodError(
                 406,
@@ -120,6 +124,10 @@ class AnswerBody:
         finally:
             self._answer.close()
             self._exchange.end(200, outcome, error)
+
+    def end_unsent(self) -> None:
+        """End an answer whose body is not sent (HEAD): all that was asked went out."""
+        self._end(Outcome.COMPLETE, None)
 
     def close(self) -> None:
         """End the answer wherever it stands (idempotent)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import re
+import traceback
 from collections.abc import Mapping
 
 import duckdb
@@ -73,6 +74,20 @@ _STORAGE_DENIAL = re.compile(
     r"Permission denied"
 )
 _DUCKDB_IO_ERRORS = (duckdb.Error, duckdb.IOException, duckdb.HTTPException)
+# What query.py says when DuckDB finds no file where the plan put one.
+MISSING_DATA_FILE = "a planned data file is missing"
+# How DuckDB says a file it was asked to read does not exist (query.py raises MISSING_DATA_FILE
+# instead where it can; a file missing further into a stream is still DuckDB's message).
+_NO_SUCH_FILE = "No files found that match"
+# How DuckDB and pyarrow say a data file is not (or no longer) whole Parquet: truncated, empty,
+# or overwritten with something else.
+_NOT_PARQUET = re.compile(
+    r"No magic bytes found|too small to be a Parquet file|Footer length error|"
+    r"magic bytes not found|Parquet file size is 0 bytes|Couldn't deserialize thrift|"
+    r"Corrupt Parquet|Parquet file .* is corrupt"
+)
+# Where pyiceberg's Avro reader runs: any failure in there is a manifest (list) it cannot read.
+_AVRO_READER = re.compile(r"pyiceberg[/\\]avro[/\\]")
 # Errors DuckDB raises when a value cannot be converted or does not fit a type.
 _VALUE_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
 # What int64_overflow says, found again in the error DuckDB raises with it.
@@ -92,6 +107,12 @@ def classify(
     if storage_denied(exc):
         # The storage credentials (vended or configured) do not cover the table's files.
         return PodError(403, f"storage refused the pod access to the files of table {table}")
+    damage = table_damage(exc)
+    if damage:
+        # Before the outages (DuckDB's missing file is an OperationalError). Nothing is wrong
+        # with the pod or the request, and retrying will not help: the table's files are not
+        # what its metadata says. 502: what the pod depends on answered wrongly.
+        return PodError(502, f"table {table} is damaged: {damage}")
     # pyarrow's file systems raise a plain OSError when storage cannot be reached; DuckDB
     # passes one raised while it reads through such a file system on as a plain duckdb.Error.
     passed_on = type(exc) is duckdb.Error and "\nOSError: " in str(exc)
@@ -115,6 +136,38 @@ def classify(
         if culprit:
             return PodError(400, f"parameter '{culprit}' does not fit the query: {first_line(exc)}")
     return PodError(500, INTERNAL_ERROR)
+
+
+def table_damage(exc: BaseException) -> str | None:
+    """What is wrong with the table's files if `exc` says they are damaged (a file missing,
+    not Parquet, metadata or a manifest unreadable), for the client; None for other failures.
+
+    >>> table_damage(FileNotFoundError(2, MISSING_DATA_FILE))
+    'a planned data file is missing from storage (deleted, or its snapshot expired)'
+    """
+    # DuckDB reads nothing but planned data files.
+    if (isinstance(exc, FileNotFoundError) and exc.strerror == MISSING_DATA_FILE) or (
+        isinstance(exc, duckdb.IOException) and _NO_SUCH_FILE in str(exc)
+    ):
+        return f"{MISSING_DATA_FILE} from storage (deleted, or its snapshot expired)"
+    if isinstance(exc, FileNotFoundError):  # metadata, a manifest list, a manifest, deletes
+        return "a file of the table is missing from storage"
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    readers = isinstance(exc, duckdb.Error | OSError) or "ArrowInvalid" in names
+    if readers and _NOT_PARQUET.search(str(exc)):
+        return "a data file is not readable Parquet (truncated, or overwritten)"
+    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pyiceberg"):
+        # Table metadata pyiceberg cannot parse, once refuse_unloadable (features.py) has
+        # ruled out a feature it does not know.
+        return "its metadata file cannot be read (truncated, or not Iceberg metadata)"
+    if _raised_in_avro_reader(exc):
+        return "a manifest cannot be read (truncated, or not an Avro file)"
+    return None
+
+
+def _raised_in_avro_reader(exc: BaseException) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and bool(_AVRO_READER.search(frames[-1].filename))
 
 
 def int64_overflow(column: str) -> str:

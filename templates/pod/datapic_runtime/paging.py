@@ -37,6 +37,11 @@ _TOKEN_BYTES = _PAYLOAD.size + _MAC_BYTES
 _RESTART = "start again without page_token"
 # Offsets stay well inside DuckDB's BIGINT, whatever a hand-made token says.
 _MAX_OFFSET = 2**62
+# The longest next-page URL sent in a Link header. It repeats the request's arguments, which
+# may be long: proxies and clients refuse header lines past 8 to 16 KiB (a 100 KB query
+# would make the answer unreadable). A longer one is left out; X-Next-Page-Token still says
+# what to add to the request.
+MAX_LINK_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +126,25 @@ def parse_limit(text: str | None, max_page_size: int) -> int:
     if text is None:
         return max_page_size
     value = text.strip()
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= max_page_size:
+    # Leading zeros off and the length checked before int(): it refuses a text of more than
+    # 4300 digits with a ValueError (a 500), however small the number.
+    significant = value.lstrip("0") or "0"
+    if (
+        not value.isascii()
+        or not value.isdigit()
+        or len(significant) > len(str(max_page_size))
+        or not 1 <= int(significant) <= max_page_size
+    ):
         shown = value if len(value) <= 20 else value[:20] + "…"
         raise PodError(
             400, f"limit must be a whole number from 1 to {max_page_size}, got {shown!r}"
         )
-    return int(value)
+    return int(significant)
 
 
-def next_link(path: str, query: Iterable[tuple[str, str]], token: str) -> str:
+def next_link(path: str, query: Iterable[tuple[str, str]], token: str) -> str | None:
     """The URL of the next page: the same arguments, page_token replaced (relative: no host
-    header is trusted)."""
+    header is trusted); None when longer than MAX_LINK_BYTES."""
     kept = [(name, value) for name, value in query if name != "page_token"]
-    return f"{path}?{urlencode([*kept, ('page_token', token)])}"
+    link = f"{path}?{urlencode([*kept, ('page_token', token)])}"
+    return link if len(link) <= MAX_LINK_BYTES else None

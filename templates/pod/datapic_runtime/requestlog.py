@@ -60,14 +60,13 @@ class Exchange:
             trace = "".join(traceback.format_exception(exc)).rstrip()
             log.error("%s: %s\n%s", config.name, INTERNAL_ERROR, redact(trace))
         else:
-            log.error(
-                "%s: %d %s (%s: %s)",
-                config.name,
-                error.status,
-                error.message,
-                type(exc).__name__,
-                redact(first_line(exc)),
-            )
+            # One line, no traceback: the failure is known. What raised it (DuckDB naming the
+            # missing file, say) tells the operator where to look.
+            detail = f"{type(exc).__name__}: {first_line(exc)}"
+            cause = exc.__cause__
+            if cause is not None:
+                detail += f"; from {type(cause).__name__}: {first_line(cause)}"
+            log.error("%s: %d %s (%s)", config.name, error.status, error.message, redact(detail))
         return error
 
     def end(self, status: int, outcome: str, error: str | None = None) -> None:
