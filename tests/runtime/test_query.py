@@ -3,8 +3,10 @@ freshness, retries, query slots and the sandboxed DuckDB; over real Iceberg tabl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -401,24 +403,65 @@ def test_storage_refusing_access_reloads_the_table_once_and_retries(lake, monkey
     assert len(loads) == 2
 
 
+ONE_SLOT = Limits(
+    cpus=1,
+    memory_bytes=2**30,
+    duckdb_threads=1,
+    duckdb_memory_bytes=2**28,
+    max_concurrent_queries=1,
+    queue_seconds=0.01,
+)
+
+
 def test_a_request_waiting_too_long_for_a_query_slot_is_a_503(lake):
     factory, _ = lake
-    one = Limits(
-        cpus=1,
-        memory_bytes=2**30,
-        duckdb_threads=1,
-        duckdb_memory_bytes=2**28,
-        max_concurrent_queries=1,
-        queue_seconds=0.01,
-    )
-    pod = engine(factory, sales_pod(ROWS), limits=one)
-    held = pod.answer({"r": "EMEA"})  # not consumed yet: holds the only slot
+    pod = engine(factory, sales_pod(ROWS), limits=ONE_SLOT)
+    running = pod.slots.acquire()  # a query running elsewhere holds the only slot
     with pytest.raises(PodError) as caught:
         pod.answer({"r": "EMEA"})
     assert caught.value.status == 503 and caught.value.headers["Retry-After"]
-    held.close()
-    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40  # released by close()
-    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40  # and by the end of the stream
+    running.release()
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40
+
+
+def test_answers_nobody_reads_hold_no_query_slot(lake):
+    factory, _ = lake
+    pod = engine(factory, sales_pod(ROWS), limits=ONE_SLOT)
+    unread = [pod.answer({"r": "EMEA"}) for _ in range(3)]  # one slot, three answers pending
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40
+    assert [whole(answer).num_rows for answer in unread] == [40, 40, 40]
+
+
+BIG = "SELECT s.id, s.note, r.i FROM source s, range(2000) r(i) WHERE s.region = $r ORDER BY ALL"
+
+
+@pytest.mark.parametrize("budget", [0, 2**20, 2**30])
+def test_answers_beyond_the_memory_budget_spill_to_a_file_and_read_back_whole(lake, budget):
+    factory, catalog = lake
+    limits = dataclasses.replace(ONE_SLOT, answer_memory_bytes=budget)
+    pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=limits)
+    first, second = pod.answer({"r": "EMEA"}), pod.answer({"r": "EMEA"})
+    assert pod.answer_memory.used <= budget
+    spilled = first.batches.spilled
+    assert spilled == (budget < 2**30) and second.batches.spilled == spilled
+    assert whole(first).to_pylist() == reference(catalog, BIG, {"r": "EMEA"})
+    first.close()
+    second.close()  # unread: its memory goes back as well
+    assert pod.answer_memory.used == 0
+
+
+def test_a_spilled_answers_file_is_gone_once_it_is_closed(lake, monkeypatch, tmp_path):
+    factory, _ = lake
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
+    (tmp_path / "spill").mkdir()
+    limits = dataclasses.replace(ONE_SLOT, answer_memory_bytes=0)
+    pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=limits)
+    answer = pod.answer({"r": "EMEA"})
+    file = answer.batches._file
+    assert answer.batches.spilled and list((tmp_path / "spill").iterdir()) == []  # anonymous
+    next(answer.batches)
+    answer.close()
+    assert file.closed
 
 
 def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):

@@ -3,7 +3,17 @@
 Per request: a fresh-enough table (reloaded after `freshness_seconds`, or when its storage
 credentials lapse), the snapshot to answer from, a result-cache lookup, a query slot, the
 planned files (cached per snapshot and row filter), then one DuckDB cursor reading those files
-(source.py), and the answer streamed as Arrow batches (answer.py).
+(source.py), and the answer read whole as Arrow batches (answer.SpooledAnswer).
+
+The query slot covers running the query and nothing after: the answer is read to its end while
+the slot is held, then the slot and cursor are released before the first byte is sent. A client
+that reads slowly, or never, holds only its own answer: in memory within a budget shared by all
+answers in transfer (Limits.answer_memory_bytes, an eighth of the container's memory at most),
+beyond it in an anonymous temporary file. An answer is one page (at most max_page_size + 1 rows),
+which bounds each file; on Cloud Run /tmp is itself memory, so max_page_size bounds both. The
+alternative, streaming from DuckDB under a separate transfer limit, would keep a cursor, its
+memory and a thread's work tied to the network's pace, and its limit would still fill up with
+stalled clients.
 """
 
 from __future__ import annotations
@@ -19,17 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.table import Table
 
-from .answer import Answer, BatchStream, Page, ScanStats, int64_results
+from .answer import Answer, Page, ScanStats, SpooledAnswer, int64_results
 from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
 from .database import Database
 from .errors import PodError, storage_denied
-from .limits import Limits, QuerySlots, Slot, load_limits, size_pyiceberg_pool
+from .limits import Limits, MemoryBudget, QuerySlots, Slot, load_limits, size_pyiceberg_pool
 from .ordering import PagedQuery, paged_query
 from .plan import Plan, PlanCache, snapshot_of
 from .source import parameter_prefix, read_planned, with_source
@@ -89,6 +98,7 @@ class QueryEngine:
         self.limits = limits or load_limits()
         size_pyiceberg_pool(self.limits.cpus)
         self.slots = QuerySlots(self.limits.max_concurrent_queries, self.limits.queue_seconds)
+        self.answer_memory = MemoryBudget(self.limits.answer_memory_bytes)
         self.plans = PlanCache()
         self.results = (
             ResultCache(max_bytes=self.limits.result_cache_bytes) if config.result_cache else None
@@ -154,12 +164,7 @@ class QueryEngine:
                     ScanStats(cache="hit"),
                     self._age(state),
                 )
-        slot = self.slots.acquire()
-        try:
-            return self._run(values, page, state, snapshot_id, key, slot)
-        except BaseException:
-            slot.release()
-            raise
+        return self._run(values, page, state, snapshot_id, key, self.slots.acquire())
 
     def _state_knowing(self, snapshot_id: int, state: _TableState) -> _TableState:
         """A state whose table has `snapshot_id` if a reload finds it: another instance may have
@@ -196,43 +201,39 @@ class QueryEngine:
         key: Any,
         slot: Slot,
     ) -> Answer:
-        plan = self.plans.plan(state.table, self.config, values, snapshot_id)
-        database = state.database_for(plan, self.limits)
-        cursor = database.cursor()
         try:
-            with _missing_file_is_not_an_outage():
-                sql, params = self._statement(cursor, state.table, plan, page)
-                relation = cursor.sql(sql, params={**params, **values} or None)
-                relation = int64_results(relation, self.config.columns)
-                reader = relation.to_arrow_reader(BATCH_ROWS)
-        except BaseException:
-            cursor.close()
-            raise
-
-        def release() -> None:
-            reader.close()
-            cursor.close()
-            slot.release()
-
-        keep = None
-        if self.results is not None:
-
-            def keep(batches: list[pa.RecordBatch]) -> None:
-                nbytes = sum(b.nbytes for b in batches)
-                entry = CachedAnswer(reader.schema, tuple(batches), nbytes)
-                self.results.put(key, entry)  # type: ignore[union-attr]
-
-        limit = self.results.largest if self.results is not None else 0
-        stream = BatchStream(reader, release, keep, limit)
-        with _missing_file_is_not_an_outage():
-            stream.prefetch()
+            plan = self.plans.plan(state.table, self.config, values, snapshot_id)
+            spooled = self._read(state, plan, values, page)
+        finally:
+            slot.release()  # the answer is read whole: its transfer holds no slot
+        if self.results is not None and not spooled.spilled:
+            entry = CachedAnswer(spooled.schema, tuple(spooled.batches), spooled.nbytes)
+            self.results.put(key, entry)  # kept only if small (ResultCache.largest)
         stats = ScanStats(
             files_planned=plan.files_planned,
             files_pruned=plan.files_pruned,
             bytes_planned=plan.bytes_planned,
             cache="miss" if self.results is not None else "off",
         )
-        return Answer(reader.schema, stream, snapshot_id, stats, self._age(state))
+        return Answer(spooled.schema, spooled, snapshot_id, stats, self._age(state))
+
+    def _read(
+        self, state: _TableState, plan: Plan, values: Mapping[str, Any], page: Page | None
+    ) -> SpooledAnswer:
+        """The answer of one DuckDB cursor over `plan`'s files, read to its end."""
+        cursor = state.database_for(plan, self.limits).cursor()
+        try:
+            with _missing_file_is_not_an_outage():
+                sql, params = self._statement(cursor, state.table, plan, page)
+                relation = cursor.sql(sql, params={**params, **values} or None)
+                relation = int64_results(relation, self.config.columns)
+                reader = relation.to_arrow_reader(BATCH_ROWS)
+                try:
+                    return SpooledAnswer(reader, self.answer_memory)
+                finally:
+                    reader.close()
+        finally:
+            cursor.close()
 
     def _age(self, state: _TableState) -> float:
         return max(0.0, self._clock() - state.loaded_at)
