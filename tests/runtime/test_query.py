@@ -3,10 +3,12 @@ freshness, retries, query slots and the sandboxed DuckDB; over real Iceberg tabl
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -369,6 +371,82 @@ def test_credentials_that_lapse_reload_the_table(lake):
     table = catalog.load_table("e.sales")
     table.append(table.scan(row_filter="region == 'EMEA'").to_arrow())
     assert whole(pod.answer({"r": "EMEA"})).to_pylist() != before
+
+
+class Gated:
+    """A catalog factory whose load_table counts its calls and, once `gate` is cleared, waits
+    for it to be set again (a catalog that hangs), then fails if `failure` is set."""
+
+    def __init__(self, factory) -> None:
+        self.factory = factory
+        self.loads = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+        self.failure: Exception | None = None
+
+    def __call__(self, name):
+        catalog = self.factory(name)
+        load = catalog.load_table
+
+        def load_table(identifier):
+            self.loads += 1
+            self.waiting.set()
+            assert self.gate.wait(10)
+            if self.failure is not None:
+                raise self.failure
+            return load(identifier)
+
+        catalog.load_table = load_table
+        return catalog
+
+
+QUEUEING = dataclasses.replace(LIMITS, queue_seconds=10)
+
+
+def requests_meanwhile(pod, gated: Gated, count: int) -> tuple[list, concurrent.futures.Future]:
+    """`count` requests at once while one reload hangs: the answers (or errors) of those that
+    came back before it ended, and the future of the one that started the reload."""
+    gated.gate.clear()
+    gated.waiting.clear()
+    with concurrent.futures.ThreadPoolExecutor(count + 1) as pool:
+        first = pool.submit(pod.answer, {"r": "EMEA"})
+        assert gated.waiting.wait(10)
+        others = [pool.submit(pod.answer, {"r": "EMEA"}) for _ in range(count)]
+        concurrent.futures.wait(others, timeout=1)
+        early = [f for f in others if f.done()]
+        gated.gate.set()
+        results = [f.exception() or whole(f.result()).num_rows for f in others]
+        first.exception()
+    return (early, results), first
+
+
+def test_requests_that_find_the_table_stale_share_one_reload_and_answer_meanwhile(lake):
+    factory, _ = lake
+    gated, clock = Gated(factory), Clock()
+    pod = engine(gated, sales_pod(ROWS), clock=clock, limits=QUEUEING)
+    whole(pod.answer({"r": "EMEA"}))
+    clock.now += 5  # stale, within the grace: the others answer from the current table
+    (early, results), first = requests_meanwhile(pod, gated, 20)
+    assert len(early) == 20 and results == [40] * 20 and whole(first.result()).num_rows == 40
+    assert gated.loads == 2
+
+
+def test_requests_beyond_the_grace_wait_for_the_reload_under_way_and_share_its_error(lake):
+    factory, _ = lake
+    gated, clock = Gated(factory), Clock()
+    pod = engine(gated, sales_pod(ROWS), clock=clock, limits=QUEUEING)
+    whole(pod.answer({"r": "EMEA"}))
+    clock.now += 10  # two freshness periods: too old to answer from
+    (early, results), first = requests_meanwhile(pod, gated, 20)
+    assert early == [] and results == [40] * 20 and gated.loads == 2
+    gated.failure = PodError(503, "the catalog did not answer")
+    clock.now += 10
+    (early, results), first = requests_meanwhile(pod, gated, 20)
+    assert early == [] and gated.loads == 3  # one request to the hung catalog, not 21
+    assert [getattr(r, "status", r) for r in results] == [503] * 20
+    gated.failure = None
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40 and gated.loads == 4
 
 
 class RefusingIO(PyArrowFileIO):

@@ -47,6 +47,9 @@ log = logging.getLogger("datapic.pod")
 
 # Rows per Arrow batch of an answer: small enough to stream, large enough to be cheap.
 BATCH_ROWS = 65_536
+# While the table is being reloaded, other requests answer from the current state until it is
+# this many freshness periods past its bound (then they wait for the reload).
+FRESHNESS_GRACE = 1.0
 # How DuckDB says a file it was asked to read does not exist.
 _MISSING_FILE = "No files found that match"
 
@@ -73,6 +76,28 @@ class _TableState:
                 previous = self.database.prefixes if self.database else ()
                 self.database = Database(self.table, limits, plan.duckdb_files, previous)
             return self.database
+
+
+class _Reload:
+    """A reload of the table in flight: its outcome, shared with the requests that wait."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.state: _TableState | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> _TableState:
+        """The reloaded state once the reload ended, or its error raised."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.state is not None
+        return self.state
+
+
+def _usable(state: _TableState, now: float, age: float) -> bool:
+    """Whether `state` may answer at `now`: younger than `age`, its storage access valid."""
+    return now - state.loaded_at < age and now < state.valid_until
 
 
 def _worth_a_reload(exc: BaseException) -> bool:
@@ -108,41 +133,70 @@ class QueryEngine:
         self._clock = clock
         self._wall_clock = wall_clock  # compared with the table's commit times
         self._state: _TableState | None = None
+        self._reload: _Reload | None = None  # the reload in flight, if any
         self._lock = threading.Lock()
         self._unknown_snapshot_reload_at: float | None = None
 
     def answer(self, values: Mapping[str, Any], page: Page | None = None) -> Answer:
         """The query's answer for these typed parameter values, or one page of it."""
+        state = None
         try:
-            return self._answer(values, page, self._fresh_state())
+            state = self._fresh_state()
+            return self._answer(values, page, state)
         except Exception as exc:
             if not _worth_a_reload(exc):
                 raise
             log.warning("storage refused access (%s): reloading the table", type(exc).__name__)
-            return self._answer(values, page, self._fresh_state(reload=True))
+            return self._answer(values, page, self._fresh_state(stale=state))
 
-    def _fresh_state(self, reload: bool = False) -> _TableState:
-        """The table state, reloaded if `reload`, stale or its credentials lapse."""
+    def _fresh_state(self, stale: _TableState | None = None) -> _TableState:
+        """The table state, reloaded if stale, its credentials lapse, or it is `stale` (storage
+        refused it, or it lacks a snapshot asked for).
+
+        One reload at a time (single flight): a request that finds the table stale while
+        another reloads it answers from the current state if that is within FRESHNESS_GRACE
+        freshness periods (its credentials still valid), else waits for that reload and shares
+        its table or its error. So a pod asks the catalog about once per freshness period
+        however many requests it serves, and a catalog that hangs holds one request for its
+        timeout, plus those that have no state recent enough to answer from.
+        """
         now = self._clock()
+        freshness = self.config.freshness_seconds
         with self._lock:
-            state = self._state
-        if (
-            state is not None
-            and not reload
-            and now - state.loaded_at < self.config.freshness_seconds
-            and now < state.valid_until
-        ):
-            return state
-        table = self.catalog.load_table(self.config.source.identifier)
-        fresh = _TableState(table, now, self.catalog.valid_until(table))
-        with self._lock:
-            current = self._state
-            if current is not None and current.loaded_at > now:
-                return current  # another request reloaded it meanwhile
-            if current is not None and not reload and current.storage_key == fresh.storage_key:
-                fresh.database = current.database  # same files and credentials: keep DuckDB
-            self._state = fresh
-        return fresh
+            state, reload = self._state, self._reload
+            # A state may answer for this long: longer while another request reloads the table.
+            bound = freshness * (1 + FRESHNESS_GRACE) if reload is not None else freshness
+            if state is not None and stale is None and _usable(state, now, bound):
+                return state
+            if state is not None and stale is not None and state is not stale:
+                return state  # reloaded since the request found it wanting
+            mine = reload is None
+            if mine:
+                self._reload = reload = _Reload()
+        if mine:
+            return self._reload_table(reload, now, stale)
+        return reload.outcome()
+
+    def _reload_table(self, reload: _Reload, now: float, stale: _TableState | None) -> _TableState:
+        """Load the table (the one reload in flight), publish it and hand it to the waiters."""
+        try:
+            table = self.catalog.load_table(self.config.source.identifier)
+            fresh = _TableState(table, now, self.catalog.valid_until(table))
+            with self._lock:
+                current = self._state
+                keep = current is not None and current is not stale
+                if keep and current.storage_key == fresh.storage_key:
+                    fresh.database = current.database  # same files and credentials: keep DuckDB
+                self._state = fresh
+            reload.state = fresh
+            return fresh
+        except BaseException as exc:
+            reload.error = exc
+            raise
+        finally:
+            with self._lock:
+                self._reload = None
+            reload.done.set()
 
     def _answer(self, values: Mapping[str, Any], page: Page | None, state: _TableState) -> Answer:
         pinned = page.snapshot_id if page is not None else None
@@ -178,7 +232,7 @@ class QueryEngine:
             if last is not None and now - last < self.config.freshness_seconds:
                 return state
             self._unknown_snapshot_reload_at = now
-        return self._fresh_state(reload=True)
+        return self._fresh_state(stale=state)
 
     def _check_not_expired(self, table: Table, snapshot_id: int) -> None:
         """410 unless `snapshot_id` is current or was replaced less than the page tokens' TTL
