@@ -528,6 +528,16 @@ def test_answers_beyond_the_memory_budget_spill_to_a_file_and_read_back_whole(la
     assert pod.answer_memory.used == 0
 
 
+def test_an_answer_dropped_unread_gives_its_memory_back_at_once(lake):
+    factory, _ = lake
+    pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=ONE_SLOT)
+    answer = pod.answer({"r": "EMEA"})
+    next(answer.batches)
+    assert pod.answer_memory.used > 0  # 80,000 rows: a second batch waits in memory
+    del answer  # a client gone without the body being closed: no cycle keeps it
+    assert pod.answer_memory.used == 0
+
+
 def test_a_spilled_answers_file_is_gone_once_it_is_closed(lake, monkeypatch, tmp_path):
     factory, _ = lake
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))

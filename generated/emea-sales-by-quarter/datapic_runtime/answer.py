@@ -3,6 +3,7 @@ answering cost."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import tempfile
 import threading
@@ -109,13 +110,13 @@ class SpooledAnswer:
 
     def __init__(self, reader: pa.RecordBatchReader, budget: MemoryBudget) -> None:
         self.schema = reader.schema
-        self.batches: list[pa.RecordBatch] = []  # the answer's head, in memory
+        self.batches: collections.deque[pa.RecordBatch] = collections.deque()  # head, in memory
         self.nbytes = 0  # Arrow bytes of the whole answer
-        self.rows = 0
         self._budget = budget
         self._held = 0  # bytes taken from the budget
         self._file: Any = None
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._spilled: pa.RecordBatchStreamReader | None = None  # the file, read back
         self._lock = threading.Lock()
         self._closed = False
         try:
@@ -127,7 +128,6 @@ class SpooledAnswer:
         except BaseException:
             self.close()
             raise
-        self._iterator = self._iterate()
 
     @property
     def spilled(self) -> bool:
@@ -136,7 +136,6 @@ class SpooledAnswer:
 
     def _add(self, batch: pa.RecordBatch) -> None:
         self.nbytes += batch.nbytes
-        self.rows += batch.num_rows
         if self._writer is None and self._budget.take(batch.nbytes):
             self._held += batch.nbytes
             self.batches.append(batch)
@@ -145,15 +144,6 @@ class SpooledAnswer:
             self._file = tempfile.TemporaryFile(prefix="datapic-answer-")  # noqa: SIM115 - close()
             self._writer = pa.ipc.new_stream(self._file, self.schema)
         self._writer.write_batch(batch)
-
-    def _iterate(self) -> Iterator[pa.RecordBatch]:
-        while self.batches:
-            batch = self.batches.pop(0)
-            self._give_back(batch.nbytes)
-            yield batch
-        if self._file is not None:
-            yield from pa.ipc.open_stream(self._file)
-        self.close()
 
     def _give_back(self, nbytes: int) -> None:
         with self._lock:
@@ -165,7 +155,21 @@ class SpooledAnswer:
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        return next(self._iterator)
+        # No generator: it would hold the answer in a reference cycle, and an answer dropped
+        # unread would keep its memory and file until the cycle collector ran.
+        if self.batches:
+            batch = self.batches.popleft()
+            self._give_back(batch.nbytes)
+            return batch
+        if self._spilled is None and self._file is not None and not self._closed:
+            self._spilled = pa.ipc.open_stream(self._file)
+        if self._spilled is not None and not self._closed:
+            try:
+                return self._spilled.read_next_batch()
+            except StopIteration:
+                pass
+        self.close()
+        raise StopIteration
 
     def close(self) -> None:
         """Give back the memory and delete the file (once)."""
@@ -175,7 +179,7 @@ class SpooledAnswer:
             self._closed = True
             held, self._held = self._held, 0
             file, self._file = self._file, None
-        self.batches = []
+        self.batches = collections.deque()
         self._budget.give(held)
         if file is not None:
             with contextlib.suppress(Exception):
