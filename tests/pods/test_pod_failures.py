@@ -5,6 +5,7 @@ answering /healthz through all of it."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import shutil
 import socket
 from pathlib import Path
@@ -36,7 +37,7 @@ def closed_port() -> int:
 
 
 def test_an_unreachable_catalog_is_a_503_and_the_pod_recovers(tmp_path, lakehouse, pod_env):
-    # The catalog database sits in a folder that does not exist yet: SQLite cannot open it.
+    # The catalog database sits in a folder that does not exist yet: the pod does not create it.
     later = tmp_path / "later"
     env = {
         **pod_env,
@@ -49,9 +50,10 @@ def test_an_unreachable_catalog_is_a_503_and_the_pod_recovers(tmp_path, lakehous
         assert response.status_code == 503
         assert response.headers["retry-after"].isdigit()
         assert response.json() == {
-            "error": "catalog 'default' or its storage cannot be reached (OperationalError)"
+            "error": "catalog 'default' cannot be reached (its database file is missing)"
         }
         assert client.get("/healthz").status_code == 200
+        assert not later.exists()
 
         # The catalog comes back: the same process answers, without a restart.
         later.mkdir()
@@ -60,8 +62,40 @@ def test_an_unreachable_catalog_is_a_503_and_the_pod_recovers(tmp_path, lakehous
         assert response.status_code == 200, response.text
         assert len(response.json()) == 5
     logged = log.read_text()
-    assert "503 catalog 'default' or its storage cannot be reached" in logged  # operators see it
+    assert "503 catalog 'default' cannot be reached" in logged  # operators see it
     assert SECRET not in logged
+
+
+def test_a_catalog_file_replaced_by_garbage_or_removed_recovers_once_it_is_back(
+    tmp_path, lakehouse, pod_env
+):
+    own = tmp_path / "catalog" / "catalog.db"
+    own.parent.mkdir()
+    shutil.copy(lakehouse / "catalog.db", own)
+    good = own.read_bytes()
+    env = {**pod_env, "PYICEBERG_CATALOG__DEFAULT__URI": f"sqlite:///{own}"}
+    freshness_zero = {**POD, "freshness_seconds": 0}  # every request asks the catalog
+
+    def swap(content: bytes) -> None:
+        (own.parent / "new").write_bytes(content)
+        (own.parent / "new").replace(own)
+
+    def statuses(client, count: int = 8) -> set[int]:
+        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+            return set(pool.map(lambda _: client.get("/get_data").status_code, range(count)))
+
+    with serving(make_pod(tmp_path, freshness_zero), env, tmp_path / "pod.log") as client:
+        assert statuses(client) == {200}
+        swap(b"not a database " * 1000)
+        assert statuses(client) == {500}  # the file now there, not the one it had open
+        swap(good)
+        assert statuses(client) == {200}  # no pooled connection to the garbage is left
+        own.unlink()
+        response = client.get("/get_data")
+        assert response.status_code == 503 and response.headers["retry-after"].isdigit()
+        assert not own.exists()  # never an empty catalog of the pod's making
+        swap(good)
+        assert statuses(client) == {200}
 
 
 def test_a_refused_rest_catalog_is_a_503_without_its_credential(tmp_path, pod_env):

@@ -11,7 +11,14 @@ import math
 import pyarrow as pa
 import pytest
 from datapic_runtime import catalog as runtime_catalog
-from datapic_runtime.catalog import CatalogClient, confine_io, pod_catalog, timeout_seconds
+from datapic_runtime.catalog import (
+    CatalogClient,
+    catalog_properties,
+    confine_io,
+    pod_catalog,
+    timeout_seconds,
+)
+from datapic_runtime.errors import PodError
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import UnauthorizedError
 from pyiceberg.io import load_file_io
@@ -42,7 +49,8 @@ def sql_catalog(tmp_path, monkeypatch):
     monkeypatch.setenv("PYICEBERG_CATALOG__UNIT__URI", f"sqlite:///{tmp_path / 'c.db'}")
     monkeypatch.setenv("PYICEBERG_CATALOG__UNIT__WAREHOUSE", f"file://{tmp_path / 'wh'}")
     monkeypatch.setenv("PYICEBERG_CATALOG__UNIT__S3__ENDPOINT", "http://operator.example")
-    catalog = pod_catalog("unit")
+    # The pod opens a SQLite catalog read-only: the test writes through pyiceberg's own.
+    catalog = SqlCatalog("unit", **catalog_properties("unit"))
     catalog.create_namespace("ns")
     table = catalog.create_table("ns.t", schema=SCHEMA)
     table.append(pa.Table.from_pylist([{"id": 1}, {"id": 2}], schema=SCHEMA.as_arrow()))
@@ -162,3 +170,63 @@ def test_rest_catalogs_get_renewing_tokens_and_bounded_sessions(monkeypatch, tok
     from pyiceberg.catalog import rest
 
     assert rest.Session is runtime_catalog._BoundedSession
+
+
+# --- a SQLite catalog's file replaced or removed under a running pod ----------------------------
+
+
+def _swap(path, content: bytes, in_place: bool) -> None:
+    """Give the catalog file `content`: written over it, or as a new file moved over it."""
+    if in_place:
+        path.write_bytes(content)
+    else:
+        path.with_suffix(".new").write_bytes(content)
+        path.with_suffix(".new").replace(path)
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["moved-over", "written-over"])
+def test_a_garbage_catalog_file_fails_and_the_good_one_back_answers_again(
+    sql_catalog, tmp_path, in_place
+):
+    path = tmp_path / "c.db"
+    good = path.read_bytes()
+    client = CatalogClient("unit")
+    assert client.load_table(("ns", "t")).scan().to_arrow().num_rows == 2
+    engine = client.catalog().engine
+    _swap(path, b"not a database " * 1000, in_place)
+    # Requests at once open more pooled connections, now to the garbage file.
+    connections = [engine.connect() for _ in range(3)]
+    for connection in connections:
+        connection.close()  # back to the pool, still open
+    failures = 0
+    for _ in range(3):
+        try:
+            client.load_table(("ns", "t"))
+        except Exception as exc:
+            assert "not a database" in str(exc)
+            failures += 1
+    assert failures  # the garbage was read (a connection to the old file may still answer)
+    _swap(path, good, in_place)
+    for _ in range(5):  # whichever pooled connection each request takes
+        assert client.load_table(("ns", "t")).scan().to_arrow().num_rows == 2
+
+
+def test_a_removed_catalog_file_is_a_503_and_never_an_empty_new_one(sql_catalog, tmp_path):
+    path = tmp_path / "c.db"
+    good = path.read_bytes()
+    client = CatalogClient("unit")
+    client.load_table(("ns", "t"))
+    path.unlink()
+    for fresh in (client, CatalogClient("unit")):  # a running client, and one starting
+        with pytest.raises(PodError) as caught:
+            fresh.load_table(("ns", "t"))
+        assert caught.value.status == 503 and caught.value.headers["Retry-After"]
+        assert "database file is missing" in caught.value.message
+        assert not path.exists()
+    path.write_bytes(good)
+    assert client.load_table(("ns", "t")).scan().to_arrow().num_rows == 2
+
+
+def test_the_pod_opens_a_sqlite_catalog_read_only(sql_catalog):
+    with pytest.raises(Exception, match="readonly database"):
+        pod_catalog("unit").create_namespace("other")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from datapic_runtime.errors import PodError
 from datapic_runtime.limits import (
+    MemoryBudget,
     QuerySlots,
     container_cpus,
     container_memory,
@@ -64,6 +65,7 @@ def test_duckdb_and_the_query_slots_are_sized_from_the_container(tmp_path):
     assert (limits.cpus, limits.duckdb_threads, limits.max_concurrent_queries) == (1, 1, 1)
     assert limits.duckdb_memory_bytes == 2**29 and limits.duckdb_memory_limit == "512MiB"
     assert limits.result_cache_bytes == 64 * 2**20  # at most an eighth of memory
+    assert limits.answer_memory_bytes == 2**27  # answers in transfer: an eighth of memory too
 
 
 def test_operators_override_each_limit(tmp_path):
@@ -75,12 +77,13 @@ def test_operators_override_each_limit(tmp_path):
         "DATAPIC_QUERY_QUEUE_SECONDS": "2.5",
         "DATAPIC_RESULT_CACHE_BYTES": "1MiB",
         "DATAPIC_REQUEST_THREADS": "120",
+        "DATAPIC_ANSWER_MEMORY_BYTES": "2MiB",
     }
     limits = load_limits(env, root)
     assert limits.request_threads == 120 and load_limits({}, root).request_threads == 100
     assert (limits.duckdb_threads, limits.max_concurrent_queries) == (3, 8)
     assert limits.duckdb_memory_bytes == 300 * 2**20 and limits.queue_seconds == 2.5
-    assert limits.result_cache_bytes == 2**20
+    assert limits.result_cache_bytes == 2**20 and limits.answer_memory_bytes == 2 * 2**20
     with pytest.raises(ValueError, match="DATAPIC_MAX_CONCURRENT_QUERIES"):
         load_limits({"DATAPIC_MAX_CONCURRENT_QUERIES": "0"}, root)
 
@@ -123,3 +126,11 @@ def test_a_slot_frees_once_however_often_it_is_released():
     slots.acquire()
     with pytest.raises(PodError):
         slots.acquire()
+
+
+def test_a_memory_budget_grants_what_fits_and_takes_back_what_is_given():
+    budget = MemoryBudget(100)
+    assert budget.take(60) and not budget.take(41) and budget.take(40)
+    assert budget.used == 100
+    budget.give(60)
+    assert budget.take(50) and budget.used == 90

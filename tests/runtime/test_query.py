@@ -3,8 +3,12 @@ freshness, retries, query slots and the sandboxed DuckDB; over real Iceberg tabl
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import functools
 import shutil
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -369,6 +373,82 @@ def test_credentials_that_lapse_reload_the_table(lake):
     assert whole(pod.answer({"r": "EMEA"})).to_pylist() != before
 
 
+class Gated:
+    """A catalog factory whose load_table counts its calls and, once `gate` is cleared, waits
+    for it to be set again (a catalog that hangs), then fails if `failure` is set."""
+
+    def __init__(self, factory) -> None:
+        self.factory = factory
+        self.loads = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+        self.failure: Exception | None = None
+
+    def __call__(self, name):
+        catalog = self.factory(name)
+        load = catalog.load_table
+
+        def load_table(identifier):
+            self.loads += 1
+            self.waiting.set()
+            assert self.gate.wait(10)
+            if self.failure is not None:
+                raise self.failure
+            return load(identifier)
+
+        catalog.load_table = load_table
+        return catalog
+
+
+QUEUEING = dataclasses.replace(LIMITS, queue_seconds=10)
+
+
+def requests_meanwhile(pod, gated: Gated, count: int) -> tuple[list, concurrent.futures.Future]:
+    """`count` requests at once while one reload hangs: the answers (or errors) of those that
+    came back before it ended, and the future of the one that started the reload."""
+    gated.gate.clear()
+    gated.waiting.clear()
+    with concurrent.futures.ThreadPoolExecutor(count + 1) as pool:
+        first = pool.submit(pod.answer, {"r": "EMEA"})
+        assert gated.waiting.wait(10)
+        others = [pool.submit(pod.answer, {"r": "EMEA"}) for _ in range(count)]
+        concurrent.futures.wait(others, timeout=1)
+        early = [f for f in others if f.done()]
+        gated.gate.set()
+        results = [f.exception() or whole(f.result()).num_rows for f in others]
+        first.exception()
+    return (early, results), first
+
+
+def test_requests_that_find_the_table_stale_share_one_reload_and_answer_meanwhile(lake):
+    factory, _ = lake
+    gated, clock = Gated(factory), Clock()
+    pod = engine(gated, sales_pod(ROWS), clock=clock, limits=QUEUEING)
+    whole(pod.answer({"r": "EMEA"}))
+    clock.now += 5  # stale, within the grace: the others answer from the current table
+    (early, results), first = requests_meanwhile(pod, gated, 20)
+    assert len(early) == 20 and results == [40] * 20 and whole(first.result()).num_rows == 40
+    assert gated.loads == 2
+
+
+def test_requests_beyond_the_grace_wait_for_the_reload_under_way_and_share_its_error(lake):
+    factory, _ = lake
+    gated, clock = Gated(factory), Clock()
+    pod = engine(gated, sales_pod(ROWS), clock=clock, limits=QUEUEING)
+    whole(pod.answer({"r": "EMEA"}))
+    clock.now += 10  # two freshness periods: too old to answer from
+    (early, results), first = requests_meanwhile(pod, gated, 20)
+    assert early == [] and results == [40] * 20 and gated.loads == 2
+    gated.failure = PodError(503, "the catalog did not answer")
+    clock.now += 10
+    (early, results), first = requests_meanwhile(pod, gated, 20)
+    assert early == [] and gated.loads == 3  # one request to the hung catalog, not 21
+    assert [getattr(r, "status", r) for r in results] == [503] * 20
+    gated.failure = None
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40 and gated.loads == 4
+
+
 class RefusingIO(PyArrowFileIO):
     """Storage that refuses every read, as S3 does once vended credentials expire."""
 
@@ -401,24 +481,75 @@ def test_storage_refusing_access_reloads_the_table_once_and_retries(lake, monkey
     assert len(loads) == 2
 
 
+ONE_SLOT = Limits(
+    cpus=1,
+    memory_bytes=2**30,
+    duckdb_threads=1,
+    duckdb_memory_bytes=2**28,
+    max_concurrent_queries=1,
+    queue_seconds=0.01,
+)
+
+
 def test_a_request_waiting_too_long_for_a_query_slot_is_a_503(lake):
     factory, _ = lake
-    one = Limits(
-        cpus=1,
-        memory_bytes=2**30,
-        duckdb_threads=1,
-        duckdb_memory_bytes=2**28,
-        max_concurrent_queries=1,
-        queue_seconds=0.01,
-    )
-    pod = engine(factory, sales_pod(ROWS), limits=one)
-    held = pod.answer({"r": "EMEA"})  # not consumed yet: holds the only slot
+    pod = engine(factory, sales_pod(ROWS), limits=ONE_SLOT)
+    running = pod.slots.acquire()  # a query running elsewhere holds the only slot
     with pytest.raises(PodError) as caught:
         pod.answer({"r": "EMEA"})
     assert caught.value.status == 503 and caught.value.headers["Retry-After"]
-    held.close()
-    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40  # released by close()
-    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40  # and by the end of the stream
+    running.release()
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40
+
+
+def test_answers_nobody_reads_hold_no_query_slot(lake):
+    factory, _ = lake
+    pod = engine(factory, sales_pod(ROWS), limits=ONE_SLOT)
+    unread = [pod.answer({"r": "EMEA"}) for _ in range(3)]  # one slot, three answers pending
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == 40
+    assert [whole(answer).num_rows for answer in unread] == [40, 40, 40]
+
+
+BIG = "SELECT s.id, s.note, r.i FROM source s, range(2000) r(i) WHERE s.region = $r ORDER BY ALL"
+
+
+@pytest.mark.parametrize("budget", [0, 2**20, 2**30])
+def test_answers_beyond_the_memory_budget_spill_to_a_file_and_read_back_whole(lake, budget):
+    factory, catalog = lake
+    limits = dataclasses.replace(ONE_SLOT, answer_memory_bytes=budget)
+    pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=limits)
+    first, second = pod.answer({"r": "EMEA"}), pod.answer({"r": "EMEA"})
+    assert pod.answer_memory.used <= budget
+    spilled = first.batches.spilled
+    assert spilled == (budget < 2**30) and second.batches.spilled == spilled
+    assert whole(first).to_pylist() == reference(catalog, BIG, {"r": "EMEA"})
+    first.close()
+    second.close()  # unread: its memory goes back as well
+    assert pod.answer_memory.used == 0
+
+
+def test_an_answer_dropped_unread_gives_its_memory_back_at_once(lake):
+    factory, _ = lake
+    pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=ONE_SLOT)
+    answer = pod.answer({"r": "EMEA"})
+    next(answer.batches)
+    assert pod.answer_memory.used > 0  # 80,000 rows: a second batch waits in memory
+    del answer  # a client gone without the body being closed: no cycle keeps it
+    assert pod.answer_memory.used == 0
+
+
+def test_a_spilled_answers_file_is_gone_once_it_is_closed(lake, monkeypatch, tmp_path):
+    factory, _ = lake
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
+    (tmp_path / "spill").mkdir()
+    limits = dataclasses.replace(ONE_SLOT, answer_memory_bytes=0)
+    pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=limits)
+    answer = pod.answer({"r": "EMEA"})
+    file = answer.batches._file
+    assert answer.batches.spilled and list((tmp_path / "spill").iterdir()) == []  # anonymous
+    next(answer.batches)
+    answer.close()
+    assert file.closed
 
 
 def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):

@@ -31,6 +31,9 @@ _DEFAULT_REQUEST_THREADS = 100
 _DEFAULT_PAGE_TOKEN_TTL_SECONDS = 15 * 60.0
 # The result cache takes at most 64 MiB, and no more than an eighth of the container's memory.
 _RESULT_CACHE_BYTES, _RESULT_CACHE_SHARE = 64 * 2**20, 8
+# Answers waiting to be sent keep at most this much Arrow data in memory between them (the
+# rest goes to temporary files): 128 MiB, and no more than an eighth of the container's memory.
+_ANSWER_MEMORY_BYTES, _ANSWER_MEMORY_SHARE = 128 * 2**20, 8
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
 _UNITS |= {"GIB": 2**30, "TB": 10**12, "TIB": 2**40}
 
@@ -46,6 +49,9 @@ class Limits:
     max_concurrent_queries: int
     queue_seconds: float  # how long a request waits for a query slot before a 503
     result_cache_bytes: int = 64 * 2**20  # answers kept in memory (the result cache)
+    # Arrow data of answers being sent held in memory, all requests together; beyond it an
+    # answer is spilled to a temporary file (answer.SpooledAnswer).
+    answer_memory_bytes: int = _ANSWER_MEMORY_BYTES
     request_threads: int = _DEFAULT_REQUEST_THREADS  # requests answered in threads at once
     # A page token's snapshot is readable while current and this long after it was replaced.
     page_token_ttl_seconds: float = _DEFAULT_PAGE_TOKEN_TTL_SECONDS
@@ -127,6 +133,9 @@ def load_limits(env: Mapping[str, str] = os.environ, root: Path = CGROUP) -> Lim
         result_cache_bytes=parse_bytes(env["DATAPIC_RESULT_CACHE_BYTES"])
         if env.get("DATAPIC_RESULT_CACHE_BYTES")
         else min(_RESULT_CACHE_BYTES, memory // _RESULT_CACHE_SHARE),
+        answer_memory_bytes=parse_bytes(env["DATAPIC_ANSWER_MEMORY_BYTES"])
+        if env.get("DATAPIC_ANSWER_MEMORY_BYTES")
+        else min(_ANSWER_MEMORY_BYTES, memory // _ANSWER_MEMORY_SHARE),
         request_threads=_positive(env, "DATAPIC_REQUEST_THREADS", _DEFAULT_REQUEST_THREADS),
         page_token_ttl_seconds=float(
             env.get("DATAPIC_PAGE_TOKEN_TTL_SECONDS") or _DEFAULT_PAGE_TOKEN_TTL_SECONDS
@@ -154,7 +163,10 @@ def size_pyiceberg_pool(cpus: int, env: dict = os.environ) -> None:
 
 
 class QuerySlots:
-    """At most `size` queries at once; a request that waits longer than `timeout` gets a 503."""
+    """At most `size` queries at once; a request that waits longer than `timeout` gets a 503.
+
+    A slot covers running the query, up to the answer read whole (answer.SpooledAnswer), never
+    its transfer: clients that read slowly, or not at all, cannot hold the engine."""
 
     def __init__(self, size: int, timeout: float) -> None:
         self.size = size
@@ -185,3 +197,26 @@ class Slot:
             free, self._free = self._free, None
         if free is not None:
             free.release()
+
+
+class MemoryBudget:
+    """Bytes shared by whoever holds memory for a while (answers waiting to be sent): take()
+    claims some if they are free, give() returns them; never blocks."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: int) -> bool:
+        """Claim `nbytes` if that keeps within the budget; False (nothing claimed) otherwise."""
+        with self._lock:
+            if self.used + nbytes > self.size:
+                return False
+            self.used += nbytes
+            return True
+
+    def give(self, nbytes: int) -> None:
+        """Return `nbytes` taken earlier."""
+        with self._lock:
+            self.used = max(0, self.used - nbytes)

@@ -1,5 +1,6 @@
-"""The body of a /get_data answer, encoded batch by batch as the engine produces it, so no
-answer is held whole.
+"""The body of a /get_data answer, encoded batch by batch as it is sent, so no encoded answer
+is held whole (the engine has read the Arrow answer whole by then, in memory within a budget
+or in a temporary file, and freed its query slot: see query.py).
 
 To know whether more rows follow the page before the headers go out, the pod asks the engine
 for limit + 1 rows and looks ahead up to LOOKAHEAD_BYTES of Arrow data; a page bigger than that

@@ -10,6 +10,12 @@ Configuration comes only from pyiceberg's own (PYICEBERG_CATALOG__<NAME>__* vari
 - `X-Iceberg-Access-Delegation: vended-credentials` (pyiceberg's default), so the pod needs
   no storage keys of its own where the catalog vends them.
 
+For a SQL catalog in a SQLite file (pyiceberg's SqlCatalog, SQLAlchemy's pooled connections)
+the pod opens the file read-only and never creates its tables, so a missing file is a 503, not
+a new empty catalog; and it rebuilds the client (a new connection pool) when the file is
+replaced or after the database failed, since pooled connections would otherwise keep reading
+the file they opened, good or garbage, until a restart.
+
 Tables come back with a FileIO built from the operator's and the catalog server's settings
 only: pyiceberg merges the *table's* properties into the storage client's, so whoever may set
 table properties could otherwise point the pod's reads, and its credentials, elsewhere
@@ -24,6 +30,7 @@ import math
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,7 +40,7 @@ from pyiceberg.io import load_file_io
 from pyiceberg.table import Table
 from pyiceberg.utils.config import Config
 
-from .errors import PodError
+from .errors import RETRY_AFTER_SECONDS, PodError
 from .features import refuse_unloadable
 from .oauth import AUTH_TYPE, DEFAULT_TIMEOUT
 from .secrets import named_secrets, redact, remember
@@ -93,6 +100,11 @@ def pod_catalog(name: str) -> Catalog:
     """pyiceberg's catalog `name`, with bounded requests and token renewal for REST."""
     properties = catalog_properties(name)
     remember(named_secrets(properties))
+    sqlite = sqlite_file(properties)
+    if sqlite is not None:
+        # Read-only: SQLite would create a missing file, pyiceberg the catalog's tables in it.
+        properties["uri"] = f"sqlite:///file:{urllib.parse.quote(sqlite)}?mode=ro&uri=true"
+        properties.setdefault("init_catalog_tables", "false")
     if _is_rest(properties):
         _bound_rest_sessions()
         credential = properties.get("credential")
@@ -100,6 +112,34 @@ def pod_catalog(name: str) -> Catalog:
             properties["auth"] = {"type": AUTH_TYPE, AUTH_TYPE: _auth_config(properties)}
     # Given explicitly: pyiceberg's own copy of the environment is read once, at import.
     return load_catalog(name, **properties)
+
+
+def sqlite_file(properties: Mapping[str, Any]) -> str | None:
+    """The path of a SQL catalog's SQLite database file; None for other catalogs (and memory).
+
+    >>> sqlite_file({"type": "sql", "uri": "sqlite:////lake/catalog.db"})
+    '/lake/catalog.db'
+    >>> sqlite_file({"uri": "sqlite:///file:/lake/catalog.db?mode=ro&uri=true"})
+    '/lake/catalog.db'
+    >>> sqlite_file({"uri": "sqlite://"}), sqlite_file({"uri": "postgresql://db/x"})
+    (None, None)
+    """
+    uri = str(properties.get("uri", ""))
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///")
+    if path.startswith("file:"):
+        path = urllib.parse.unquote(path.removeprefix("file:").partition("?")[0])
+    return None if path in ("", ":memory:") else path
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """Which file `path` is (device, inode): a replaced file is another one; None if missing."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _is_rest(properties: Mapping[str, Any]) -> bool:
@@ -170,21 +210,50 @@ class CatalogClient:
         # pyiceberg's plain load_catalog gets the pod's additions (timeouts, token renewal).
         self._factory = pod_catalog if factory is load_catalog else factory
         self._catalog: Catalog | None = None
+        # A SQLite catalog's file and which file it was when the client was built.
+        self._sqlite: tuple[str, tuple[int, int] | None] | None = None
         self._lock = threading.Lock()
         self._clock = clock
         self._wall_clock = wall_clock
 
     def catalog(self) -> Catalog:
-        """The client, created on first use; a failed creation is retried next time."""
+        """The client, created on first use; a failed creation is retried next time. A SQLite
+        catalog whose file was replaced gets a new client; one whose file is missing, a 503."""
         with self._lock:
+            if self._catalog is not None and self._sqlite is not None:
+                identity = _file_identity(self._sqlite[0])
+                if identity != self._sqlite[1]:
+                    self._drop()
+                    if identity is None:
+                        raise self._missing_file()
             if self._catalog is None:
                 self._catalog = self._create()
+                path = sqlite_file(self._catalog.properties)
+                identity = _file_identity(path) if path is not None else None
+                self._sqlite = (path, identity) if path is not None else None
+                if path is not None and identity is None:
+                    self._drop()
+                    raise self._missing_file()
             return self._catalog
 
     def forget(self) -> None:
         """Drop the client, so the next request builds a new one (and signs in afresh)."""
         with self._lock:
-            self._catalog = None
+            self._drop()
+
+    def _drop(self) -> None:
+        catalog, self._catalog, self._sqlite = self._catalog, None, None
+        engine = getattr(catalog, "engine", None)  # SqlCatalog's SQLAlchemy engine and its pool
+        if engine is not None:
+            engine.dispose()
+
+    def _missing_file(self) -> PodError:
+        log.error("catalog %r: its SQLite database file is missing", self.name)
+        return PodError(
+            503,
+            f"catalog '{self.name}' cannot be reached (its database file is missing)",
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
 
     def load_table(self, identifier: tuple[str, ...]) -> Table:
         """The table's current metadata, storage confined to operator and catalog settings.
@@ -195,6 +264,8 @@ class CatalogClient:
         try:
             return self._load(identifier)
         except Exception as exc:
+            if self._sqlite is not None and _is_database_failure(exc):
+                self.forget()  # pooled connections may hold a broken file: open new ones
             if not _is_stale_client(exc):
                 raise
             self.forget()
@@ -246,6 +317,11 @@ class CatalogClient:
                 f"catalog '{self.name}' is not configured: set PYICEBERG_CATALOG__"
                 f"{self.name.upper()}__* environment variables or .pyiceberg.yaml",
             ) from None
+
+
+def _is_database_failure(exc: BaseException) -> bool:
+    """Whether `exc` is SQLAlchemy's (a SQL catalog's database failed); by class, not import."""
+    return any(cls.__module__.startswith("sqlalchemy") for cls in type(exc).__mro__)
 
 
 def _is_stale_client(exc: BaseException) -> bool:

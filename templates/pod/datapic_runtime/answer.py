@@ -3,15 +3,19 @@ answering cost."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from .errors import int64_overflow
+from .limits import MemoryBudget
 
 # DuckDB's 128-bit integers: SUM of integers gives one, which Arrow would carry as
 # decimal128(38, 0) and pandas or polars read as Decimal objects.
@@ -45,7 +49,8 @@ class ScanStats:
 class Answer:
     """A query's result as a stream of Arrow batches, and where it came from.
 
-    `batches` may hold a DuckDB cursor and a query slot: consume it to the end or call `close()`.
+    `batches` may hold memory of the answer budget and a temporary file: consume it to the end
+    or call `close()`.
     """
 
     schema: pa.Schema
@@ -94,79 +99,93 @@ def _quoted_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class BatchStream:
-    """An answer's batches straight from DuckDB; releases its cursor and slot when exhausted,
-    closed or collected, and offers the complete answer to the result cache if it is small."""
+class SpooledAnswer:
+    """An answer read whole from DuckDB, so that its query slot and cursor are free before the
+    first byte is sent: batches stay in memory while the pod's answer budget allows, the rest
+    goes to an anonymous temporary Arrow IPC stream file, read back as the client takes it.
 
-    def __init__(
-        self,
-        reader: pa.RecordBatchReader,
-        release: Callable[[], None],
-        keep: Callable[[list[pa.RecordBatch]], None] | None = None,
-        keep_limit: int = 0,
-    ) -> None:
-        self._reader = reader
-        self._release: Callable[[], None] | None = release
-        self._keep = keep
-        self._keep_limit = keep_limit
-        self._kept: list[pa.RecordBatch] | None = [] if keep else None
-        self._kept_bytes = 0
+    Iterated once; `close()` (or the end of the iteration, or collection) gives the memory
+    back to the budget and deletes the file.
+    """
+
+    def __init__(self, reader: pa.RecordBatchReader, budget: MemoryBudget) -> None:
+        self.schema = reader.schema
+        self.batches: collections.deque[pa.RecordBatch] = collections.deque()  # head, in memory
+        self.nbytes = 0  # Arrow bytes of the whole answer
+        self._budget = budget
+        self._held = 0  # bytes taken from the budget
+        self._file: Any = None
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._spilled: pa.RecordBatchStreamReader | None = None  # the file, read back
         self._lock = threading.Lock()
-        self._ahead: list[pa.RecordBatch] = []
-
-    def prefetch(self) -> None:
-        """Read the first batch now, so that reading failures surface before streaming starts."""
+        self._closed = False
         try:
-            self._ahead.append(self._reader.read_next_batch())
-        except StopIteration:
-            self._finish()
+            for batch in reader:
+                self._add(batch)
+            if self._writer is not None:
+                self._writer.close()
+                self._file.seek(0)
         except BaseException:
             self.close()
             raise
 
-    def __iter__(self) -> BatchStream:
+    @property
+    def spilled(self) -> bool:
+        """Whether part of the answer lies in the temporary file."""
+        return self._file is not None
+
+    def _add(self, batch: pa.RecordBatch) -> None:
+        self.nbytes += batch.nbytes
+        if self._writer is None and self._budget.take(batch.nbytes):
+            self._held += batch.nbytes
+            self.batches.append(batch)
+            return
+        if self._writer is None:  # over budget: this batch and every later one go to disk
+            self._file = tempfile.TemporaryFile(prefix="datapic-answer-")  # noqa: SIM115 - close()
+            self._writer = pa.ipc.new_stream(self._file, self.schema)
+        self._writer.write_batch(batch)
+
+    def _give_back(self, nbytes: int) -> None:
+        with self._lock:
+            nbytes = min(nbytes, self._held)
+            self._held -= nbytes
+        self._budget.give(nbytes)
+
+    def __iter__(self) -> SpooledAnswer:
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        if self._ahead:
-            batch = self._ahead.pop()
-        elif self._release is None:
-            raise StopIteration
-        else:
+        # No generator: it would hold the answer in a reference cycle, and an answer dropped
+        # unread would keep its memory and file until the cycle collector ran.
+        if self.batches:
+            batch = self.batches.popleft()
+            self._give_back(batch.nbytes)
+            return batch
+        if self._spilled is None and self._file is not None and not self._closed:
+            self._spilled = pa.ipc.open_stream(self._file)
+        if self._spilled is not None and not self._closed:
             try:
-                batch = self._reader.read_next_batch()
+                return self._spilled.read_next_batch()
             except StopIteration:
-                self._finish()
-                raise
-            except BaseException:
-                self.close()
-                raise
-        self._remember(batch)
-        return batch
-
-    def _remember(self, batch: pa.RecordBatch) -> None:
-        if self._kept is None:
-            return
-        self._kept_bytes += batch.nbytes
-        if self._kept_bytes > self._keep_limit:
-            self._kept = None  # too big to cache: stop holding it
-        else:
-            self._kept.append(batch)
-
-    def _finish(self) -> None:
-        kept = self._kept
+                pass
         self.close()
-        if kept is not None and self._keep is not None and not self._ahead:
-            self._keep(kept)
+        raise StopIteration
 
     def close(self) -> None:
-        """Release the cursor and the query slot (once)."""
+        """Give back the memory and delete the file (once)."""
         with self._lock:
-            release, self._release = self._release, None
-        if release is not None:
-            release()
+            if self._closed:
+                return
+            self._closed = True
+            held, self._held = self._held, 0
+            file, self._file = self._file, None
+        self.batches = collections.deque()
+        self._budget.give(held)
+        if file is not None:
+            with contextlib.suppress(Exception):
+                file.close()
 
     def __del__(self) -> None:
-        # A stream dropped unread (a client gone) must still give back its query slot.
+        # An answer dropped unread (a client gone) must still give back its memory.
         with contextlib.suppress(Exception):
             self.close()
