@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,29 @@ def display_path(path: Path) -> str:
     return path.as_posix()
 
 
+def unsafe_name_character(name: str) -> str | None:
+    """The first character of a path that would break a line in a generated file, if any.
+
+    The spec's path is written into the header line of the Dockerfile, cloudbuild.yaml,
+    service.yaml and README: a newline there would add lines of the file name's choosing.
+
+    >>> unsafe_name_character("specs/orders.yaml") is None, unsafe_name_character("x\\n#.yaml")
+    (True, '\\n')
+    """
+    for character in name:
+        if unicodedata.category(character) in {"Cc", "Cf", "Zl", "Zp"}:
+            return character
+    return None
+
+
 def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnostic]]:
     """Read and parse one spec file; never raises for a user's mistake."""
     start = Span(file=display_path, line=1, column=1)
+    bad = unsafe_name_character(path.resolve().as_posix())
+    if bad is not None:
+        shown = display_path.encode("unicode_escape").decode("ascii")
+        message = f"the spec's path contains {bad!r}, which generated files cannot carry; rename it"
+        return None, [error(Code.UNSAFE_FILE_NAME, message, replace(start, file=shown))]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

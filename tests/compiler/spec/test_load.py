@@ -191,3 +191,15 @@ def test_loading_never_prints(tmp_path, capsys, recwarn):
     assert diagnostics == [] and document.data["c"] == [2]
     assert capsys.readouterr() == ("", "")
     assert len(recwarn) == 0
+
+
+@pytest.mark.parametrize("name", ["x\nRUN echo INJECTED\n#.yaml", "x\rq.yaml", "x\u2028q.yaml"])
+def test_a_file_name_that_would_break_a_generated_line_is_refused(tmp_path, name):
+    path = tmp_path / name
+    path.write_text(SPEC, encoding="utf-8")
+    document, diagnostics = load(path, name)
+    assert document is None
+    [problem] = diagnostics
+    assert problem.code is Code.UNSAFE_FILE_NAME
+    assert "\n" not in problem.span.file and "\n" not in problem.message
+    assert (problem.span.line, problem.span.column) == (1, 1)
