@@ -30,8 +30,8 @@ from .ir import (
     Source,
 )
 from .legacy import legacy_aggregate, split_names
-from .load import Document
-from .project import NO_DEFAULTS, ProjectDefaults
+from .load import MAX_SPEC_BYTES, Document
+from .project import NO_DEFAULTS, ProjectDefaults, project_file
 
 DEFAULT_FRESHNESS_SECONDS = 5
 DEFAULT_MAX_PAGE_SIZE = 10_000
@@ -296,16 +296,26 @@ class _Builder:
         value = self.data.get("long_description", "")
         if not value.strip().endswith(".md") or "\n" in value.strip():
             return value
-        path = self.doc.path.parent / value.strip()
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        path = project_file(self.doc.path, value.strip())
+        if path is None:
             self.fail(
-                Code.MISSING_DESCRIPTION_FILE,
-                f"long_description file '{value.strip()}' cannot be read next to the spec",
+                Code.DESCRIPTION_FILE_OUTSIDE_PROJECT,
+                f"long_description file '{value.strip()}' is outside the spec's project",
                 ("long_description",),
             )
             return ""
+        try:
+            # A regular file of spec size: not a FIFO that blocks, nor a huge file.
+            if path.is_file() and path.stat().st_size <= MAX_SPEC_BYTES:
+                return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+        self.fail(
+            Code.MISSING_DESCRIPTION_FILE,
+            f"long_description file '{value.strip()}' cannot be read next to the spec",
+            ("long_description",),
+        )
+        return ""
 
     def check_unique(self, names: list[tuple[str, Any]], what: str) -> None:
         seen: dict[str, Any] = {}

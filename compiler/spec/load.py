@@ -25,6 +25,10 @@ from ..diagnostics import Code, Diagnostic, Span, error
 
 JsonPath = tuple[str | int, ...]
 
+# A spec is a page of YAML; a larger file (or a file it names) is a mistake or an attack, and
+# would cost minutes of parsing before any diagnostic.
+MAX_SPEC_BYTES = 1_000_000
+
 
 class _TextDatesConstructor(RoundTripConstructor):
     """Round-trip loading, but unquoted dates stay text: YAML would raise on `2024-13-01`

@@ -515,3 +515,31 @@ def test_every_structural_problem_at_once(tmp_path):
     )
     codes = sorted(code for code, *_ in problems_of(tmp_path, body))
     assert codes == ["DP0103", "DP0201", "DP0202", "DP0202", "DP0204", "DP0205"]
+
+
+@pytest.mark.parametrize(
+    "name", ["../../outside/notes.md", "ABSOLUTE", "link.md", "../specs/../../outside/notes.md"]
+)
+def test_long_description_stays_inside_the_spec_project(tmp_path, name):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "notes.md").write_text("secret notes\n", encoding="utf-8")
+    project = tmp_path / "project"
+    (project / "specs").mkdir(parents=True)
+    (project / ".git").mkdir()
+    (project / "specs" / "link.md").symlink_to("/etc/passwd")
+    name = str(tmp_path / "outside" / "notes.md") if name == "ABSOLUTE" else name
+    problems = problems_of(project / "specs", f"select: [a]\nlong_description: '{name}'")
+    assert problems == [
+        ("DP0206", 4, 19, f"long_description file '{name}' is outside the spec's project")
+    ]
+
+
+def test_long_description_may_come_from_anywhere_in_the_project(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "docs" / "about.md").write_text("# About\n", encoding="utf-8")
+    (tmp_path / "specs" / "link.md").symlink_to(tmp_path / "docs" / "about.md")
+    for name in ("../docs/about.md", "link.md"):
+        pod = pod_of(tmp_path / "specs", f"select: [a]\nlong_description: {name}")
+        assert pod.long_description == "# About\n"
