@@ -188,10 +188,23 @@ def column_names(tree: exp.Expression) -> set[str]:
     return {c.name for c in tree.find_all(exp.Column)}
 
 
+# sqlglot parses, copies and prints expressions recursively, and so do lowering and pushdown:
+# nesting deeper than this (42 parentheses, 100 NOTs, a chain of ORs) is refused here, in place,
+# rather than found as a RecursionError in some later stage.
+MAX_EXPRESSION_DEPTH = 64
+
+
 def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, list]:
+    too_deep = error(
+        Code.EXPRESSION_TOO_DEEP,
+        f"{what} nests more than {MAX_EXPRESSION_DEPTH} levels deep; simplify it",
+        span,
+    )
     try:
         with _quiet_sqlglot():
             statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+    except RecursionError:
+        return None, [too_deep]
     except (ParseError, TokenError) as exc:
         message = _parse_error_reason(exc)
         if message.startswith("Required keyword"):
@@ -205,7 +218,23 @@ def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None,
                 span,
             )
         ]
+    if _depth(statements[0]) > MAX_EXPRESSION_DEPTH:
+        return None, [too_deep]
     return _without_empty_aliases(statements[0]), []
+
+
+def _depth(tree: exp.Expression) -> int:
+    """How deep the tree nests, found without recursion.
+
+    >>> _depth(sqlglot.parse_one("a")), _depth(sqlglot.parse_one("NOT (a = 1)"))
+    (2, 5)
+    """
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
 
 
 @contextlib.contextmanager
