@@ -247,7 +247,9 @@ class _Builder:
         """The default in its JSON form, or a diagnostic when it does not fit the type."""
         normalised = _normalise_default(ptype, value)
         if normalised is None:
-            self.fail(Code.INVALID_VALUE, f"default {value!r} is not a valid {ptype.value}", path)
+            wide = isinstance(value, int) and not isinstance(value, bool) and value not in _INT64
+            reason = "is beyond 64-bit integers" if wide else f"is not a valid {ptype.value}"
+            self.fail(Code.INVALID_VALUE, f"default {value!r} {reason}", path)
         return normalised
 
     def order_by(self, query: Projection | Reduction | None) -> tuple[OrderKey, ...]:
@@ -333,6 +335,9 @@ class _Builder:
                 seen[name] = span
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _normalise_default(ptype: ParamType, value: Any) -> Any:
     """The JSON form of a default of the given type, or None when it does not fit."""
     try:
@@ -341,7 +346,9 @@ def _normalise_default(ptype: ParamType, value: Any) -> Any:
         if ptype is ParamType.BOOLEAN:
             return value if isinstance(value, bool) else None
         if ptype is ParamType.INTEGER:
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
+            # 64-bit, as the pod's engines and request parsing hold integers.
+            ok = isinstance(value, int) and not isinstance(value, bool) and value in _INT64
+            return value if ok else None
         if ptype is ParamType.NUMBER:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             return value if ok and math.isfinite(value) else None

@@ -29,6 +29,7 @@ from .nodes import (
     snippet,
 )
 from .parameters import check_parameters, placeholders
+from .types import cast_problem, literal_problem
 
 # sqlglot logs (to stderr, via logging's last resort) when it falls back to a raw Command;
 # stages never print, and the statement is reported as a diagnostic anyway.
@@ -309,6 +310,10 @@ def _node_problem(
         return None
     if isinstance(node, exp.Placeholder) and not node.this:
         return Code.CONSTRUCT_NOT_ALLOWED, "positional placeholders are not allowed; use :name"
+    if isinstance(node, exp.Literal) and (problem := literal_problem(node)):
+        return Code.NUMBER_OUT_OF_RANGE, problem
+    if isinstance(node, exp.Cast) and (problem := cast_problem(node)):
+        return Code.CONSTRUCT_NOT_ALLOWED, problem
     if type(node) in functions or isinstance(node, _STRUCTURAL):
         return None
     if isinstance(node, exp.Dot):

@@ -424,7 +424,10 @@ PROBLEMS = [
         "  - {name: s, type: string, default: 5}\n"
         "  - {name: t, type: timestamp, default: noon}\n"
         "  - {name: n, type: number, default: .nan}\n"
-        "  - {name: m, type: number, default: true}",
+        "  - {name: m, type: number, default: true}\n"
+        "  - {name: k, type: integer, default: 9223372036854775808}\n"
+        "  - {name: l, type: integer, default: -9223372036854775809}\n"
+        "  - {name: o, type: integer, default: -9223372036854775808}",
         [
             ("DP0103", 5, 36, "default '2024-13-01' is not a valid date"),
             ("DP0103", 6, 39, "default '1' is not a valid integer"),
@@ -434,6 +437,8 @@ PROBLEMS = [
             ("DP0103", 10, 41, "default 'noon' is not a valid timestamp"),
             ("DP0103", 11, 38, "default nan is not a valid number"),
             ("DP0103", 12, 38, "default True is not a valid number"),
+            ("DP0103", 13, 39, "default 9223372036854775808 is beyond 64-bit integers"),
+            ("DP0103", 14, 39, "default -9223372036854775809 is beyond 64-bit integers"),
         ],
         id="defaults-that-do-not-fit-their-type",
     ),

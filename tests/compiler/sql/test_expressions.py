@@ -312,3 +312,34 @@ def test_nesting_a_person_writes_is_accepted():
 def test_deep_aggregates_are_a_located_error():
     checked, problems = parse_aggregate("sum(" + "(" * 300 + "a" + ")" * 300 + ")", "s", span())
     assert checked is None and [p.code.value for p in problems] == ["DP0310"]
+
+
+# Filters that compiled into pods that fail every request (issue 11, item 12).
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("a = " + "9" * 39, "DP0311"),
+        ("a = 1." + "1" * 38, "DP0311"),
+        ("a < -" + "1" * 40, "DP0311"),
+        ("CAST(region AS MAP(VARCHAR, VARCHAR)) IS NULL", "DP0303"),
+        ("CAST(region AS STRUCT(a INT)) IS NULL", "DP0303"),
+        ("CAST(region AS INT[]) IS NULL", "DP0303"),
+        ("TRY_CAST(region AS MAP(VARCHAR, VARCHAR)) IS NULL", "DP0303"),
+    ],
+)
+def test_values_a_pod_cannot_carry_are_refused(text, code):
+    assert codes(text) == [code]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "9" * 38,
+        "a = 0.000" + "1" * 38,
+        "a = 1.5e999",
+        "CAST(a AS VARCHAR) = 'x'",
+        "CAST(a AS DATE) > DATE '2024-01-01'",
+    ],
+)
+def test_values_a_pod_can_carry_are_accepted(text):
+    assert codes(text) == []
