@@ -7,6 +7,7 @@ GCC style (`file:line:col: error[DP0301] message`) so editors can jump to them.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass
 
 from .secrets import mask_secret_value
@@ -104,7 +105,7 @@ def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) ->
             ^
     """
     span = diagnostic.span
-    head = (
+    head = escaped(
         f"{span.file}:{span.line}:{span.column}: "
         f"{diagnostic.severity.value}[{diagnostic.code.value}] {diagnostic.message}"
     )
@@ -114,6 +115,26 @@ def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) ->
     # A diagnostic goes to stderr and from there into CI logs: a secret value is masked.
     line = mask_secret_value(lines[span.line - 1].replace("\t", " "))
     return f"{head}\n    {line}\n    {' ' * (span.column - 1)}^"
+
+
+# Unicode categories of characters that end, hide or rewrite a line: control and format
+# characters, line and paragraph separators.
+LINE_BREAKING = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def escaped(text: str) -> str:
+    """The text with characters that would break or rewrite a terminal line shown as escapes:
+    a headline stays one line whatever a spec's names hold, so editors and CI can read it.
+
+    >>> escaped("'region\\nINJECTED' is not a column name")
+    "'region\\\\nINJECTED' is not a column name"
+    """
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(c) in LINE_BREAKING
+        else c
+        for c in text
+    )
 
 
 def one_line(value: object, limit: int = 300) -> str:

@@ -22,7 +22,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
-from ..diagnostics import Code, Diagnostic, Span, error
+from ..diagnostics import LINE_BREAKING, Code, Diagnostic, Span, error, escaped
 
 JsonPath = tuple[str | int, ...]
 
@@ -93,7 +93,7 @@ def unsafe_name_character(name: str) -> str | None:
     (True, '\\n')
     """
     for character in name:
-        if unicodedata.category(character) in {"Cc", "Cf", "Zl", "Zp"}:
+        if unicodedata.category(character) in LINE_BREAKING:
             return character
     return None
 
@@ -103,7 +103,7 @@ def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnosti
     start = Span(file=display_path, line=1, column=1)
     bad = unsafe_name_character(path.resolve().as_posix())
     if bad is not None:
-        shown = display_path.encode("unicode_escape").decode("ascii")
+        shown = escaped(display_path)
         message = f"the spec's path contains {bad!r}, which generated files cannot carry; rename it"
         return None, [error(Code.UNSAFE_FILE_NAME, message, replace(start, file=shown))]
     try:
