@@ -303,3 +303,13 @@ def test_a_pattern_does_not_accept_a_trailing_newline(tmp_path, text):
     found = problems(tmp_path, text + "select: [a]\n")
     assert found and all(code == "DP0103" for code, *_ in found), found
     assert any("\\n" in message for *_, message in found), found
+
+
+@pytest.mark.parametrize("name", ["sales\nx", "sales\x00", "sales\u2028x", "sales\x85"])
+def test_table_names_hold_no_line_breaks(tmp_path, name):
+    # Iceberg allows most characters in names; none of these reaches the README as one line.
+    for field in ("namespace", "table"):
+        source = {"namespace": "sales", "table": "orders", field: name}
+        text = f"resource_name: t\ndepends_on: [{json.dumps(source)}]\nselect: [a]\n"
+        assert [code for code, *_ in problems(tmp_path, text)] == ["DP0103"]
+    assert problems(tmp_path, HEADER.replace("orders", "orders-2024 été") + "select: [a]\n") == []
