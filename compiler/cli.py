@@ -15,7 +15,7 @@ from .check import DEFAULT_TIMEOUT_SECONDS as CHECK_TIMEOUT_SECONDS
 from .check import MissingExtra, schema_lookup
 from .cloud.deploy import deploy_command
 from .cloud.status import status_command
-from .diagnostics import Severity, format_diagnostic, sort_key
+from .diagnostics import Severity, escaped, format_diagnostic, sort_key
 from .pipeline import Result, compile_specs
 from .spec.datapi import DATAPI_CONFIG
 from .spec.project import DATAPIC_CONFIG
@@ -124,7 +124,7 @@ def compile_command(
         ok = _report(result, fail_on_warning)
         if not ok:
             failed += 1
-            click.echo(f"FAILED  {result.display_path}")
+            click.echo(f"FAILED  {escaped(result.display_path)}")
             continue
         target = output / result.pod.name
         try:
@@ -135,7 +135,7 @@ def compile_command(
                 f"{target.as_posix()}: cannot write: {problem.strerror or problem}", err=True
             )
             failed += 1
-            click.echo(f"FAILED  {result.display_path}")
+            click.echo(f"FAILED  {escaped(result.display_path)}")
             continue
         written += 1
         count = len(result.files)
@@ -155,7 +155,7 @@ def validate_command(
     results = _compile_all(specs, check, check_timeout)
     failed = sum(not _report(r, fail_on_warning) for r in results)
     for result in results:
-        click.echo(f"{'ok    ' if result.ok else 'FAILED'}  {result.display_path}")
+        click.echo(f"{'ok    ' if result.ok else 'FAILED'}  {escaped(result.display_path)}")
     click.echo(f"{len(results)} spec(s): {len(results) - failed} valid, {failed} invalid")
     sys.exit(1 if failed else 0)
 

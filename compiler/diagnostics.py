@@ -7,6 +7,7 @@ GCC style (`file:line:col: error[DP0301] message`) so editors can jump to them.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass
 
 from .secrets import mask_secret_value
@@ -26,6 +27,9 @@ class Code(enum.Enum):
     YAML_SYNTAX = "DP0002"
     NOT_A_MAPPING = "DP0003"
     DUPLICATE_RESOURCE = "DP0004"
+    UNSAFE_FILE_NAME = "DP0005"
+    SPEC_TOO_LARGE = "DP0006"
+    YAML_TAG = "DP0007"
     MISSING_FIELD = "DP0101"
     UNKNOWN_FIELD = "DP0102"
     INVALID_VALUE = "DP0103"
@@ -34,6 +38,7 @@ class Code(enum.Enum):
     NOT_SUPPORTED = "DP0203"
     UNKNOWN_OUTPUT_COLUMN = "DP0204"
     MISSING_DESCRIPTION_FILE = "DP0205"
+    DESCRIPTION_FILE_OUTSIDE_PROJECT = "DP0206"
     SQL_SYNTAX = "DP0301"
     NOT_ONE_EXPRESSION = "DP0302"
     CONSTRUCT_NOT_ALLOWED = "DP0303"
@@ -43,6 +48,8 @@ class Code(enum.Enum):
     UNUSED_PARAMETER = "DP0307"
     NOT_A_CONDITION = "DP0308"
     NOT_AN_AGGREGATE = "DP0309"
+    EXPRESSION_TOO_DEEP = "DP0310"
+    NUMBER_OUT_OF_RANGE = "DP0311"
     SECRET_IN_PLAIN_TEXT = "DP0401"
     INVALID_DEPLOY_SETTING = "DP0402"
     # DP05xx: found by `--check`, against the table's current schema in the catalog.
@@ -98,7 +105,7 @@ def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) ->
             ^
     """
     span = diagnostic.span
-    head = (
+    head = escaped(
         f"{span.file}:{span.line}:{span.column}: "
         f"{diagnostic.severity.value}[{diagnostic.code.value}] {diagnostic.message}"
     )
@@ -108,6 +115,26 @@ def format_diagnostic(diagnostic: Diagnostic, source_text: str | None = None) ->
     # A diagnostic goes to stderr and from there into CI logs: a secret value is masked.
     line = mask_secret_value(lines[span.line - 1].replace("\t", " "))
     return f"{head}\n    {line}\n    {' ' * (span.column - 1)}^"
+
+
+# Unicode categories of characters that end, hide or rewrite a line: control and format
+# characters, line and paragraph separators.
+LINE_BREAKING = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def escaped(text: str) -> str:
+    """The text with characters that would break or rewrite a terminal line shown as escapes:
+    a headline stays one line whatever a spec's names hold, so editors and CI can read it.
+
+    >>> escaped("'region\\nINJECTED' is not a column name")
+    "'region\\\\nINJECTED' is not a column name"
+    """
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(c) in LINE_BREAKING
+        else c
+        for c in text
+    )
 
 
 def one_line(value: object, limit: int = 300) -> str:

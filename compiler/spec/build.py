@@ -30,8 +30,8 @@ from .ir import (
     Source,
 )
 from .legacy import legacy_aggregate, split_names
-from .load import Document
-from .project import NO_DEFAULTS, ProjectDefaults
+from .load import MAX_SPEC_BYTES, Document
+from .project import NO_DEFAULTS, ProjectDefaults, project_file
 
 DEFAULT_FRESHNESS_SECONDS = 5
 DEFAULT_MAX_PAGE_SIZE = 10_000
@@ -247,7 +247,9 @@ class _Builder:
         """The default in its JSON form, or a diagnostic when it does not fit the type."""
         normalised = _normalise_default(ptype, value)
         if normalised is None:
-            self.fail(Code.INVALID_VALUE, f"default {value!r} is not a valid {ptype.value}", path)
+            wide = isinstance(value, int) and not isinstance(value, bool) and value not in _INT64
+            reason = "is beyond 64-bit integers" if wide else f"is not a valid {ptype.value}"
+            self.fail(Code.INVALID_VALUE, f"default {value!r} {reason}", path)
         return normalised
 
     def order_by(self, query: Projection | Reduction | None) -> tuple[OrderKey, ...]:
@@ -296,16 +298,26 @@ class _Builder:
         value = self.data.get("long_description", "")
         if not value.strip().endswith(".md") or "\n" in value.strip():
             return value
-        path = self.doc.path.parent / value.strip()
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        path = project_file(self.doc.path, value.strip())
+        if path is None:
             self.fail(
-                Code.MISSING_DESCRIPTION_FILE,
-                f"long_description file '{value.strip()}' cannot be read next to the spec",
+                Code.DESCRIPTION_FILE_OUTSIDE_PROJECT,
+                f"long_description file '{value.strip()}' is outside the spec's project",
                 ("long_description",),
             )
             return ""
+        try:
+            # A regular file of spec size: not a FIFO that blocks, nor a huge file.
+            if path.is_file() and path.stat().st_size <= MAX_SPEC_BYTES:
+                return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+        self.fail(
+            Code.MISSING_DESCRIPTION_FILE,
+            f"long_description file '{value.strip()}' cannot be read next to the spec",
+            ("long_description",),
+        )
+        return ""
 
     def check_unique(self, names: list[tuple[str, Any]], what: str) -> None:
         seen: dict[str, Any] = {}
@@ -323,6 +335,9 @@ class _Builder:
                 seen[name] = span
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _normalise_default(ptype: ParamType, value: Any) -> Any:
     """The JSON form of a default of the given type, or None when it does not fit."""
     try:
@@ -331,7 +346,9 @@ def _normalise_default(ptype: ParamType, value: Any) -> Any:
         if ptype is ParamType.BOOLEAN:
             return value if isinstance(value, bool) else None
         if ptype is ParamType.INTEGER:
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
+            # 64-bit, as the pod's engines and request parsing hold integers.
+            ok = isinstance(value, int) and not isinstance(value, bool) and value in _INT64
+            return value if ok else None
         if ptype is ParamType.NUMBER:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             return value if ok and math.isfinite(value) else None

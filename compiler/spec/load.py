@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,18 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
-from ..diagnostics import Code, Diagnostic, Span, error
+from ..diagnostics import LINE_BREAKING, Code, Diagnostic, Span, error, escaped
 
 JsonPath = tuple[str | int, ...]
+
+# A spec is a page of YAML. A larger file (or a file it names) is a mistake or an attack that
+# would cost minutes of parsing before any diagnostic; so is YAML nested deeper than any spec
+# (the loader recurses) or aliases expanding to more values than a spec holds (billion laughs).
+MAX_SPEC_BYTES = 256 * 1024
+MAX_NESTING = 64
+MAX_VALUES = 100_000
 
 
 class _TextDatesConstructor(RoundTripConstructor):
@@ -74,20 +83,48 @@ def display_path(path: Path) -> str:
     return path.as_posix()
 
 
+def unsafe_name_character(name: str) -> str | None:
+    """The first character of a path that would break a line in a generated file, if any.
+
+    The spec's path is written into the header line of the Dockerfile, cloudbuild.yaml,
+    service.yaml and README: a newline there would add lines of the file name's choosing.
+
+    >>> unsafe_name_character("specs/orders.yaml") is None, unsafe_name_character("x\\n#.yaml")
+    (True, '\\n')
+    """
+    for character in name:
+        if unicodedata.category(character) in LINE_BREAKING:
+            return character
+    return None
+
+
 def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnostic]]:
     """Read and parse one spec file; never raises for a user's mistake."""
     start = Span(file=display_path, line=1, column=1)
+    bad = unsafe_name_character(path.resolve().as_posix())
+    if bad is not None:
+        shown = escaped(display_path)
+        message = f"the spec's path contains {bad!r}, which generated files cannot carry; rename it"
+        return None, [error(Code.UNSAFE_FILE_NAME, message, replace(start, file=shown))]
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_SPEC_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return None, [error(Code.UNREADABLE_FILE, f"cannot read spec: {reason}", start)]
+    if len(raw) > MAX_SPEC_BYTES:
+        message = f"a spec may hold at most {MAX_SPEC_BYTES:,} bytes; this one holds more"
+        return None, [error(Code.SPEC_TOO_LARGE, message, start)]
     try:
         yaml = YAML(typ="rt", pure=True)
         yaml.Constructor = _TextDatesConstructor
         with warnings.catch_warnings():
             # ruamel warns (to stderr) about legal YAML such as a reused anchor; stages never print.
             warnings.simplefilter("ignore")
+            refused = _refused_events(yaml, text, display_path)
+            if refused:
+                return None, refused
             tree = yaml.load(text)
     except MarkedYAMLError as exc:
         return None, [error(Code.YAML_SYNTAX, _yaml_message(exc), _mark_span(exc, display_path))]
@@ -97,11 +134,54 @@ def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnosti
         return None, [error(Code.NOT_A_MAPPING, "a spec must be a YAML mapping of fields", start)]
     values: dict[JsonPath, tuple[int, int]] = {}
     keys: dict[JsonPath, tuple[int, int]] = {}
+    if _expanded_size(tree, {}) > MAX_VALUES:
+        message = f"its aliases expand to more than {MAX_VALUES:,} values"
+        return None, [error(Code.SPEC_TOO_LARGE, message, start)]
     data = _plain(tree, (), values, keys)
     document = Document(
         path=path, display_path=display_path, text=text, data=data, values=values, keys=keys
     )
     return document, []
+
+
+def _refused_events(yaml: YAML, text: str, display_path: str) -> list[Diagnostic]:
+    """What the loader must not see, found in one flat pass over the parser's events: a tag
+    (a spec is plain data; `!!binary` or `!!set` would pass as text) or nesting deeper than
+    MAX_NESTING (the loader is recursive: a RecursionError, not a diagnostic)."""
+    found: list[Diagnostic] = []
+    depth = 0
+    for event in yaml.parse(text):
+        mark = event.start_mark
+        where = Span(file=display_path, line=mark.line + 1, column=mark.column + 1)
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            message = f"YAML tag '{shown}' is not allowed: a spec holds plain values"
+            found.append(error(Code.YAML_TAG, message, where))
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                message = f"YAML nested deeper than {MAX_NESTING} levels"
+                return [*found, error(Code.SPEC_TOO_LARGE, message, where)]
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+    return found
+
+
+def _expanded_size(node: Any, seen: dict[int, int]) -> int:
+    """How many values the tree holds once aliases are expanded, counting each shared node's
+    size once (so a billion laughs is measured, not expanded)."""
+    if id(node) in seen:
+        return seen[id(node)]
+    seen[id(node)] = 1  # a recursive alias counts as one value here; _plain never sees one
+    if isinstance(node, CommentedMap):
+        size = 1 + sum(_expanded_size(v, seen) for v in node.values()) + len(node)
+    elif isinstance(node, CommentedSeq):
+        size = 1 + sum(_expanded_size(item, seen) for item in node)
+    else:
+        size = 1
+    seen[id(node)] = size
+    return size
 
 
 def _plain(node: Any, path: JsonPath, values: dict, keys: dict) -> Any:

@@ -49,6 +49,18 @@ def project_root(spec: Path) -> Path | None:
     return None
 
 
+def project_file(spec: Path, name: str) -> Path | None:
+    """The file `name` (relative to the spec) if it lies inside the spec's project, symlinks
+    resolved; None if it escapes it. Without a project, the spec's own folder is the limit.
+
+    A spec names files whose text goes into its pod (long_description into the README):
+    `../../outside/notes.md`, `/etc/passwd` or a link to it must not be read.
+    """
+    limit = project_root(spec) or spec.resolve().parent
+    target = (spec.resolve().parent / name).resolve()
+    return target if target.is_relative_to(limit) else None
+
+
 def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
     """The merged defaults of the spec's project, or the problems in its config files."""
     root = project_root(spec)

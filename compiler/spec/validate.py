@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
@@ -24,9 +25,29 @@ def _is_integer(checker, instance: object) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-# Draft 2020-12, except that "integer" means a whole number written as one: 5, not 5.0 or 1e3.
+@functools.cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema pattern compiled as JSON Schema (ECMA-262) reads it: `$` ends the text.
+
+    Python's `$` also matches before a trailing newline, so `^[a-z]+$` would accept `"abc\\n"`,
+    which then lands in Dockerfile and cloudbuild.yaml as an extra line.
+
+    >>> [bool(ecma_pattern("^[a-z]+$").search(text)) for text in ("abc\\n", "abc")]
+    [False, True]
+    """
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(validator, pattern: str, instance: object, schema: dict):
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 2020-12, except that "integer" means a whole number written as one: 5, not 5.0 or 1e3,
+# and a pattern's `$` means the end of the text, as in the ECMA regexes JSON Schema specifies.
 StrictValidator = validators.extend(
     Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 

@@ -29,6 +29,7 @@ from .nodes import (
     snippet,
 )
 from .parameters import check_parameters, placeholders
+from .types import cast_problem, literal_problem
 
 # sqlglot logs (to stderr, via logging's last resort) when it falls back to a raw Command;
 # stages never print, and the statement is reported as a diagnostic anyway.
@@ -188,10 +189,23 @@ def column_names(tree: exp.Expression) -> set[str]:
     return {c.name for c in tree.find_all(exp.Column)}
 
 
+# sqlglot parses, copies and prints expressions recursively, and so do lowering and pushdown:
+# nesting deeper than this (42 parentheses, 100 NOTs, a chain of ORs) is refused here, in place,
+# rather than found as a RecursionError in some later stage.
+MAX_EXPRESSION_DEPTH = 64
+
+
 def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, list]:
+    too_deep = error(
+        Code.EXPRESSION_TOO_DEEP,
+        f"{what} nests more than {MAX_EXPRESSION_DEPTH} levels deep; simplify it",
+        span,
+    )
     try:
         with _quiet_sqlglot():
             statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+    except RecursionError:
+        return None, [too_deep]
     except (ParseError, TokenError) as exc:
         message = _parse_error_reason(exc)
         if message.startswith("Required keyword"):
@@ -205,7 +219,23 @@ def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None,
                 span,
             )
         ]
+    if _depth(statements[0]) > MAX_EXPRESSION_DEPTH:
+        return None, [too_deep]
     return _without_empty_aliases(statements[0]), []
+
+
+def _depth(tree: exp.Expression) -> int:
+    """How deep the tree nests, found without recursion.
+
+    >>> _depth(sqlglot.parse_one("a")), _depth(sqlglot.parse_one("NOT (a = 1)"))
+    (2, 5)
+    """
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
 
 
 @contextlib.contextmanager
@@ -280,6 +310,10 @@ def _node_problem(
         return None
     if isinstance(node, exp.Placeholder) and not node.this:
         return Code.CONSTRUCT_NOT_ALLOWED, "positional placeholders are not allowed; use :name"
+    if isinstance(node, exp.Literal) and (problem := literal_problem(node)):
+        return Code.NUMBER_OUT_OF_RANGE, problem
+    if isinstance(node, exp.Cast) and (problem := cast_problem(node)):
+        return Code.CONSTRUCT_NOT_ALLOWED, problem
     if type(node) in functions or isinstance(node, _STRUCTURAL):
         return None
     if isinstance(node, exp.Dot):

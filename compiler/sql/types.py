@@ -68,3 +68,46 @@ def cast_kind(to: exp.DataType) -> Kind | None:
     if this in exp.DataType.TEMPORAL_TYPES:
         return Kind.TIMESTAMP
     return None
+
+
+# Iceberg's widest decimal: a longer number literal has no exact type in the pod's engines.
+MAX_DECIMAL_DIGITS = 38
+
+
+def literal_problem(node: exp.Literal) -> str | None:
+    """Why a number written in an expression cannot be carried, if it cannot.
+
+    >>> literal_problem(exp.Literal.number("12.5")) is None
+    True
+    >>> literal_problem(exp.Literal.number("1" * 39))
+    'number 111111111111111111111111111111111111111 has more than 38 digits (DECIMAL(38))'
+    >>> literal_problem(exp.Literal.number("1e400")) is None  # a DOUBLE: infinity, not an error
+    True
+    """
+    if node.is_string:
+        return None
+    text = node.this
+    mantissa, _, exponent = text.lower().partition("e")
+    if exponent:
+        return None
+    digits = mantissa.lstrip("+-").replace(".", "").lstrip("0")
+    if len(digits) > MAX_DECIMAL_DIGITS:
+        return f"number {text} has more than {MAX_DECIMAL_DIGITS} digits (DECIMAL(38))"
+    return None
+
+
+def cast_problem(node: exp.Cast) -> str | None:
+    """Why a CAST's target type cannot be served, if it cannot: a pod's answers and rules know
+    scalar kinds only (MAP, STRUCT, LIST passed `--check` and failed every request).
+
+    >>> import sqlglot
+    >>> cast_problem(sqlglot.parse_one("CAST(a AS MAP(VARCHAR, VARCHAR))", read="duckdb"))
+    "CAST to 'MAP(TEXT, TEXT)' is not allowed: cast to text, a number, boolean, date or timestamp"
+    """
+    to = node.to
+    shown = to.sql(dialect="duckdb")
+    if cast_kind(to) is None:
+        return (
+            f"CAST to '{shown}' is not allowed: cast to text, a number, boolean, date or timestamp"
+        )
+    return None

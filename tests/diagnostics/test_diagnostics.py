@@ -84,10 +84,23 @@ def test_several_problems_of_a_file_are_reported_at_once(monkeypatch, tmp_path) 
     assert lines == list(range(6, 17))  # one per filter, in file order
 
 
+def test_a_spec_name_that_would_inject_lines(snapshot, monkeypatch, tmp_path) -> None:
+    """Git cannot keep this one in specs/: a newline in a file name would otherwise become a
+    line of the Dockerfile, cloudbuild.yaml, service.yaml and README."""
+    monkeypatch.chdir(tmp_path)
+    Path("x\nqueueTtl: 1s\n#.yaml").write_text("resource_name: t\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["compile", "x\nqueueTtl: 1s\n#.yaml", "-o", "out"])
+    assert result.exit_code == 1 and not Path("out").exists()
+    assert result.stderr == snapshot
+
+
 def test_every_diagnostic_code_a_spec_can_cause_is_exercised(monkeypatch, tmp_path) -> None:
     monkeypatch.chdir(ROOT)
     arguments = [p.relative_to(ROOT).as_posix() for p in SPECS]
     arguments += ["tests/diagnostics/specs/same-resource-name", "missing.yaml"]
+    badly_named = tmp_path / "x\n#.yaml"
+    badly_named.write_text("resource_name: t\n", encoding="utf-8")
+    arguments.append(str(badly_named))
     result = CliRunner().invoke(main, ["validate", *arguments])
     seen = set(re.findall(r"\[(DP\d{4})\]", result.stderr))
     spec_codes = {c.value for c in Code if c.value < "DP0400"}  # DP04xx: deploy settings

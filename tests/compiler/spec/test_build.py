@@ -424,7 +424,10 @@ PROBLEMS = [
         "  - {name: s, type: string, default: 5}\n"
         "  - {name: t, type: timestamp, default: noon}\n"
         "  - {name: n, type: number, default: .nan}\n"
-        "  - {name: m, type: number, default: true}",
+        "  - {name: m, type: number, default: true}\n"
+        "  - {name: k, type: integer, default: 9223372036854775808}\n"
+        "  - {name: l, type: integer, default: -9223372036854775809}\n"
+        "  - {name: o, type: integer, default: -9223372036854775808}",
         [
             ("DP0103", 5, 36, "default '2024-13-01' is not a valid date"),
             ("DP0103", 6, 39, "default '1' is not a valid integer"),
@@ -434,6 +437,8 @@ PROBLEMS = [
             ("DP0103", 10, 41, "default 'noon' is not a valid timestamp"),
             ("DP0103", 11, 38, "default nan is not a valid number"),
             ("DP0103", 12, 38, "default True is not a valid number"),
+            ("DP0103", 13, 39, "default 9223372036854775808 is beyond 64-bit integers"),
+            ("DP0103", 14, 39, "default -9223372036854775809 is beyond 64-bit integers"),
         ],
         id="defaults-that-do-not-fit-their-type",
     ),
@@ -515,3 +520,31 @@ def test_every_structural_problem_at_once(tmp_path):
     )
     codes = sorted(code for code, *_ in problems_of(tmp_path, body))
     assert codes == ["DP0103", "DP0201", "DP0202", "DP0202", "DP0204", "DP0205"]
+
+
+@pytest.mark.parametrize(
+    "name", ["../../outside/notes.md", "ABSOLUTE", "link.md", "../specs/../../outside/notes.md"]
+)
+def test_long_description_stays_inside_the_spec_project(tmp_path, name):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "notes.md").write_text("secret notes\n", encoding="utf-8")
+    project = tmp_path / "project"
+    (project / "specs").mkdir(parents=True)
+    (project / ".git").mkdir()
+    (project / "specs" / "link.md").symlink_to("/etc/passwd")
+    name = str(tmp_path / "outside" / "notes.md") if name == "ABSOLUTE" else name
+    problems = problems_of(project / "specs", f"select: [a]\nlong_description: '{name}'")
+    assert problems == [
+        ("DP0206", 4, 19, f"long_description file '{name}' is outside the spec's project")
+    ]
+
+
+def test_long_description_may_come_from_anywhere_in_the_project(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "docs" / "about.md").write_text("# About\n", encoding="utf-8")
+    (tmp_path / "specs" / "link.md").symlink_to(tmp_path / "docs" / "about.md")
+    for name in ("../docs/about.md", "link.md"):
+        pod = pod_of(tmp_path / "specs", f"select: [a]\nlong_description: {name}")
+        assert pod.long_description == "# About\n"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from compiler.diagnostics import Code
-from compiler.spec.load import load
+from compiler.spec.load import MAX_NESTING, MAX_SPEC_BYTES, load
 
 
 def loaded(tmp_path, text: str | bytes):
@@ -157,12 +159,45 @@ def test_merge_keys_load_without_positions_of_their_own(tmp_path):
     assert document.span(("spec", "limit")).line >= 1
 
 
-def test_tagged_sequences_load(tmp_path):
-    # Regression: a tagged sequence has no item positions in ruamel; loading crashed.
-    document, diagnostics = loaded(tmp_path, "a: 1\nselect: !!python/object:os.system [x, y]\n")
-    assert diagnostics == []
-    assert document.data["select"] == ["x", "y"]  # plain data: nothing is ever constructed
-    assert document.span(("select", 1)).line == 2
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: 1\nselect: !!python/object:os.system [x, y]\n", (2, 9)),
+        ("a: 1\nshort_description: !!binary aGVsbG8=\n", (2, 20)),
+        ("a: 1\nlong_description: !!set {a, b}\n", (2, 19)),
+        ("a: 1\nselect: !local [a]\n", (2, 9)),
+        ("a: !!str 1\n", (1, 4)),
+    ],
+)
+def test_yaml_tags_are_refused_where_they_stand(tmp_path, text, where):
+    # A tag used to pass as text (`!!binary`, `!!set` became descriptions); a spec is plain data.
+    problem = only_problem(tmp_path, text)
+    assert problem.code is Code.YAML_TAG
+    assert (problem.span.line, problem.span.column) == where
+
+
+def test_nesting_deeper_than_any_spec_is_refused(tmp_path):
+    # 260 levels made ruamel's recursive composer raise RecursionError.
+    problem = only_problem(tmp_path, "select: " + "[" * 260 + "]" * 260 + "\n")
+    assert problem.code is Code.SPEC_TOO_LARGE
+    assert problem.span.line == 1 and problem.span.column > MAX_NESTING
+    document, diagnostics = loaded(tmp_path, "select: " + "[" * 60 + "]" * 60 + "\n")
+    assert diagnostics == [] and document is not None
+
+
+def test_a_billion_laughs_is_measured_not_expanded(tmp_path):
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    started = time.monotonic()
+    problem = only_problem(tmp_path, "\n".join(lines) + "\n")
+    assert problem.code is Code.SPEC_TOO_LARGE and "aliases" in problem.message
+    assert time.monotonic() - started < 5
+
+
+def test_a_file_larger_than_a_spec_is_refused_before_parsing(tmp_path):
+    problem = only_problem(tmp_path, "a: [" + "1, " * MAX_SPEC_BYTES + "]\n")
+    assert problem.code is Code.SPEC_TOO_LARGE
+    assert (problem.span.line, problem.span.column) == (1, 1)
 
 
 def test_anchors_and_aliases_are_resolved(tmp_path):
@@ -191,3 +226,15 @@ def test_loading_never_prints(tmp_path, capsys, recwarn):
     assert diagnostics == [] and document.data["c"] == [2]
     assert capsys.readouterr() == ("", "")
     assert len(recwarn) == 0
+
+
+@pytest.mark.parametrize("name", ["x\nRUN echo INJECTED\n#.yaml", "x\rq.yaml", "x\u2028q.yaml"])
+def test_a_file_name_that_would_break_a_generated_line_is_refused(tmp_path, name):
+    path = tmp_path / name
+    path.write_text(SPEC, encoding="utf-8")
+    document, diagnostics = load(path, name)
+    assert document is None
+    [problem] = diagnostics
+    assert problem.code is Code.UNSAFE_FILE_NAME
+    assert "\n" not in problem.span.file and "\n" not in problem.message
+    assert (problem.span.line, problem.span.column) == (1, 1)

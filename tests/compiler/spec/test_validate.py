@@ -279,3 +279,37 @@ def test_schema_is_valid_2020_12_and_is_what_validation_runs():
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert spec_validator().schema == schema
+
+
+# Python's `$` matches before a trailing newline; JSON Schema's (ECMA) does not. Each of these
+# values would otherwise reach Dockerfile, cloudbuild.yaml or service.yaml as an extra line.
+TRAILING_NEWLINE = [
+    'resource_name: "abc\\n"\ndepends_on: [{namespace: sales, table: orders}]\n',
+    HEADER + 'deploy: {base_image: "python:3.11.14-slim-bookworm\\n"}\n',
+    HEADER + 'deploy: {region: "europe-west1\\n"}\n',
+    HEADER + 'deploy: {service_account: "datapic-pods\\n"}\n',
+    HEADER + 'deploy: {memory: "1Gi\\n"}\n',
+    HEADER + 'deploy: {cpu: "1\\n"}\n',
+    HEADER + 'deploy: {project: "my-project\\n"}\n',
+    HEADER + 'deploy: {repository: "datapic\\n"}\n',
+    HEADER + 'deploy: {env: {"A\\n": "x"}}\n',
+    HEADER + 'deploy: {secrets: {TOKEN: "token:1\\n"}}\n',
+    HEADER + 'deploy: {secrets: {"TOKEN\\n": "token:1"}}\n',
+]
+
+
+@pytest.mark.parametrize("text", TRAILING_NEWLINE)
+def test_a_pattern_does_not_accept_a_trailing_newline(tmp_path, text):
+    found = problems(tmp_path, text + "select: [a]\n")
+    assert found and all(code == "DP0103" for code, *_ in found), found
+    assert any("\\n" in message for *_, message in found), found
+
+
+@pytest.mark.parametrize("name", ["sales\nx", "sales\x00", "sales\u2028x", "sales\x85"])
+def test_table_names_hold_no_line_breaks(tmp_path, name):
+    # Iceberg allows most characters in names; none of these reaches the README as one line.
+    for field in ("namespace", "table"):
+        source = {"namespace": "sales", "table": "orders", field: name}
+        text = f"resource_name: t\ndepends_on: [{json.dumps(source)}]\nselect: [a]\n"
+        assert [code for code, *_ in problems(tmp_path, text)] == ["DP0103"]
+    assert problems(tmp_path, HEADER.replace("orders", "orders-2024 été") + "select: [a]\n") == []

@@ -288,3 +288,58 @@ def test_column_names():
     assert column_names(checked.tree) == {"a", "b", "c", "d"}
     checked, _ = parse_aggregate("count(*)", "n", WHERE)
     assert column_names(checked.tree) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 42 + "a = 1" + ")" * 42,  # RecursionError in sqlglot's parser
+        "NOT " * 100 + "a = 1",
+        "NOT " * 5000 + "a = 1",
+        " OR ".join(["a = 1"] * 70),  # parses, but every later stage recurses over it
+        "a = " + "(" * 300 + "1" + ")" * 300,
+    ],
+)
+def test_nesting_too_deep_is_a_located_error(text):
+    assert codes(text) == ["DP0310"]
+
+
+def test_nesting_a_person_writes_is_accepted():
+    assert codes("(" * 20 + "a = 1" + ")" * 20) == []
+    assert codes(" OR ".join(["a = 1"] * 40)) == []
+
+
+def test_deep_aggregates_are_a_located_error():
+    checked, problems = parse_aggregate("sum(" + "(" * 300 + "a" + ")" * 300 + ")", "s", span())
+    assert checked is None and [p.code.value for p in problems] == ["DP0310"]
+
+
+# Filters that compiled into pods that fail every request (issue 11, item 12).
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("a = " + "9" * 39, "DP0311"),
+        ("a = 1." + "1" * 38, "DP0311"),
+        ("a < -" + "1" * 40, "DP0311"),
+        ("CAST(region AS MAP(VARCHAR, VARCHAR)) IS NULL", "DP0303"),
+        ("CAST(region AS STRUCT(a INT)) IS NULL", "DP0303"),
+        ("CAST(region AS INT[]) IS NULL", "DP0303"),
+        ("TRY_CAST(region AS MAP(VARCHAR, VARCHAR)) IS NULL", "DP0303"),
+    ],
+)
+def test_values_a_pod_cannot_carry_are_refused(text, code):
+    assert codes(text) == [code]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "9" * 38,
+        "a = 0.000" + "1" * 38,
+        "a = 1.5e999",
+        "CAST(a AS VARCHAR) = 'x'",
+        "CAST(a AS DATE) > DATE '2024-01-01'",
+    ],
+)
+def test_values_a_pod_can_carry_are_accepted(text):
+    assert codes(text) == []
