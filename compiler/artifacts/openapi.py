@@ -136,8 +136,8 @@ _ERRORS = {
     "422": "An integer sum exceeds the int64 range of integer answers (the column is named).",
     "500": "The query failed inside the pod.",
     "501": "The table uses an Iceberg feature pods do not serve (the error names it).",
-    "502": "The catalog rejected the pod's credentials, or the table is damaged (a file "
-    "missing or unreadable; the error says which).",
+    "502": "The catalog rejected the pod's credentials, or the table or a SQLite catalog's "
+    "file is damaged (a file missing or unreadable; the error says which).",
     "503": "The catalog or storage cannot be reached; retry after the Retry-After delay.",
 }
 

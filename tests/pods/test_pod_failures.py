@@ -87,7 +87,11 @@ def test_a_catalog_file_replaced_by_garbage_or_removed_recovers_once_it_is_back(
     with serving(make_pod(tmp_path, freshness_zero), env, tmp_path / "pod.log") as client:
         assert statuses(client) == {200}
         swap(b"not a database " * 1000)
-        assert statuses(client) == {500}  # the file now there, not the one it had open
+        assert statuses(client) == {502}  # the file now there, not the one it had open
+        response = client.get("/get_data")
+        assert response.json() == {
+            "error": "catalog 'default' is damaged: its file is not a SQLite database"
+        }
         swap(good)
         assert statuses(client) == {200}  # no pooled connection to the garbage is left
         own.unlink()
@@ -96,6 +100,7 @@ def test_a_catalog_file_replaced_by_garbage_or_removed_recovers_once_it_is_back(
         assert not own.exists()  # never an empty catalog of the pod's making
         swap(good)
         assert statuses(client) == {200}
+    assert "Traceback" not in (tmp_path / "pod.log").read_text()
 
 
 def test_a_refused_rest_catalog_is_a_503_without_its_credential(tmp_path, pod_env):

@@ -113,6 +113,10 @@ def classify(
         # with the pod or the request, and retrying will not help: the table's files are not
         # what its metadata says. 502: what the pod depends on answered wrongly.
         return PodError(502, f"table {table} is damaged: {damage}")
+    if "DatabaseError" in names and "file is not a database" in str(exc):
+        # A SQLite catalog's file replaced by something else: the pod reopens the file on the
+        # next request, so this lasts as long as the file does.
+        return PodError(502, f"catalog '{catalog}' is damaged: its file is not a SQLite database")
     # pyarrow's file systems raise a plain OSError when storage cannot be reached; DuckDB
     # passes one raised while it reads through such a file system on as a plain duckdb.Error.
     passed_on = type(exc) is duckdb.Error and "\nOSError: " in str(exc)
