@@ -60,6 +60,15 @@ def targets(queries: list[str]) -> list[Target]:
             bound=1.5,
             at_most=True,
         ),
+        # Issue 11: slow and stalled readers leave the others' p99 within 2x; no errors under
+        # load (the slow-client runs and 100 clients on the uncached reduction).
+        Target(
+            key="load.p99 beside slow/alone",
+            label="p99 beside slow clients",
+            bound=2.0,
+            at_most=True,
+        ),
+        Target(key="load.errors", label="errors under load", bound=0, at_most=True),
     ]
     return found
 
@@ -190,6 +199,8 @@ def render(results: dict) -> str:
                 )
     if eqdel := results.get("eqdeletes"):
         lines += ["", _eqdeletes_line(eqdel)]
+    if load := results.get("load"):
+        lines += ["", *_load_lines(load)]
     lines += ["", f"{'ratio (medians)':<30} {'value':>8}"]
     for key, value in results["ratios"].items():
         lines.append(f"{key:<30} {value:>8.2f}")
@@ -212,6 +223,26 @@ def _eqdeletes_line(eqdel: dict) -> str:
         f"equality delete files;\n  {eqdel['compacted_table']}: {eqdel['compacted_files']} "
         f"files; {agree}"
     )
+
+
+def _load_lines(load: dict) -> list[str]:
+    """Issue 11: the normal clients' latency alone, beside slow readers, and 100 at once."""
+    lines = [
+        f"{'load (issue 11)':<30} {'clients':>7} {'answers':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'errors':>6}"
+    ]
+    runs = {
+        "projection csv, alone": load["slow_clients"]["alone"],
+        "projection csv, beside slow": load["slow_clients"]["beside_slow"],
+        "reduction uncached": load["many_clients"],
+    }
+    for name, run in runs.items():
+        lines.append(
+            f"{name:<30} {run['clients']:>7} {run['answers']:>8} {_num(run['p50_ms'], '.1f'):>8} "
+            f"{_num(run['p99_ms'], '.1f'):>8} {run['errors']:>6}"
+        )
+    lines.append("catalog requests per freshness period: not observable (no pod metric or log)")
+    return lines
 
 
 def _latency_line(query: str, name: str, stats: dict) -> str:

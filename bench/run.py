@@ -30,6 +30,7 @@ from contenders import (
     snapshot_files,
 )
 from eqdeletes import EqDeletes, ensure_eqdeletes
+from load import measure_load
 from measure import Entry, round_robin
 from pyiceberg.catalog import Catalog
 from queries import Case, Compiled, cases, compile_pods, eqdeletes_case, load_compiled
@@ -63,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scales", default="4,16", help="table sizes of the scaling run ('' for none)"
     )
     parser.add_argument("--no-roapi", action="store_true", help="leave ROAPI out")
+    parser.add_argument("--load-clients", type=int, help="clients of the slow-client run (50)")
+    parser.add_argument("--many-clients", type=int, help="clients on the reduction pod (100)")
+    parser.add_argument("--load-seconds", type=float, help="seconds of each load run (8)")
     parser.add_argument("--root", type=Path, default=ROOT / ".bench", help="work directory")
     parser.add_argument(
         "--runtime",
@@ -73,7 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     quick = {"rows": 240_000, "rounds": 5, "warmup": 1, "naive_samples": 2, "cold_runs": 1}
+    quick |= {"load_clients": 12, "many_clients": 10, "load_seconds": 1.5}
     full = {"rows": 10_000_000, "rounds": 30, "warmup": 2, "naive_samples": 5, "cold_runs": 3}
+    full |= {"load_clients": 50, "many_clients": 100, "load_seconds": 8.0}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -202,7 +208,16 @@ def measure_all(
     scaling = measure_scaling(args, compiled, pods)
     latency["eqdeletes"], eqdel_figures = measure_eqdeletes(args, catalog, eqdel, compiled, pods)
     figures["pod eqdeletes"] = {"pid": pods[EQDEL].pid, "peak_rss_mb": pods[EQDEL].peak_rss_mb()}
+    progress(f"load: {args.load_clients} and {args.many_clients} clients, {args.load_seconds} s")
+    load = measure_load(args, compiled, pods)
     found = ratios(latency, scaling)
+    if load["slow_clients"]["p99_ratio"] is not None:
+        found["load.p99 beside slow/alone"] = load["slow_clients"]["p99_ratio"]
+    found["load.errors"] = sum(
+        run["errors"]
+        for run in (*load["slow_clients"].values(), load["many_clients"])
+        if isinstance(run, dict)
+    )
     for key in keys:
         for figure in ("cold_start_s", "peak_rss_mb"):
             if figures[f"pod {key}"].get(figure) is not None:
@@ -232,6 +247,7 @@ def measure_all(
         "servers": figures,
         "scaling": scaling,
         "eqdeletes": eqdel_figures,
+        "load": load,
         "ratios": found,
         "targets": verdicts(found, targets(keys)),
     }
