@@ -57,6 +57,12 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
     assert results["servers"]["pod reduction"]["peak_rss_mb"] > 0
     assert results["servers"]["roapi"]["cold_start_s"] > 0
     # Every server the bench started is gone (each was stopped by its own process group).
+    # Issue 11's rows ran (tiny scale under --quick): every load run got answers.
+    assert "p99 beside slow clients" in result.stdout, output
+    load = results["load"]
+    for run in (load["slow_clients"]["alone"], load["slow_clients"]["beside_slow"]):
+        assert run["answers"] > 0
+    assert load["many_clients"]["clients"] == 10 and load["many_clients"]["answers"] > 0
     pids = [figures["pid"] for figures in results["servers"].values()]
     assert len(pids) == 5
     assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
