@@ -143,3 +143,32 @@ def test_head_under_uvicorn_is_get_without_the_body(orders_pod, url):
         assert 0 <= max_age(got) - max_age(head) <= 1
     assert ("link" in head.headers) == ("link" in got.headers)
     assert orders_pod.get(url).status_code == 200  # the connection is still in step
+
+
+# --- a page larger than any look-ahead ----------------------------------------------------------
+
+WIDE = pod_json(
+    "wide-pages",
+    "shop.wide",
+    "SELECT id, note FROM source ORDER BY id",
+    columns=["id", "note"],
+    read_columns=["id", "note"],
+)
+WIDE_ROWS, WIDE_NOTE_BYTES = 20, 2**20  # a 20 MiB answer: past the 16 MiB the pod once looked at
+
+
+@pytest.mark.parametrize("format", ["ndjson", "csv"])
+def test_a_page_of_many_mebibytes_carries_a_token_only_when_rows_follow(
+    tmp_path, catalog, pod_env, format
+):
+    if not catalog.table_exists("shop.wide"):
+        table = catalog.create_table("shop.wide", schema=PAGED_SCHEMA)
+        notes = [chr(ord("a") + i) * WIDE_NOTE_BYTES for i in range(WIDE_ROWS)]
+        data = {"id": list(range(1, WIDE_ROWS + 1)), "note": notes}
+        table.append(pa.Table.from_pydict(data, schema=PAGED_SCHEMA.as_arrow()))
+    with serving(make_pod(tmp_path, WIDE), pod_env, tmp_path / "pod.log") as client:
+        (whole,) = pages(client, f"/get_data?format={format}")
+        assert len(whole.content) > WIDE_ROWS * WIDE_NOTE_BYTES
+        first, last = pages(client, f"/get_data?format={format}&limit={WIDE_ROWS - 1}")
+        assert len(first.content) > (WIDE_ROWS - 1) * WIDE_NOTE_BYTES
+        assert WIDE_NOTE_BYTES < len(last.content) < 2 * WIDE_NOTE_BYTES

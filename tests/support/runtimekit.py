@@ -77,7 +77,7 @@ def execute(
         result = int64_results(relation, relation.columns).to_arrow_table()
     finally:
         connection.close()
-    return Answer(result.schema, iter(result.to_batches()), None)
+    return Answer(result.schema, iter(result.to_batches()), result.num_rows, None)
 
 
 def whole(answer: Answer) -> pa.Table:

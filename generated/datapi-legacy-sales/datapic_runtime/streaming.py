@@ -2,12 +2,10 @@
 is held whole (the engine has read the Arrow answer whole by then, in memory within a budget
 or in a temporary file, and freed its query slot: see query.py).
 
-To know whether more rows follow the page before the headers go out, the pod asks the engine
-for limit + 1 rows and looks ahead up to LOOKAHEAD_BYTES of Arrow data; a page bigger than that
-is streamed with a token whose page may turn out empty (knowing would mean holding the whole
-page before its headers): that page is a 200 with an empty body of the format, and no token.
-A small answer the look-ahead read whole (under WHOLE_BODY_BYTES) is encoded at once and sent
-with a Content-Length.
+The pod asks the engine for limit + 1 rows, so whether more rows follow the page is known
+from the answer's row count before the headers go out, however large the page. A page whose
+Arrow data is under WHOLE_BODY_BYTES is encoded at once and sent with a Content-Length; a
+larger one is streamed.
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ from .formats import Format
 from .metrics import Outcome
 from .requestlog import Exchange
 
-# Arrow data a request may buffer to learn whether a next page exists before its headers.
-LOOKAHEAD_BYTES = 16 * 2**20
 # Arrow data under which a whole answer is sent in one piece: streaming it would only add a
 # worker-thread hop per chunk to the many small answers (reductions, selective projections).
 WHOLE_BODY_BYTES = 2**20
@@ -53,10 +49,11 @@ class AnswerBody:
         self.ended = False
         self._generator: Iterator[bytes] | None = None
         batches = iter(answer.batches)
-        head, self.more, size = _look_ahead(batches, limit)
+        self.more = answer.rows > limit
         exchange.more = self.more
-        # The answer ended within the look-ahead, and it is small: no need to stream it.
-        self.whole = not self.more and size < WHOLE_BODY_BYTES
+        head, size = _look_ahead(batches, min(limit, answer.rows))
+        # The page is small: no need to stream it.
+        self.whole = size < WHOLE_BODY_BYTES
         rows = self._page_rows(head, batches, limit)
         columns = exchange.config.columns
         self._chunks = format.encode(columns, answer.schema, rows)
@@ -141,19 +138,19 @@ class AnswerBody:
 
 
 def _look_ahead(
-    batches: Iterator[pa.RecordBatch], limit: int
-) -> tuple[collections.deque[pa.RecordBatch], bool, int]:
-    """Batches read ahead, whether rows follow the page's `limit` (True, unchecked, when the
-    page is larger than LOOKAHEAD_BYTES: it is streamed, not held), and their Arrow size."""
+    batches: Iterator[pa.RecordBatch], rows: int
+) -> tuple[collections.deque[pa.RecordBatch], int]:
+    """The batches holding the page's first `rows` rows, read while their Arrow size stays
+    under WHOLE_BODY_BYTES, and that size (WHOLE_BODY_BYTES or more: the page is streamed)."""
     head: collections.deque[pa.RecordBatch] = collections.deque()
-    rows = size = 0
+    seen = size = 0
     for batch in batches:
         head.append(batch)
-        rows += batch.num_rows
+        seen += batch.num_rows
         size += batch.nbytes
-        if rows > limit or size >= LOOKAHEAD_BYTES:
-            return head, True, size
-    return head, False, size
+        if seen >= rows or size >= WHOLE_BODY_BYTES:
+            break
+    return head, size
 
 
 class ClosingStreamingResponse(StreamingResponse):

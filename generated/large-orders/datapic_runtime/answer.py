@@ -55,6 +55,7 @@ class Answer:
 
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
+    rows: int  # in all: every answer is read whole before its first byte is sent
     snapshot_id: int | None
     stats: ScanStats = ScanStats()
     # How old the table state it was read from is: of the freshness bound, caches may only
@@ -112,6 +113,7 @@ class SpooledAnswer:
         self.schema = reader.schema
         self.batches: collections.deque[pa.RecordBatch] = collections.deque()  # head, in memory
         self.nbytes = 0  # Arrow bytes of the whole answer
+        self.rows = 0  # rows of the whole answer
         self._budget = budget
         self._held = 0  # bytes taken from the budget
         self._file: Any = None
@@ -136,6 +138,7 @@ class SpooledAnswer:
 
     def _add(self, batch: pa.RecordBatch) -> None:
         self.nbytes += batch.nbytes
+        self.rows += batch.num_rows
         if self._writer is None and self._budget.take(batch.nbytes):
             self._held += batch.nbytes
             self.batches.append(batch)

@@ -214,6 +214,7 @@ class QueryEngine:
                 return Answer(
                     cached.schema,
                     iter(cached.batches),
+                    sum(batch.num_rows for batch in cached.batches),
                     snapshot_id,
                     ScanStats(cache="hit"),
                     self._age(state),
@@ -269,7 +270,7 @@ class QueryEngine:
             bytes_planned=plan.bytes_planned,
             cache="miss" if self.results is not None else "off",
         )
-        return Answer(spooled.schema, spooled, snapshot_id, stats, self._age(state))
+        return Answer(spooled.schema, spooled, spooled.rows, snapshot_id, stats, self._age(state))
 
     def _read(
         self, state: _TableState, plan: Plan, values: Mapping[str, Any], page: Page | None
