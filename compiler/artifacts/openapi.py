@@ -133,6 +133,8 @@ _ERRORS = {
     "403": "The pod's principal may not read the table.",
     "404": "The table does not exist (or is hidden from the pod's principal).",
     "406": "No format named by the Accept header is served (and no format argument given).",
+    "410": "The page_token's snapshot was replaced too long ago, or no longer exists; start "
+    "again from the first page.",
     "422": "An integer sum exceeds the int64 range of integer answers (the column is named).",
     "500": "The query failed inside the pod.",
     "501": "The table uses an Iceberg feature pods do not serve (the error names it).",

@@ -45,6 +45,23 @@ def test_every_served_media_type_and_the_paging_headers_are_documented():
     assert "/metrics" in document()["paths"]
 
 
+def test_every_status_the_runtime_raises_is_documented():
+    import pathlib
+    import re
+
+    import datapic_runtime
+
+    runtime = pathlib.Path(datapic_runtime.__file__).parent
+    raised = {
+        code
+        for module in runtime.glob("*.py")
+        for code in re.findall(r"PodError\(\s*(\d{3})", module.read_text())
+    }
+    assert {"400", "410", "422", "501", "502"} <= raised  # the search finds what it looks for
+    responses = document()["paths"]["/get_data"]["get"]["responses"]
+    assert raised <= set(responses)
+
+
 def test_the_document_is_the_same_on_every_build():
     assert document() == document()
     assert document(5) != document(6)
