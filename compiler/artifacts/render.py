@@ -42,7 +42,15 @@ def _environment() -> jinja2.Environment:
     )
     # A double-quoted scalar, valid in YAML and in Dockerfile labels, whatever the value holds.
     environment.filters["quote"] = lambda value: json.dumps(str(value), ensure_ascii=False)
+    environment.filters["cell"] = markdown_cell
     return environment
+
+
+def markdown_cell(value: object) -> str:
+    """`value` as one cell of a Markdown table: a line break or a `|` in a description would
+    end the cell or the row, and shift every cell after it."""
+    text = " ".join(str(value).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def render(pod: Pod, query: CompiledQuery) -> Mapping[str, bytes]:
