@@ -135,7 +135,8 @@ _ERRORS = {
     "406": "No format named by the Accept header is served (and no format argument given).",
     "410": "The page_token's snapshot was replaced too long ago, or no longer exists; start "
     "again from the first page.",
-    "422": "An integer sum exceeds the int64 range of integer answers (the column is named).",
+    "422": "A result outgrew its type: an integer sum beyond int64 (the column is named), or "
+    "a decimal sum beyond 38 digits.",
     "500": "The query failed inside the pod.",
     "501": "The table uses an Iceberg feature pods do not serve (the error names it).",
     "502": "The catalog rejected the pod's credentials, or the table or a SQLite catalog's "

@@ -412,3 +412,32 @@ def test_a_sum_that_fits_is_an_int64_beside_one_that_would_not(overflow_pod):
     assert answer.schema.field("total").type == pa.int64()
     assert answer.to_pylist() == [{"g": "b", "total": 5}]
     assert json.loads(fetch(client, "json", g="b")) == [{"g": "b", "total": 5}]
+
+
+DECIMAL_SCHEMA = Schema(
+    NestedField(1, "g", StringType(), required=True), NestedField(2, "d", DecimalType(38, 0))
+)
+DECIMAL_SUMS = pod_json(
+    "huge-decimal-sums",
+    "shop.huge_decimal_sums",
+    "SELECT g, sum(d) AS total FROM source WHERE $g IS NULL OR g = $g GROUP BY g ORDER BY g",
+    columns=["g", "total"],
+    read_columns=["g", "d"],
+    parameters=[param("g", "string")],
+)
+DECIMAL_SUMS["operation"] = "REDUCTION"
+
+
+def test_a_decimal_sum_beyond_38_digits_is_a_clear_422(tmp_path, catalog, pod_env):
+    table = catalog.create_table("shop.huge_decimal_sums", schema=DECIMAL_SCHEMA)
+    nines = Decimal("9" * 38)
+    rows = {"g": ["a", "a", "b"], "d": [nines, nines, Decimal(7)]}
+    table.append(pa.Table.from_pydict(rows, schema=table.schema().as_arrow()))
+    log = tmp_path / "pod.log"
+    with serving(make_pod(tmp_path, DECIMAL_SUMS), pod_env, log) as client:
+        response = client.get("/get_data", params={"format": "csv"})
+        assert response.status_code == 422
+        assert "out of the range of its type" in response.json()["error"]
+        assert "9999" not in response.text
+        assert json.loads(fetch(client, "json", g="b")) == [{"g": "b", "total": "7"}]
+    assert "Traceback" not in log.read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
@@ -16,6 +17,7 @@ import requests
 import sqlalchemy
 from datapic_runtime.errors import (
     MISSING_DATA_FILE,
+    RESULT_OUT_OF_RANGE,
     PodError,
     classify,
     storage_denied,
@@ -253,6 +255,16 @@ def test_an_integer_sum_beyond_int64_is_a_422_naming_the_column():
         "column 'total': the integer sum exceeds the int64 range "
         "(-9223372036854775808 to 9223372036854775807) of integer answers",
     )
+
+
+def test_a_decimal_sum_beyond_38_digits_is_a_422_without_the_values():
+    nines = Decimal("9" * 38)
+    data = pa.table({"d": pa.array([nines, nines], pa.decimal128(38, 0))})
+    exc = raised(lambda: whole(execute("SELECT sum(d) AS total FROM source", data, {})))
+    assert isinstance(exc, duckdb.OutOfRangeException)
+    error = classify(exc, **TABLE, given={"region": "EMEA"})
+    assert (error.status, error.message) == (422, RESULT_OUT_OF_RANGE)
+    assert "999" not in error.message
 
 
 def test_integer_sums_at_the_edges_of_int64_are_answered():

@@ -90,6 +90,10 @@ _NOT_PARQUET = re.compile(
 _AVRO_READER = re.compile(r"pyiceberg[/\\]avro[/\\]")
 # Errors DuckDB raises when a value cannot be converted or does not fit a type.
 _VALUE_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException)
+RESULT_OUT_OF_RANGE = (
+    "a result is out of the range of its type (a decimal sum beyond 38 digits, or an arithmetic "
+    "overflow); narrower filters may answer"
+)
 # What int64_overflow says, found again in the error DuckDB raises with it.
 _INT64_OVERFLOW = re.compile(r"column .*: the integer sum exceeds the int64 range.*")
 
@@ -139,6 +143,10 @@ def classify(
         culprit = _culprit(str(exc), given or {})
         if culprit:
             return PodError(400, f"parameter '{culprit}' does not fit the query: {first_line(exc)}")
+    if isinstance(exc, duckdb.OutOfRangeException):
+        # Not a request value: a result outgrew its type (a decimal sum past 38 digits). DuckDB's
+        # message quotes the values, which stay in the log.
+        return PodError(422, RESULT_OUT_OF_RANGE)
     return PodError(500, INTERNAL_ERROR)
 
 
