@@ -66,6 +66,7 @@ def test_duckdb_and_the_query_slots_are_sized_from_the_container(tmp_path):
     assert limits.duckdb_memory_bytes == 2**29 and limits.duckdb_memory_limit == "512MiB"
     assert limits.result_cache_bytes == 64 * 2**20  # at most an eighth of memory
     assert limits.answer_memory_bytes == 2**27  # answers in transfer: an eighth of memory too
+    assert limits.spill_bytes == 2**28  # their temporary files: a quarter
 
 
 def test_operators_override_each_limit(tmp_path):
@@ -78,12 +79,14 @@ def test_operators_override_each_limit(tmp_path):
         "DATAPIC_RESULT_CACHE_BYTES": "1MiB",
         "DATAPIC_REQUEST_THREADS": "120",
         "DATAPIC_ANSWER_MEMORY_BYTES": "2MiB",
+        "DATAPIC_SPILL_BYTES": "3MiB",
     }
     limits = load_limits(env, root)
     assert limits.request_threads == 120 and load_limits({}, root).request_threads == 100
     assert (limits.duckdb_threads, limits.max_concurrent_queries) == (3, 8)
     assert limits.duckdb_memory_bytes == 300 * 2**20 and limits.queue_seconds == 2.5
     assert limits.result_cache_bytes == 2**20 and limits.answer_memory_bytes == 2 * 2**20
+    assert limits.spill_bytes == 3 * 2**20
     with pytest.raises(ValueError, match="DATAPIC_MAX_CONCURRENT_QUERIES"):
         load_limits({"DATAPIC_MAX_CONCURRENT_QUERIES": "0"}, root)
 

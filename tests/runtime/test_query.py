@@ -528,6 +528,21 @@ def test_answers_beyond_the_memory_budget_spill_to_a_file_and_read_back_whole(la
     assert pod.answer_memory.used == 0
 
 
+def test_answers_beyond_the_spill_space_are_503s_until_clients_read_theirs(lake):
+    factory, catalog = lake
+    limits = dataclasses.replace(ONE_SLOT, answer_memory_bytes=0, spill_bytes=3 * 2**20)
+    pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=limits)
+    unread = pod.answer({"r": "EMEA"})  # about 2 MiB of Arrow data, all in a file
+    assert unread.batches.spilled and 0 < pod.spill_space.used <= 3 * 2**20
+    with pytest.raises(PodError) as refused:
+        pod.answer({"r": "EMEA"})
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "5"}
+    assert "have not read yet" in refused.value.message
+    assert whole(unread).to_pylist() == reference(catalog, BIG, {"r": "EMEA"})
+    assert pod.spill_space.used == 0
+    assert whole(pod.answer({"r": "EMEA"})).num_rows == unread.rows
+
+
 def test_an_answer_dropped_unread_gives_its_memory_back_at_once(lake):
     factory, _ = lake
     pod = engine(factory, sales_pod(BIG, read_columns=("id", "note", "region")), limits=ONE_SLOT)

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .errors import int64_overflow
+from .errors import PodError, int64_overflow
 from .limits import MemoryBudget
 
 # DuckDB's 128-bit integers: SUM of integers gives one, which Arrow would carry as
@@ -109,13 +109,16 @@ class SpooledAnswer:
     back to the budget and deletes the file.
     """
 
-    def __init__(self, reader: pa.RecordBatchReader, budget: MemoryBudget) -> None:
+    def __init__(
+        self, reader: pa.RecordBatchReader, budget: MemoryBudget, spill: MemoryBudget
+    ) -> None:
         self.schema = reader.schema
         self.batches: collections.deque[pa.RecordBatch] = collections.deque()  # head, in memory
         self.nbytes = 0  # Arrow bytes of the whole answer
         self.rows = 0  # rows of the whole answer
-        self._budget = budget
+        self._budget, self._spill = budget, spill
         self._held = 0  # bytes taken from the budget
+        self._spilled_bytes = 0  # bytes taken from the spill budget
         self._file: Any = None
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         self._spilled: pa.RecordBatchStreamReader | None = None  # the file, read back
@@ -143,6 +146,14 @@ class SpooledAnswer:
             self._held += batch.nbytes
             self.batches.append(batch)
             return
+        if not self._spill.take(batch.nbytes):
+            raise PodError(
+                503,
+                "the pod holds too many large answers that clients have not read yet; "
+                "retry shortly",
+                {"Retry-After": "5"},
+            )
+        self._spilled_bytes += batch.nbytes
         if self._writer is None:  # over budget: this batch and every later one go to disk
             self._file = tempfile.TemporaryFile(prefix="datapic-answer-")  # noqa: SIM115 - close()
             self._writer = pa.ipc.new_stream(self._file, self.schema)
@@ -181,9 +192,11 @@ class SpooledAnswer:
                 return
             self._closed = True
             held, self._held = self._held, 0
+            spilled, self._spilled_bytes = self._spilled_bytes, 0
             file, self._file = self._file, None
         self.batches = collections.deque()
         self._budget.give(held)
+        self._spill.give(spilled)
         if file is not None:
             with contextlib.suppress(Exception):
                 file.close()

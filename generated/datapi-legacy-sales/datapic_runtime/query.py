@@ -10,7 +10,8 @@ the slot is held, then the slot and cursor are released before the first byte is
 that reads slowly, or never, holds only its own answer: in memory within a budget shared by all
 answers in transfer (Limits.answer_memory_bytes, an eighth of the container's memory at most),
 beyond it in an anonymous temporary file. An answer is one page (at most max_page_size + 1 rows),
-which bounds each file; on Cloud Run /tmp is itself memory, so max_page_size bounds both. The
+which bounds each file; on Cloud Run /tmp is itself memory, so the files of all answers together
+are bounded too (Limits.spill_bytes, a quarter of the container's memory): past it, a 503. The
 alternative, streaming from DuckDB under a separate transfer limit, would keep a cursor, its
 memory and a thread's work tied to the network's pace, and its limit would still fill up with
 stalled clients.
@@ -124,6 +125,7 @@ class QueryEngine:
         size_pyiceberg_pool(self.limits.cpus)
         self.slots = QuerySlots(self.limits.max_concurrent_queries, self.limits.queue_seconds)
         self.answer_memory = MemoryBudget(self.limits.answer_memory_bytes)
+        self.spill_space = MemoryBudget(self.limits.spill_bytes)
         self.plans = PlanCache()
         self.results = (
             ResultCache(max_bytes=self.limits.result_cache_bytes) if config.result_cache else None
@@ -284,7 +286,7 @@ class QueryEngine:
                 relation = int64_results(relation, self.config.columns)
                 reader = relation.to_arrow_reader(BATCH_ROWS)
                 try:
-                    return SpooledAnswer(reader, self.answer_memory)
+                    return SpooledAnswer(reader, self.answer_memory, self.spill_space)
                 finally:
                     reader.close()
         finally:

@@ -34,6 +34,9 @@ _RESULT_CACHE_BYTES, _RESULT_CACHE_SHARE = 64 * 2**20, 8
 # Answers waiting to be sent keep at most this much Arrow data in memory between them (the
 # rest goes to temporary files): 128 MiB, and no more than an eighth of the container's memory.
 _ANSWER_MEMORY_BYTES, _ANSWER_MEMORY_SHARE = 128 * 2**20, 8
+# Answers spilled to temporary files, all together: on Cloud Run /tmp is memory too, so the
+# files must fit beside everything else: a quarter of the container's memory.
+_SPILL_SHARE = 4
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
 _UNITS |= {"GIB": 2**30, "TB": 10**12, "TIB": 2**40}
 
@@ -52,6 +55,9 @@ class Limits:
     # Arrow data of answers being sent held in memory, all requests together; beyond it an
     # answer is spilled to a temporary file (answer.SpooledAnswer).
     answer_memory_bytes: int = _ANSWER_MEMORY_BYTES
+    # Arrow data of answers being sent held in temporary files, all requests together; an
+    # answer that would go beyond it is a 503 (retry when other clients have read theirs).
+    spill_bytes: int = 2**30
     request_threads: int = _DEFAULT_REQUEST_THREADS  # requests answered in threads at once
     # A page token's snapshot is readable while current and this long after it was replaced.
     page_token_ttl_seconds: float = _DEFAULT_PAGE_TOKEN_TTL_SECONDS
@@ -136,6 +142,9 @@ def load_limits(env: Mapping[str, str] = os.environ, root: Path = CGROUP) -> Lim
         answer_memory_bytes=parse_bytes(env["DATAPIC_ANSWER_MEMORY_BYTES"])
         if env.get("DATAPIC_ANSWER_MEMORY_BYTES")
         else min(_ANSWER_MEMORY_BYTES, memory // _ANSWER_MEMORY_SHARE),
+        spill_bytes=parse_bytes(env["DATAPIC_SPILL_BYTES"])
+        if env.get("DATAPIC_SPILL_BYTES")
+        else memory // _SPILL_SHARE,
         request_threads=_positive(env, "DATAPIC_REQUEST_THREADS", _DEFAULT_REQUEST_THREADS),
         page_token_ttl_seconds=float(
             env.get("DATAPIC_PAGE_TOKEN_TTL_SECONDS") or _DEFAULT_PAGE_TOKEN_TTL_SECONDS
