@@ -1,7 +1,8 @@
 """Pods over tables this suite builds itself (tests/support/owntables.py, written file by file by
 icebergkit) for what the shared tables lack: identity-partition columns missing from the files,
 equality deletes with NULL keys and several key sets, partition evolution with deletes, v3
-defaults and date promotion, type promotion, name mapping, nested columns.
+defaults and date promotion, v3 nanosecond timestamps, type promotion, name mapping, nested
+columns.
 
 The reference is independent of every Iceberg reader: the rows icebergkit says each table holds
 (what it wrote, read into the current schema and minus what its deletes delete, by the spec's
@@ -44,6 +45,7 @@ QUERY_NAMES = {
     "eq_deletes_null_keys": ["count", "group_by", "filter_projection", "all_rows"],
     "partition_evolution_deletes": ["count", "group_by", "filter_partition_column", "all_rows"],
     "v3_defaults": ["count", "group_by", "filter_default", "filter_promoted", "all_rows"],
+    "v3_nanos": ["count", "group_by", "filter_nanos", "all_rows"],
     "type_promotion": ["count", "group_by", "filter_promoted", "all_rows"],
     "name_mapping": ["count", "group_by", "filter_projection", "all_rows"],
     "nested_columns": [

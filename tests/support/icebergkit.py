@@ -149,6 +149,7 @@ class KitTable:
             partition_spec=spec,
             properties={"format-version": "2", **properties},
         )
+        self.v3_schema: Schema | None = None  # see write_v3_types
         self.data_files: list[_DataFile] = []
         self.equality_deletes: list[_EqualityDelete] = []
         self.position_deletes: list[_PositionDelete] = []
@@ -182,12 +183,27 @@ class KitTable:
         self.catalog.commit_table(self.table, requirements=(), updates=tuple(updates))
         self.table = self.catalog.load_table(self.table.name())
 
+    def write_v3_types(self, schema: Schema) -> None:
+        """Write the next files by `schema`, whose types only v3 has (`timestamp_ns`), with the
+        same field ids as the current one: pyiceberg 0.12 cannot create such a table, so it is
+        made v2 with stand-in types and `upgrade_to_v3` makes `schema` its schema."""
+        current = self.table.schema()
+        assert [f.field_id for f in schema.fields] == [f.field_id for f in current.fields]
+        self.v3_schema = Schema(*schema.fields, schema_id=current.schema_id)
+
     def upgrade_to_v3(self) -> None:
         """Make the table format v3, as an engine upgrading it does: the metadata says v3, the
         manifests written so far stay v2. (pyiceberg 0.12 writes no v3 metadata, so the kit
         writes the new metadata file itself and registers the table again.)"""
         metadata = json.loads(self.table.io.new_input(self.table.metadata_location).open().read())
         metadata["format-version"] = 3
+        if self.v3_schema is not None:
+            metadata["schemas"] = [
+                json.loads(self.v3_schema.model_dump_json())
+                if s["schema-id"] == self.v3_schema.schema_id
+                else s
+                for s in metadata["schemas"]
+            ]
         metadata["next-row-id"] = 0  # the rows written before the upgrade carry no row ids
         metadata.setdefault("metadata-log", []).append(
             {
@@ -291,7 +307,7 @@ class Commit:
         needs a name mapping); `names`: a column's name in the file where it differs (an alias
         the name mapping lists); `sequence_number`: a data sequence number other than the
         commit's."""
-        schema, spec = self.table.schema(), self.table.spec()
+        schema, spec = self.kit.v3_schema or self.table.schema(), self.table.spec()
         columns = [f.name for f in schema.fields if f.name not in omit]
         kept = schema.select(*columns)
         rows = [_as_written(kept, row) for row in rows]

@@ -35,7 +35,10 @@ from pyiceberg.types import (
     NestedField,
     StringType,
     StructType,
+    TimestampNanoType,
     TimestampType,
+    TimestamptzNanoType,
+    TimestamptzType,
 )
 
 
@@ -346,6 +349,62 @@ def v3_defaults(catalog: Catalog) -> tuple[KitTable, list[OwnQuery]]:
     return kit, queries
 
 
+# --- v3: nanosecond timestamps --------------------------------------------------------------------
+
+# 2024-01-01T12:00:00.123456789 and friends, as nanoseconds since the epoch: the last three
+# digits are what a microsecond reader would lose.
+_NOON_NS = 1_704_110_400_000_000_000
+
+
+def v3_nanos(catalog: Catalog) -> tuple[KitTable, list[OwnQuery]]:
+    """A v3 table of `timestamp_ns` and `timestamptz_ns` columns (Spark 4 and Flink write them),
+    values that differ only below the microsecond among them."""
+    stand_in = Schema(
+        NestedField(1, "id", LongType()),
+        NestedField(2, "ts", TimestampType()),
+        NestedField(3, "tz", TimestamptzType()),
+    )
+    # pyiceberg 0.12 cannot read Parquet statistics of nanoseconds without pandas: the files
+    # carry counts only, so the bounds (and pruning on them) are not part of this case.
+    counts_only = {f"write.metadata.metrics.column.{c}": "counts" for c in ("ts", "tz")}
+    kit = KitTable(catalog, "own.v3_nanos", stand_in, properties=counts_only)
+    kit.write_v3_types(
+        Schema(
+            NestedField(1, "id", LongType()),
+            NestedField(2, "ts", TimestampNanoType()),
+            NestedField(3, "tz", TimestamptzNanoType()),
+        )
+    )
+    offsets = (123_456_789, 123_456_000, 123_456_001, 999_999_999, 0)
+    with kit.commit() as c:
+        c.data(
+            [
+                {"id": i, "ts": _NOON_NS + ns, "tz": _NOON_NS + ns + 3_600 * 10**9}
+                for i, ns in enumerate(offsets, start=1)
+            ]
+            + [{"id": 6, "ts": None, "tz": None}]
+        )
+    kit.upgrade_to_v3()
+    queries = [
+        _count(),
+        OwnQuery(
+            "group_by",
+            "SELECT date_trunc('second', ts) AS s, count(*) AS n, max(tz) AS latest "
+            "FROM t GROUP BY 1 ORDER BY 1",
+            ("s", "n", "latest"),
+        ),
+        OwnQuery(
+            "filter_nanos",
+            "SELECT id, ts FROM t WHERE ts > $since ORDER BY id",
+            ("id", "ts"),
+            parameters=(("since", "timestamp", dt.datetime(2024, 1, 1, 12, 0, 0, 123456)),),
+            pushdown=({"op": "gt", "column": "ts", "value": ref("since")},),
+        ),
+        OwnQuery("all_rows", "SELECT id, ts, tz FROM t ORDER BY id", ("id", "ts", "tz")),
+    ]
+    return kit, queries
+
+
 # --- type promotion: int -> long, float -> double, decimal widened --------------------------------
 
 
@@ -602,6 +661,7 @@ BUILDERS: dict[str, Callable[[Catalog], tuple[KitTable, list[OwnQuery]]]] = {
     "eq_deletes_null_keys": equality_deletes_null_keys,
     "partition_evolution_deletes": partition_evolution_deletes,
     "v3_defaults": v3_defaults,
+    "v3_nanos": v3_nanos,
     "type_promotion": type_promotion,
     "name_mapping": name_mapping,
     "nested_columns": nested_columns,

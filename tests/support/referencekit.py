@@ -134,8 +134,28 @@ def reference_rows(rows: pa.Table, sql: str, values: Mapping[str, tuple[str, Any
             int(v) if h and v is not None else norm_value(v)
             for v, h in zip(row.values(), huge, strict=True)
         )
-        for row in relation.to_arrow_table().to_pylist()
+        for row in python_rows(relation.to_arrow_table())
     ]
+
+
+def python_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """`table.to_pylist()`, with nanosecond timestamps as ISO text of nine fractional digits
+    (Python's datetime stops at microseconds; pyarrow refuses to drop the rest)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.unit == "ns":
+            nanos = table.column(i).cast(pa.int64()).to_pylist()
+            texts = [_nanos_text(v, f.type.tz) for v in nanos]
+            table = table.set_column(i, f.name, pa.array(texts, pa.string()))
+    return table.to_pylist()
+
+
+def _nanos_text(nanos: int | None, tz: str | None) -> str | None:
+    if nanos is None:
+        return None
+    seconds, fraction = divmod(nanos, 10**9)
+    text = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    shown = text.isoformat() + (f".{fraction:09d}" if fraction else "")
+    return shown + ("+00:00" if tz else "")
 
 
 # --- decoding each format ------------------------------------------------------------------------
@@ -157,7 +177,7 @@ def decode(format_name: str, body: bytes) -> tuple[list[str] | None, list[list[A
         table = pa.ipc.open_stream(body).read_all()
     else:
         table = pq.read_table(io.BytesIO(body))
-    return table.column_names, [list(row.values()) for row in table.to_pylist()]
+    return table.column_names, [list(row.values()) for row in python_rows(table)]
 
 
 def _objects(objects: list[dict]) -> tuple[list[str] | None, list[list[Any]]]:
