@@ -96,6 +96,27 @@ def test_load_config_types_everything(tmp_path):
         config.sql = "DROP TABLE x"  # type: ignore[misc]
 
 
+def test_a_list_parameter_loads_with_its_default_as_a_tuple(tmp_path):
+    raw = copy.deepcopy(EXAMPLE)
+    raw["parameters"][1] = {
+        "default": ["2024-01-01", "2024-02-29"],
+        "description": "",
+        "name": "since",
+        "required": False,
+        "type": "date[]",
+    }
+    jsonschema.Draft202012Validator(json.loads(POD_SCHEMA.read_text())).validate(raw)
+    (tmp_path / "pod.json").write_text(json.dumps(raw))
+    since = load_config(tmp_path).parameters[1]
+    assert since == ParameterSpec(
+        name="since",
+        type="date[]",
+        required=False,
+        default=(dt.date(2024, 1, 1), dt.date(2024, 2, 29)),
+    )
+    assert since.element == "date"
+
+
 def _broken(path: str, value) -> dict:
     raw = copy.deepcopy(EXAMPLE)
     *parents, last = path.split(".")
@@ -122,6 +143,9 @@ def _broken(path: str, value) -> dict:
             "required parameter has no default",
         ),
         (_broken("parameters.1.name", "region"), "a name is declared twice"),
+        (_broken("parameters.0.type", "string[][]"), "parameters[0]: unknown type 'string[][]'"),
+        (_broken("parameters.1.type", "date[]"), "parameters[1]: default"),  # not a list
+        (_broken("pushdown.1.value.type", "date[]"), "pushdown[1].value: unknown type 'date[]'"),
         (_broken("pushdown.0.op", "like"), "pushdown[0]: unknown predicate op 'like'"),
         (_broken("pushdown.0.value", {"parameter": "nope"}), "undeclared parameter 'nope'"),
         (_broken("pushdown.1.value.type", "uuid"), "pushdown[1].value: unknown type 'uuid'"),

@@ -8,6 +8,7 @@ import pytest
 from datapic_runtime.config import ParameterSpec
 from datapic_runtime.errors import PodError
 from datapic_runtime.params import bind_parameters
+from datapic_runtime.values import MAX_LIST_VALUES
 
 DECLARED = (
     ParameterSpec(name="s", type="string", required=True),
@@ -79,3 +80,67 @@ def test_a_pod_without_parameters_rejects_any():
         PodError, match=r"unknown parameter 'region' \(this pod's parameters: none\)"
     ):
         bind_parameters((), [("region", "EMEA")])
+
+
+# --- list parameters ----------------------------------------------------------------------------
+
+LISTS = (
+    ParameterSpec(name="r", type="string[]", required=False, default=("EMEA",)),
+    ParameterSpec(name="ids", type="integer[]", required=True),
+    ParameterSpec(name="days", type="date[]", required=False, default=None),
+    ParameterSpec(name="on", type="boolean[]", required=False, default=()),
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ([("ids", "1")], {"r": ("EMEA",), "ids": (1,), "days": None, "on": ()}),
+        (
+            [("ids", "3"), ("r", "a,b"), ("ids", "-1"), ("r", "")],
+            {"r": ("a,b", ""), "ids": (3, -1), "days": None, "on": ()},
+        ),
+        (
+            [("ids", "1"), ("days", "2024-02-29"), ("days", "2024-02-29"), ("on", "false")],
+            {
+                "r": ("EMEA",),
+                "ids": (1,),
+                "days": (dt.date(2024, 2, 29), dt.date(2024, 2, 29)),
+                "on": (False,),
+            },
+        ),
+    ],
+)
+def test_a_list_parameter_is_a_tuple_of_typed_values_in_request_order(query, expected):
+    values = bind_parameters(LISTS, query)
+    assert values == expected
+    for name, value in values.items():
+        if value:
+            assert {type(v) for v in value} == {type(v) for v in expected[name]}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ([], "missing required parameter 'ids' (integer[])"),
+        ([("ids", "1"), ("ids", "x")], "parameter 'ids' takes whole numbers such as 42, got 'x'"),
+        ([("ids", "")], "parameter 'ids' takes whole numbers such as 42, got ''"),
+        (
+            [("ids", "1"), ("days", "31/01/2024")],
+            "parameter 'days' takes dates such as 2024-01-31, got '31/01/2024'",
+        ),
+        (
+            [("ids", str(i)) for i in range(MAX_LIST_VALUES + 1)],
+            "parameter 'ids' takes at most 1000 values, got more",
+        ),
+    ],
+)
+def test_bad_list_values_are_400s_naming_the_parameter(query, message):
+    with pytest.raises(PodError) as caught:
+        bind_parameters(LISTS, query)
+    assert (caught.value.status, caught.value.message) == (400, message)
+
+
+def test_a_list_takes_exactly_its_most_values():
+    query = [("ids", str(i)) for i in range(MAX_LIST_VALUES)]
+    assert bind_parameters(LISTS, query)["ids"] == tuple(range(MAX_LIST_VALUES))

@@ -68,6 +68,22 @@ def lit(value) -> Literal:
             ex.In("label", {"EMEA", "APAC"}),
         ),
         (Membership(op="not_in", column="qty", values=(lit(1),)), {}, ex.NotIn("qty", {1})),
+        # A list parameter (a tuple) gives each of its values; an empty one rules every file out.
+        (
+            Membership(op="in", column="label", values=(ParameterRef(name="l"),)),
+            {"l": ("EMEA", "a,b")},
+            ex.In("label", {"EMEA", "a,b"}),
+        ),
+        (
+            Membership(op="not_in", column="day", values=(ParameterRef(name="l"),)),
+            {"l": (dt.date(2024, 1, 1), dt.date(2024, 2, 1))},
+            ex.NotIn("day", {"2024-01-01", "2024-02-01"}),
+        ),
+        (
+            Membership(op="in", column="label", values=(ParameterRef(name="l"),)),
+            {"l": ()},
+            ex.AlwaysFalse(),
+        ),
         (NullCheck(op="is_null", column="flag"), {}, ex.IsNull("flag")),
         (NullCheck(op="not_null", column="flag"), {}, ex.NotNull("flag")),
         (
@@ -105,6 +121,21 @@ def test_each_predicate_kind_is_pushed(nasty, predicate, values, expected):
             "NULL in IN",
         ),
         (cmp("eq", "missing", "$p"), {"p": 1}, "unknown column"),
+        (
+            Membership(op="in", column="label", values=(ParameterRef(name="l"),)),
+            {"l": None},
+            "a NULL list",
+        ),
+        (
+            Membership(op="in", column="qty", values=(ParameterRef(name="l"),)),
+            {"l": (1, 2.5)},
+            "one value of the list is not exact on the column",
+        ),
+        (
+            Membership(op="not_in", column="label", values=(ParameterRef(name="l"),)),
+            {"l": ()},
+            "NOT IN an empty list holds for every file",
+        ),
         (cmp("gt", "d", 0.1), {}, "NaN > 0.1 is true in DuckDB, false in Iceberg"),
         (cmp("ge", "d", "$x"), {"x": 0.1}, "same for >="),
         (Negation(arg=cmp("lt", "d", 0.1)), {}, "NOT (d < 0.1) is d >= 0.1 for Iceberg"),

@@ -88,6 +88,13 @@ def test_from_text_rejects(type_name, text):
         ("date", "2024-03-01", dt.date(2024, 3, 1)),
         ("timestamp", "2024-08-01T12:00:00", dt.datetime(2024, 8, 1, 12)),
         ("date", None, None),
+        ("string[]", ["EMEA", "a,b"], ("EMEA", "a,b")),
+        ("integer[]", [], ()),
+        ("number[]", [1, 2.5], (1.0, 2.5)),
+        ("date[]", ["2024-03-01"], (dt.date(2024, 3, 1),)),
+        ("timestamp[]", ["2024-08-01T12:00:00"], (dt.datetime(2024, 8, 1, 12),)),
+        ("boolean[]", [True, False], (True, False)),
+        ("string[]", None, None),
     ],
 )
 def test_from_json_types_defaults_and_literals(type_name, value, expected):
@@ -108,6 +115,11 @@ def test_from_json_types_defaults_and_literals(type_name, value, expected):
         ("date", "2024-13-01"),
         ("timestamp", "soon"),
         ("integer", 2**64),
+        ("string[]", "EMEA"),  # a list type's default is a list
+        ("string", ["EMEA"]),
+        ("integer[]", [1, "2"]),
+        ("string[]", ["a", None]),  # a list holds no NULL
+        ("integer[]", list(range(1001))),
     ],
 )
 def test_from_json_rejects_values_of_another_type(type_name, value):
