@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..spec.ir import POD_ARGUMENTS, CompiledQuery, ParamType, Pod
+from ..spec.ir import MAX_LIST_VALUES, POD_ARGUMENTS, CompiledQuery, ParamType, Pod
 
 _SCHEMAS: dict[ParamType, dict[str, str]] = {
     ParamType.STRING: {"type": "string"},
@@ -213,18 +213,35 @@ def _description(pod: Pod) -> str:
 
 
 def _parameter(parameter) -> dict[str, Any]:
-    schema = dict(_SCHEMAS[parameter.type])
+    schema = dict(_SCHEMAS[parameter.type.element])
+    description = parameter.description
+    if parameter.type.is_list:
+        schema = {"type": "array", "items": schema, "maxItems": MAX_LIST_VALUES}
+        description = " ".join(filter(None, (description, _list_usage(parameter.name))))
     if not parameter.required:
-        schema["default"] = parameter.default
+        default = parameter.default
+        schema["default"] = list(default) if isinstance(default, tuple) else default
     result: dict[str, Any] = {
         "name": parameter.name,
         "in": "query",
         "required": parameter.required,
         "schema": schema,
     }
-    if parameter.description:
-        result["description"] = parameter.description
+    if parameter.type.is_list:
+        # OpenAPI's own form of repeated arguments; the comma form is the description's.
+        result |= {"style": "form", "explode": True}
+    if description:
+        result["description"] = description
     return result
+
+
+def _list_usage(name: str) -> str:
+    """How a query string gives a list parameter's values (the runtime's querystring.py)."""
+    return (
+        f"Several values: repeat the argument ({name}=a&{name}=b) or separate them with "
+        f"commas ({name}=a,b); a comma inside a value is sent percent-encoded (%2C), as URL "
+        f"encoders do. At most {MAX_LIST_VALUES} values."
+    )
 
 
 def _rows(query: CompiledQuery) -> dict[str, Any]:

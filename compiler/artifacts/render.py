@@ -17,7 +17,7 @@ import jinja2
 
 from .. import __version__
 from ..assets import templates_dir
-from ..spec.ir import CompiledQuery, Deployment, Pod
+from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Deployment, Pod
 from .openapi import openapi
 from .podhash import LABEL as HASH_LABEL
 from .podhash import PLACEHOLDER, stamp
@@ -86,7 +86,7 @@ def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
                 "name": p.name,
                 "type": p.type.value,
                 "required": p.required,
-                "default": p.default,
+                "default": list(p.default) if isinstance(p.default, tuple) else p.default,
                 "description": p.description,
             }
             for p in pod.parameters
@@ -118,6 +118,8 @@ def _template_context(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
         "markdown_header": header(pod, "<!--") + " -->",
         "generator": GENERATOR,
         "source_name": ".".join((*pod.source.namespace, pod.source.table)),
+        "has_list_parameters": any(p.type.is_list for p in pod.parameters),
+        "max_list_values": MAX_LIST_VALUES,
         **_deploy_context(pod),
     }
 

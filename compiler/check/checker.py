@@ -209,7 +209,8 @@ class _Checker:
         message = f"{left.what} {verb} {right.what}"
         for one, other in ((left, right), (right, left)):
             if one.parameter is not None and other.kind not in (None, Kind.OTHER):
-                return f"{message}: declare ':{one.parameter.name}' as {self.type_for(other)}"
+                wanted = self.type_for(other) + ("[]" if one.parameter.type.is_list else "")
+                return f"{message}: declare ':{one.parameter.name}' as {wanted}"
         return message
 
     @staticmethod

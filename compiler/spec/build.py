@@ -15,6 +15,7 @@ from ..diagnostics import Code, Diagnostic, error
 from .deployment import resolve_deployment
 from .ir import (
     DEFAULT_CATALOG,
+    MAX_LIST_VALUES,
     POD_ARGUMENTS,
     Aggregate,
     Column,
@@ -245,12 +246,42 @@ class _Builder:
 
     def checked_default(self, ptype: ParamType, value: Any, path: tuple) -> Any:
         """The default in its JSON form, or a diagnostic when it does not fit the type."""
+        if ptype.is_list or isinstance(value, list):
+            return self.checked_list_default(ptype, value, path)
         normalised = _normalise_default(ptype, value)
         if normalised is None:
             wide = isinstance(value, int) and not isinstance(value, bool) and value not in _INT64
             reason = "is beyond 64-bit integers" if wide else f"is not a valid {ptype.value}"
             self.fail(Code.INVALID_VALUE, f"default {value!r} {reason}", path)
         return normalised
+
+    def checked_list_default(self, ptype: ParamType, value: Any, path: tuple) -> Any:
+        """A list type's default as a tuple of JSON forms, each value checked where it stands."""
+        if not ptype.is_list:
+            self.fail(
+                Code.INVALID_VALUE,
+                f"default is a list but the type is {ptype.value} (for several values declare "
+                f"type: {ptype.as_list.value} and use it as `column IN :name`)",
+                path,
+            )
+            return None
+        if not isinstance(value, list):
+            self.fail(
+                Code.INVALID_VALUE,
+                f"default of a {ptype.value} parameter must be a YAML list, e.g. [{value}]",
+                path,
+            )
+            return None
+        if len(value) > MAX_LIST_VALUES:
+            self.fail(
+                Code.INVALID_VALUE,
+                f"default has {len(value)} values; a list parameter takes at most "
+                f"{MAX_LIST_VALUES}",
+                path,
+            )
+            return None
+        checked = [self.checked_default(ptype.element, v, (*path, i)) for i, v in enumerate(value)]
+        return tuple(checked)
 
     def order_by(self, query: Projection | Reduction | None) -> tuple[OrderKey, ...]:
         value = self.data.get("order_by")

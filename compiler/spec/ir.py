@@ -25,14 +25,41 @@ class Operation(enum.Enum):
 
 
 class ParamType(enum.StrEnum):
-    """Types a request parameter can declare; each value is its name in lower case."""
+    """Types a request parameter can declare, as the spec spells them: each scalar type and its
+    list form (`string[]`), which only `column IN :name` may use."""
 
-    STRING = enum.auto()
-    INTEGER = enum.auto()
-    NUMBER = enum.auto()
-    BOOLEAN = enum.auto()
-    DATE = enum.auto()
-    TIMESTAMP = enum.auto()
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    STRING_LIST = "string[]"
+    INTEGER_LIST = "integer[]"
+    NUMBER_LIST = "number[]"
+    BOOLEAN_LIST = "boolean[]"
+    DATE_LIST = "date[]"
+    TIMESTAMP_LIST = "timestamp[]"
+
+    @property
+    def is_list(self) -> bool:
+        """Whether a value of this type is a list of values."""
+        return self.value.endswith("[]")
+
+    @property
+    def element(self) -> ParamType:
+        """The type of one value: the type itself for a scalar, `string` for `string[]`."""
+        return ParamType(self.value.removesuffix("[]"))
+
+    @property
+    def as_list(self) -> ParamType:
+        """The list form of a scalar type (itself for a list type)."""
+        return ParamType(f"{self.element.value}[]")
+
+
+# The most values one list parameter takes (the runtime's MAX_LIST_VALUES, values.py): a list
+# is a filter's IN list, not a way to upload data.
+MAX_LIST_VALUES = 1000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,12 +77,13 @@ POD_ARGUMENTS = ("format", "limit", "page_token")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Parameter(Located):
-    """A typed request parameter; `default` is its JSON form (ISO strings for dates)."""
+    """A typed request parameter; `default` is its JSON form (ISO strings for dates, a tuple of
+    those for a list type)."""
 
     name: str
     type: ParamType
     required: bool
-    default: str | int | float | bool | None = None
+    default: str | int | float | bool | tuple | None = None
     description: str = ""
 
 

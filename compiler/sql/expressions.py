@@ -19,6 +19,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..spec.ir import Parameter
+from .lists import in_problem
 from .nodes import (
     ARITHMETIC,
     COMPARISONS,
@@ -314,6 +315,8 @@ def _node_problem(
         return Code.NUMBER_OUT_OF_RANGE, problem
     if isinstance(node, exp.Cast) and (problem := cast_problem(node)):
         return Code.CONSTRUCT_NOT_ALLOWED, problem
+    if isinstance(node, exp.In) and (problem := in_problem(node)):
+        return Code.IN_NEEDS_A_LIST, problem
     if type(node) in functions or isinstance(node, _STRUCTURAL):
         return None
     if isinstance(node, exp.Dot):

@@ -13,6 +13,7 @@ from sqlglot.tokens import Tokenizer
 from ..diagnostics import Code, Diagnostic, error
 from ..spec.ir import CompiledQuery, Pod, Projection
 from .expressions import Checked, column_names, parse_aggregate, parse_filter
+from .lists import lowered
 from .nodes import DIALECT
 from .pushdown import pushdown
 
@@ -44,9 +45,11 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
         return None, diagnostics
     trees = [c.tree for c in conditions]
     read = set(outputs.read).union(*(column_names(tree) for tree in trees))
+    parameters = {p.name: p for p in pod.parameters}
+    executed = [lowered(tree, parameters) for tree in trees]  # list parameters as DuckDB lists
     return (
         CompiledQuery(
-            sql=_printed(_select(pod, outputs, trees)),
+            sql=_printed(_select(pod, outputs, executed)),
             columns=pod.query.output_names,
             read_columns=tuple(sorted(read)),
             pushdown=tuple(_normalised(p) for p in pushdown(trees)),

@@ -24,7 +24,9 @@ def operands(node: exp.Expression) -> list[exp.Expression]:
     ['a', '1', '2']
     """
     if isinstance(node, exp.In):
-        return [node.this, *node.expressions]
+        # `x IN :list` keeps its list in `field`: its values are what x meets.
+        field = node.args.get("field")
+        return [node.this, *node.expressions, *([field] if field is not None else [])]
     if isinstance(node, exp.Between):
         return [node.this, node.args["low"], node.args["high"]]
     return [node.left, node.right]

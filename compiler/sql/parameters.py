@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..spec.ir import Parameter
+from .lists import list_problem
 from .nodes import ARITHMETIC, COMPARISONS, operands, snippet
 from .types import Kind, cast_kind, family, parameter_family
 
@@ -37,6 +38,10 @@ def check_parameters(
     for placeholder in tree.find_all(exp.Placeholder):
         declared = parameters.get(placeholder.name)
         if declared is None:
+            continue
+        misplaced = list_problem(placeholder, declared, span)
+        if misplaced:
+            problems.append(misplaced)
             continue
         mismatch = _usage_mismatch(placeholder, declared, parameters)
         if mismatch:

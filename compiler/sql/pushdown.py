@@ -88,7 +88,14 @@ def _negated(node: exp.Expression) -> dict:
 
 
 def _in_values(node: exp.In) -> list[dict]:
-    """The values of a plain IN list; `IN ()`, subqueries and UNNEST are not pushable."""
+    """The values of a plain IN list; `IN ()`, subqueries and UNNEST are not pushable.
+
+    A list parameter (`x IN :regions`) is one parameter reference: the pod binds it to all of
+    the request's values.
+    """
+    field = node.args.get("field")
+    if isinstance(field, exp.Placeholder):
+        return [_value(field)]
     if not node.expressions or any(node.args.get(k) for k in ("query", "unnest", "field")):
         raise _NotPushable
     return [_value(v) for v in node.expressions]

@@ -26,7 +26,7 @@ class Kind(enum.Enum):
 
 TIME = frozenset({Kind.DATE, Kind.TIMESTAMP})
 
-PARAMETER_KINDS = {
+_SCALAR_KINDS = {
     ParamType.STRING: Kind.STRING,
     ParamType.INTEGER: Kind.NUMBER,
     ParamType.NUMBER: Kind.NUMBER,
@@ -34,6 +34,8 @@ PARAMETER_KINDS = {
     ParamType.DATE: Kind.DATE,
     ParamType.TIMESTAMP: Kind.TIMESTAMP,
 }
+# A list parameter is judged by its values' kind: `region IN :regions` compares strings.
+PARAMETER_KINDS = {t: _SCALAR_KINDS[t.element] for t in ParamType}
 
 
 def family(kind: Kind) -> str:

@@ -4,8 +4,10 @@ documented, and agree with what the runtime serves."""
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import quote, urlencode
 
-from datapic_runtime import formats, server
+from datapic_runtime import formats, server, values
+from datapic_runtime.querystring import query_items
 from factories import parameter, pod, projection
 
 from compiler.artifacts.openapi import POD_ARGUMENTS, openapi
@@ -88,3 +90,38 @@ def test_the_page_token_form_is_the_runtimes_and_the_link_repeats_the_request():
         "limit": "$request.query.limit",
         "page_token": "$response.header.X-Next-Page-Token",
     }
+
+
+def test_a_list_parameter_is_an_exploded_form_array_with_its_comma_form_described():
+    the_pod = pod(
+        projection("a"),
+        filters=("a IN :regions", "b IN :days"),
+        parameters=(
+            parameter("regions", "string[]", ("EMEA", "a,b")),
+            parameter("days", "date[]"),
+        ),
+    )
+    query, problems = lower(the_pod)
+    assert problems == []
+    regions, days = openapi(the_pod, query)["paths"]["/get_data"]["get"]["parameters"][:2]
+    assert regions["schema"] == {
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": values.MAX_LIST_VALUES,
+        "default": ["EMEA", "a,b"],
+    }
+    assert (regions["style"], regions["explode"], regions["required"]) == ("form", True, False)
+    assert "regions=a&regions=b" in regions["description"]
+    assert "regions=a,b" in regions["description"] and "%2C" in regions["description"]
+    assert days["schema"]["items"] == {"type": "string", "format": "date"}
+    assert days["required"] is True
+
+
+def test_what_the_document_says_of_lists_is_how_the_runtime_reads_them():
+    wanted = ["EMEA", "a,b", "c d"]
+    # An exploded form array as URL encoders write it: one argument per value, `,` as %2C.
+    exploded = urlencode([("r", v) for v in wanted]).encode()
+    assert query_items(exploded, {"r"}) == [("r", v) for v in wanted]
+    # The comma form the description gives, with the comma inside a value percent-encoded.
+    commas = ("r=" + ",".join(quote(v, safe="") for v in wanted)).encode()
+    assert query_items(commas, {"r"}) == [("r", v) for v in wanted]

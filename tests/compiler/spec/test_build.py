@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from datapic_runtime.values import MAX_LIST_VALUES as RUNTIME_MAX_LIST_VALUES
 from factories import write_spec
 
 from compiler.spec.build import build
 from compiler.spec.ir import (
+    MAX_LIST_VALUES,
     Aggregate,
     Column,
     Filter,
@@ -202,6 +204,45 @@ PARAMETERS = [
     (
         "{name: p, type: string, description: Region code}",
         Parameter(name="p", type=ParamType.STRING, required=True, description="Region code"),
+    ),
+    ('{name: p, type: "string[]"}', Parameter(name="p", type=ParamType.STRING_LIST, required=True)),
+    (
+        '{name: p, type: "string[]", default: [EMEA, "a,b"]}',
+        Parameter(name="p", type=ParamType.STRING_LIST, required=False, default=("EMEA", "a,b")),
+    ),
+    (
+        '{name: p, type: "integer[]", default: []}',
+        Parameter(name="p", type=ParamType.INTEGER_LIST, required=False, default=()),
+    ),
+    (
+        '{name: p, type: "integer[]", default: null}',
+        Parameter(name="p", type=ParamType.INTEGER_LIST, required=False, default=None),
+    ),
+    (
+        '{name: p, type: "date[]", default: [2024-02-29, 2024-03-01]}',
+        Parameter(
+            name="p",
+            type=ParamType.DATE_LIST,
+            required=False,
+            default=("2024-02-29", "2024-03-01"),
+        ),
+    ),
+    (
+        '{name: p, type: "timestamp[]", default: [2024-02-01 10:00]}',
+        Parameter(
+            name="p",
+            type=ParamType.TIMESTAMP_LIST,
+            required=False,
+            default=("2024-02-01T10:00:00",),
+        ),
+    ),
+    (
+        '{name: p, type: "boolean[]", default: [true]}',
+        Parameter(name="p", type=ParamType.BOOLEAN_LIST, required=False, default=(True,)),
+    ),
+    (
+        '{name: p, type: "number[]", default: [1, 2.5]}',
+        Parameter(name="p", type=ParamType.NUMBER_LIST, required=False, default=(1, 2.5)),
     ),
 ]
 
@@ -548,3 +589,15 @@ def test_long_description_may_come_from_anywhere_in_the_project(tmp_path):
     for name in ("../docs/about.md", "link.md"):
         pod = pod_of(tmp_path / "specs", f"select: [a]\nlong_description: {name}")
         assert pod.long_description == "# About\n"
+
+
+def test_a_list_default_takes_at_most_the_runtimes_number_of_values(tmp_path):
+    values = ", ".join(str(i) for i in range(MAX_LIST_VALUES))
+    declared = f'{{name: p, type: "integer[]", default: [{values}]}}'
+    pod = pod_of(tmp_path, f"select: [a]\nfilters: [a IN :p]\nparameters: [{declared}]")
+    assert pod.parameters[0].default == tuple(range(MAX_LIST_VALUES))
+    one_more = f'{{name: p, type: "integer[]", default: [{values}, 0]}}'
+    assert problems_of(tmp_path, f"select: [a]\nparameters: [{one_more}]") == [
+        ("DP0103", 4, 52, "default has 1001 values; a list parameter takes at most 1000")
+    ]
+    assert MAX_LIST_VALUES == RUNTIME_MAX_LIST_VALUES  # the runtime refuses the same requests

@@ -168,7 +168,8 @@ CASES = [
                 4,
                 30,
                 'parameters[0].type: "float" is not one of "string", "integer", "number", '
-                '"boolean", "date", "timestamp"',
+                '"boolean", "date", "timestamp", "string[]", "integer[]", "number[]", '
+                '"boolean[]", "date[]", "timestamp[]"',
             )
         ],
         id="unknown-parameter-type",

@@ -10,7 +10,10 @@ from compiler.sql.expressions import parse_filter
 from compiler.sql.lower import lower
 from compiler.sql.pushdown import pushdown
 
-PARAMETERS = {p.name: p for p in (parameter("p", "integer"), parameter("s", "string"))}
+PARAMETERS = {
+    p.name: p
+    for p in (parameter("p", "integer"), parameter("s", "string"), parameter("l", "string[]"))
+}
 PREDICATE = Draft202012Validator({"$defs": POD_SCHEMA["$defs"], "$ref": "#/$defs/predicate"})
 
 
@@ -174,6 +177,19 @@ CASES = [
     pytest.param("starts_with(a, 'x')", [], id="starts-with-function-not-pushed"),
     pytest.param("CASE WHEN a THEN 1 END = 1", [], id="case-not-pushed"),
     pytest.param('"Region" = 1', [cmp("eq", "Region", i(1))], id="quoted-column-keeps-case"),
+    # A list parameter is one reference: the pod binds it to every value of the request.
+    pytest.param(
+        "a IN :l", [{"op": "in", "column": "a", "values": [{"parameter": "l"}]}], id="in-list"
+    ),
+    pytest.param(
+        "a IN (:l)", [{"op": "in", "column": "a", "values": [{"parameter": "l"}]}], id="in-(list)"
+    ),
+    pytest.param(
+        "a NOT IN :l",
+        [{"op": "not_in", "column": "a", "values": [{"parameter": "l"}]}],
+        id="not-in-list",
+    ),
+    pytest.param(":l IS NULL OR a IN :l", [], id="optional-list-not-pushed"),
 ]
 
 
