@@ -50,6 +50,8 @@ def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
 
 def _predicate(node: exp.Expression) -> dict:
     node = node.unnest()
+    if (optional := _optional(node)) is not None:
+        return optional
     if isinstance(node, exp.And | exp.Or):
         op = "and" if isinstance(node, exp.And) else "or"
         return {"op": op, "args": [_predicate(node.left), _predicate(node.right)]}
@@ -76,6 +78,37 @@ def _predicate(node: exp.Expression) -> dict:
     if isinstance(node, exp.Like):
         return _like(node)
     raise _NotPushable
+
+
+def _optional(node: exp.Expression) -> dict | None:
+    """`:p IS NULL OR q` (a filter a caller switches off by leaving p out) pushed as `q` alone,
+    when q names p: the pod leaves out every conjunct naming a NULL parameter, so with p NULL
+    nothing is pushed, and with p given the OR is q. Any other shape: None."""
+    if not isinstance(node, exp.Or):
+        return None
+    for test, rest in ((node.left.unnest(), node.right), (node.right.unnest(), node.left)):
+        off = isinstance(test, exp.Is) and isinstance(test.expression, exp.Null)
+        name = (
+            test.this.unnest().name
+            if off and isinstance(test.this.unnest(), exp.Placeholder)
+            else None
+        )
+        if name is None:
+            continue
+        try:
+            pushed = _predicate(rest)
+        except _NotPushable:
+            return None
+        return pushed if {"parameter": name} in _values_of(pushed) else None
+    return None
+
+
+def _values_of(predicate: dict) -> list[dict]:
+    """Every value a pushdown predicate names, literals and parameters."""
+    found = [predicate["value"]] if "value" in predicate else list(predicate.get("values", ()))
+    for inner in (*predicate.get("args", ()), *([predicate["arg"]] if "arg" in predicate else [])):
+        found += _values_of(inner)
+    return found
 
 
 def _negated(node: exp.Expression) -> dict:

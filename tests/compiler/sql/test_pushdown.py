@@ -189,7 +189,30 @@ CASES = [
         [{"op": "not_in", "column": "a", "values": [{"parameter": "l"}]}],
         id="not-in-list",
     ),
-    pytest.param(":l IS NULL OR a IN :l", [], id="optional-list-not-pushed"),
+    # A filter switched off by leaving its parameter out pushes what it tests when given: the
+    # pod drops a conjunct naming a NULL parameter, so with the parameter left out none is.
+    pytest.param(
+        ":l IS NULL OR a IN :l",
+        [{"op": "in", "column": "a", "values": [{"parameter": "l"}]}],
+        id="optional-list",
+    ),
+    pytest.param(
+        "(a = :s OR (:s IS NULL))", [cmp("eq", "a", {"parameter": "s"})], id="optional-scalar"
+    ),
+    pytest.param(
+        "NOT (:s IS NULL OR a = :s)",
+        [{"op": "not", "arg": cmp("eq", "a", {"parameter": "s"})}],
+        id="not-optional",
+    ),
+    pytest.param(
+        "b = 1 AND (:l IS NULL OR a NOT IN :l)",
+        [cmp("eq", "b", i(1)), {"op": "not_in", "column": "a", "values": [{"parameter": "l"}]}],
+        id="optional-conjunct",
+    ),
+    pytest.param(":s IS NULL OR a = 1", [], id="optional-test-of-another-parameter"),
+    pytest.param(":s IS NULL OR a = :p", [], id="optional-naming-another-parameter"),
+    pytest.param(":s IS NULL OR lower(a) = :s", [], id="optional-unpushable"),
+    pytest.param(":s IS NOT NULL OR a = :s", [], id="is-not-null-is-no-switch"),
 ]
 
 
