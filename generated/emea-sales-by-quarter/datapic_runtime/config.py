@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .predicates import Predicate, parse_predicate
-from .values import TYPES, from_json
+from .values import LIST_TYPES, TYPES, element_type, from_json
 
 # The shape of pod.json this runtime reads; 2: `sql` is a list of lines, not one string.
 FORMAT_VERSION = 2
@@ -17,13 +17,20 @@ FORMAT_VERSION = 2
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParameterSpec:
-    """A declared request parameter; `default` is already typed (a date for a date, …)."""
+    """A declared request parameter; `default` is already typed (a date for a date, a tuple of
+    those for a list type, …)."""
 
     name: str
     type: str
     required: bool
     default: Any = None
     description: str = ""
+
+    @property
+    def element(self) -> str | None:
+        """The type of one value of a list parameter (`string` for `string[]`); None for a
+        scalar one."""
+        return element_type(self.type)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +124,7 @@ def _parse(raw: dict) -> PodConfig:
 
 
 def _parameter(raw: dict, where: str) -> ParameterSpec:
-    if raw["type"] not in TYPES:
+    if raw["type"] not in (*TYPES, *LIST_TYPES):
         raise ConfigError(f"pod.json: {where}: unknown type {raw['type']!r}")
     if raw["required"] and raw["default"] is not None:
         raise ConfigError(f"pod.json: {where}: a required parameter has no default")

@@ -93,7 +93,7 @@ def _build(
     if isinstance(node, NullCheck):
         return (ex.IsNull if node.op == "is_null" else ex.NotNull)(name)
     if isinstance(node, Membership):
-        literals = {_exact(column_type, _resolve(v, values)) for v in node.values}
+        literals = {_exact(column_type, v) for v in _members(node.values, values)}
         return (ex.In if node.op == "in" else ex.NotIn)(name, literals)
     if isinstance(node, Comparison):
         if node.op == "starts_with" and not isinstance(column_type, ice.StringType):
@@ -127,6 +127,15 @@ def _resolve(value: Value, values: Mapping[str, Any]) -> Any:
     if resolved is None:
         raise _Skip  # NULL never matches in SQL, but Iceberg literals cannot be NULL
     return resolved
+
+
+def _members(refs: Iterable[Value], values: Mapping[str, Any]) -> Iterator[Any]:
+    """An IN list's values: a list parameter (a tuple) gives each of its values; an empty one
+    gives none, which pyiceberg's In reads as AlwaysFalse (and NotIn as AlwaysTrue), as DuckDB
+    reads `x IN []`."""
+    for ref in refs:
+        resolved = _resolve(ref, values)
+        yield from resolved if isinstance(resolved, tuple) else (resolved,)
 
 
 def _exact(column_type: ice.IcebergType, value: Any) -> Any:

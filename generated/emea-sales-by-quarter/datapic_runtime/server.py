@@ -42,6 +42,7 @@ from .paging import (
 )
 from .params import bind_parameters
 from .query import QueryEngine
+from .querystring import query_items
 from .requestlog import Exchange, setup_logging
 from .serialize import error_json
 from .streaming import AnswerBody, ClosingStreamingResponse
@@ -95,13 +96,14 @@ def create_app(
     # all would stall until the queue timeout (mass 503s). Now a streamed body always gets a
     # thread: its query runs back to back with the waiting ones.
     request_threads = anyio.CapacityLimiter(get_data.engine.limits.request_threads)
+    lists = frozenset(p.name for p in config.parameters if p.element)
 
     @app.api_route("/get_data", methods=GET)
     async def get_data_route(request: Request) -> Response:
         return await anyio.to_thread.run_sync(
             get_data.answer,
             request.url.path,
-            request.query_params.multi_items(),
+            query_items(request.scope["query_string"], lists),
             request.headers.get("accept"),
             request.method == "HEAD",
             limiter=request_threads,
@@ -209,7 +211,7 @@ def _read_request(
             raise PodError(400, f"argument '{name}' is given more than once")
         else:
             reserved[name] = text
-    exchange.given = {name: text for name, text in parameters}
+    exchange.given = _shown(parameters)
     chosen = choose_format(reserved.get("format"), accept)
     exchange.format = chosen.name
     limit = parse_limit(reserved.get("limit"), config.max_page_size)
@@ -220,6 +222,14 @@ def _read_request(
         position = tokens.read(reserved["page_token"], values)
     exchange.offset = position.offset
     return _Asked(values, chosen, limit, Page(position.offset, limit + 1, position.snapshot_id))
+
+
+def _shown(parameters: list[tuple[str, str]]) -> dict[str, str]:
+    """Each parameter's text for the request log, a list parameter's values joined by commas."""
+    texts: dict[str, list[str]] = {}
+    for name, text in parameters:
+        texts.setdefault(name, []).append(text)
+    return {name: ",".join(values) for name, values in texts.items()}
 
 
 def _cache_headers(freshness_seconds: float, state_age_seconds: float) -> dict[str, str]:
