@@ -285,6 +285,9 @@ def _sql(node: Predicate, params: dict) -> str:
     column = f'"{node.column}"'
     if isinstance(node, NullCheck):
         return f"({column} IS {'NOT ' if node.op == 'not_null' else ''}NULL)"
+    if isinstance(node, Membership) and node.values[0] == ParameterRef(name=_LIST):
+        # A list parameter, as the compiler lowers `x [NOT] IN :list`.
+        return f"({'NOT ' if node.op == 'not_in' else ''}ARRAY_CONTAINS(${_LIST}, {column}))"
     if isinstance(node, Membership):
         items = ", ".join(value(v) for v in node.values)
         return f"({column} {'NOT ' if node.op == 'not_in' else ''}IN ({items}))"
@@ -303,10 +306,28 @@ def _operand(draw, column: str, params: dict):
     return ParameterRef(name=name)
 
 
+_LIST = "list"
+
+
+@st.composite
+def _list_membership(draw, column: str, params: dict):
+    """`column [NOT] IN :list`: a list of 0 to 3 values of one Python type, or NULL, as the
+    runtime binds a list parameter (one per case)."""
+    first = draw(st.sampled_from(COLUMN_VALUES[column]))
+    same = [v for v in COLUMN_VALUES[column] if type(v) is type(first)]
+    values = tuple(draw(st.lists(st.sampled_from(same), max_size=3)))
+    params[_LIST] = None if draw(st.integers(0, 5)) == 0 else values
+    op = draw(st.sampled_from(["in", "not_in"]))
+    return Membership(op=op, column=column, values=(ParameterRef(name=_LIST),))
+
+
 @st.composite
 def _leaf(draw, params: dict):
     column = draw(st.sampled_from(sorted(COLUMN_VALUES)))
-    kind = draw(st.sampled_from(["cmp", "cmp", "cmp", "in", "null"]))
+    kinds = ["cmp", "cmp", "cmp", "in", "null", *([] if _LIST in params else ["list"])]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "list":
+        return draw(_list_membership(column, params))
     if kind == "null":
         return NullCheck(op=draw(st.sampled_from(["is_null", "not_null"])), column=column)
     if kind == "in":
