@@ -50,6 +50,7 @@ class Code(enum.Enum):
     NOT_AN_AGGREGATE = "DP0309"
     EXPRESSION_TOO_DEEP = "DP0310"
     NUMBER_OUT_OF_RANGE = "DP0311"
+    BAD_AGGREGATE_ARGUMENT = "DP0312"
     SECRET_IN_PLAIN_TEXT = "DP0401"
     INVALID_DEPLOY_SETTING = "DP0402"
     # DP05xx: found by `--check`, against the table's current schema in the catalog.

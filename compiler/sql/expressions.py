@@ -80,7 +80,15 @@ SCALAR_FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.DateTrunc: "date_trunc",
     exp.TimestampTrunc: "date_trunc",
     exp.Extract: "extract",
+    exp.Hour: "hour",
+    exp.Minute: "minute",
+    exp.DayOfWeek: "dayofweek",
+    # strftime: DuckDB's own formatting, the same text whatever the host's locale.
+    exp.TimeToStr: "strftime",
     exp.StartsWith: "starts_with",
+    exp.ByteLength: "octet_length",
+    # DuckDB matches with RE2: time linear in the text, patterns bounded in memory.
+    exp.RegexpLike: "regexp_matches",
     exp.CurrentDate: "current_date",
     exp.CurrentTimestamp: "current_timestamp",
     exp.Cast: "cast",
@@ -95,7 +103,14 @@ AGGREGATE_FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Median: "median",
     exp.Stddev: "stddev",
     exp.Variance: "variance",
+    exp.CountIf: "count_if",
+    exp.ApproxDistinct: "approx_count_distinct",
+    exp.PercentileCont: "quantile_cont",
+    exp.PercentileDisc: "quantile_disc",
 }
+
+# The SQL standard's percentiles, written `percentile_cont(0.5) WITHIN GROUP (ORDER BY x)`.
+PERCENTILES = (exp.PercentileCont, exp.PercentileDisc)
 
 # Structural nodes allowed anywhere in a checked expression.
 _STRUCTURAL = (
@@ -134,15 +149,22 @@ def parse_filter(
     text: str, span: Span, parameters: dict[str, Parameter]
 ) -> tuple[Checked | None, list[Diagnostic]]:
     """Parse one filter: a single boolean scalar condition over columns and parameters."""
-    tree, problems = _parse_one(text, span, "filter")
+    return parse_condition(text, span, parameters, "filter", aggregates=False)
+
+
+def parse_condition(
+    text: str, span: Span, parameters: dict[str, Parameter], what: str, *, aggregates: bool
+) -> tuple[Checked | None, list[Diagnostic]]:
+    """Parse one condition (a filter, or with aggregates allowed, a having condition)."""
+    tree, problems = parse_one(text, span, what)
     if tree is None:
         return None, problems
-    problems = list(_disallowed(tree, span, allow_aggregates=False))
+    problems = list(disallowed(tree, span, text, allow_aggregates=aggregates))
     if not problems and not _is_condition(tree, parameters):
         problems.append(
             error(
                 Code.NOT_A_CONDITION,
-                f"filter '{text.strip()}' is not a condition (a comparison, IN, BETWEEN, LIKE, "
+                f"{what} '{text.strip()}' is not a condition (a comparison, IN, BETWEEN, LIKE, "
                 "IS NULL, or AND/OR/NOT of those)",
                 span,
             )
@@ -150,38 +172,51 @@ def parse_filter(
     problems += check_parameters(tree, span, parameters)
     if problems:
         return None, problems
-    return Checked(tree=_without_comments(tree), parameters=placeholders(tree)), []
+    return Checked(tree=without_comments(tree), parameters=placeholders(tree)), []
 
 
-def parse_aggregate(text: str, name: str, span: Span) -> tuple[Checked | None, list[Diagnostic]]:
-    """Parse one aggregate: an allow-listed aggregate over a scalar expression of columns."""
-    tree, problems = _parse_one(text, span, f"aggregate '{name}'")
+def parse_output(text: str, name: str, span: Span) -> tuple[Checked | None, list[Diagnostic]]:
+    """Parse one computed output of select or group_by: a scalar expression over columns."""
+    what = f"computed column '{name}'"
+    tree, problems = parse_one(text, span, what)
     if tree is None:
         return None, problems
-    problems = list(_disallowed(tree, span, allow_aggregates=True))
-    if not problems and type(tree) not in AGGREGATE_FUNCTIONS:
-        problems.append(
+    found = tree.find(*AGGREGATE_FUNCTIONS)
+    if found is not None:
+        return None, [
             error(
-                Code.NOT_AN_AGGREGATE,
-                f"aggregate '{name}' must be one aggregate call "
-                f"({', '.join(sorted(set(AGGREGATE_FUNCTIONS.values())))}), got '{text.strip()}'",
+                Code.CONSTRUCT_NOT_ALLOWED,
+                f"{what} is computed row by row; the aggregate {function_name(found)}() "
+                "belongs under aggregate",
                 span,
             )
-        )
-    nested = [n for n in tree.find_all(*AGGREGATE_FUNCTIONS) if n is not tree]
-    if not problems and nested:
-        problems.append(error(Code.NOT_AN_AGGREGATE, f"aggregate '{name}' nests aggregates", span))
+        ]
+    problems = list(disallowed(tree, span, text, allow_aggregates=False))
     if not problems and placeholders(tree):
         problems.append(
             error(
                 Code.CONSTRUCT_NOT_ALLOWED,
-                f"aggregate '{name}' uses a parameter; parameters belong in filters",
+                f"{what} uses a parameter; parameters belong in filters and having",
                 span,
             )
         )
     if problems:
         return None, problems
-    return Checked(tree=_without_comments(tree), parameters=frozenset()), []
+    return Checked(tree=without_comments(tree), parameters=frozenset()), []
+
+
+def aggregate_call(tree: exp.Expression) -> exp.Expression | None:
+    """The aggregate function an aggregate expression calls, under its FILTER or WITHIN GROUP;
+    None when the expression is not one aggregate call.
+
+    >>> aggregate_call(sqlglot.parse_one("count(*) FILTER (WHERE a)")).sql()
+    'COUNT(*)'
+    """
+    if isinstance(tree, exp.Filter):
+        tree = tree.this
+    if isinstance(tree, exp.WithinGroup):
+        tree = tree.this
+    return tree if type(tree) in AGGREGATE_FUNCTIONS else None
 
 
 def column_names(tree: exp.Expression) -> set[str]:
@@ -195,7 +230,7 @@ def column_names(tree: exp.Expression) -> set[str]:
 MAX_EXPRESSION_DEPTH = 64
 
 
-def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, list]:
+def parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, list]:
     too_deep = error(
         Code.EXPRESSION_TOO_DEEP,
         f"{what} nests more than {MAX_EXPRESSION_DEPTH} levels deep; simplify it",
@@ -221,7 +256,23 @@ def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None,
         ]
     if _depth(statements[0]) > MAX_EXPRESSION_DEPTH:
         return None, [too_deep]
-    return _without_empty_aliases(statements[0]), []
+    return _standard_forms(_without_empty_aliases(statements[0])), []
+
+
+def _standard_forms(tree: exp.Expression) -> exp.Expression:
+    """The tree with functions sqlglot leaves unnamed in DuckDB given their own node, so the
+    allow-list and the type rules know them: `octet_length(x)` is a ByteLength."""
+
+    def named(node: exp.Expression) -> exp.Expression:
+        if (
+            isinstance(node, exp.Anonymous)
+            and str(node.this).lower() == "octet_length"
+            and len(node.expressions) == 1
+        ):
+            return exp.ByteLength(this=node.expressions[0])
+        return node
+
+    return tree.transform(named, copy=False)
 
 
 def _depth(tree: exp.Expression) -> int:
@@ -270,10 +321,11 @@ def _parse_error_reason(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def _disallowed(
-    tree: exp.Expression, span: Span, *, allow_aggregates: bool
+def disallowed(
+    tree: exp.Expression, span: Span, text: str, *, allow_aggregates: bool
 ) -> Iterator[Diagnostic]:
-    """Every node outside the allow-list, once each, outermost first."""
+    """Every node outside the allow-list, once each, outermost first. The whole expression is
+    quoted as the user wrote it (sqlglot prints some forms rewritten)."""
     allowed_functions = dict(SCALAR_FUNCTIONS)
     if allow_aggregates:
         allowed_functions.update(AGGREGATE_FUNCTIONS)
@@ -281,28 +333,56 @@ def _disallowed(
     for node in tree.walk():
         if id(node) in skip:
             continue
-        problem = _node_problem(node, allowed_functions, allow_aggregates)
+        shown = _shown(text) if node is tree else snippet(node, 60)
+        problem = _node_problem(node, allowed_functions, allow_aggregates, shown)
         if problem:
             skip.update(id(n) for n in node.walk())
             code, message = problem
             yield error(code, message, span)
 
 
+def _shown(text: str) -> str:
+    """An expression as the user wrote it, on one line and cut to 60 characters for a message.
+
+    >>> _shown("percentile_cont(0.5)\n  WITHIN GROUP (ORDER BY sales)")
+    'percentile_cont(0.5) WITHIN GROUP (ORDER BY sales)'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _aggregate_clause(node: exp.Expression) -> bool:
+    """Whether a node is part of an aggregate's own syntax: FILTER (WHERE ...) around an
+    aggregate, or a percentile's WITHIN GROUP (ORDER BY ...)."""
+    if isinstance(node, exp.Filter):
+        return aggregate_call(node) is not None
+    if isinstance(node, exp.Where):
+        return isinstance(node.parent, exp.Filter)
+    if isinstance(node, exp.WithinGroup):
+        return isinstance(node.this, PERCENTILES)
+    if isinstance(node, exp.Order):
+        return isinstance(node.parent, exp.WithinGroup)
+    return isinstance(node, exp.Ordered) and isinstance(node.parent, exp.Order)
+
+
 def _node_problem(
-    node: exp.Expression, functions: dict, allow_aggregates: bool
+    node: exp.Expression, functions: dict, allow_aggregates: bool, shown: str
 ) -> tuple[Code, str] | None:
+    """Why a node is not allowed, if it is not; `shown` is how a message quotes it."""
     if isinstance(node, _STATEMENTS):
         return (
             Code.NOT_ONE_EXPRESSION,
-            f"'{snippet(node, 60)}' is a statement or subquery, not allowed",
+            f"'{shown}' is a statement or subquery, not allowed",
         )
     if isinstance(node, exp.Column) and (node.table or node.args.get("db")):
-        return Code.CONSTRUCT_NOT_ALLOWED, f"column '{snippet(node, 60)}': use the bare column name"
+        return Code.CONSTRUCT_NOT_ALLOWED, f"column '{shown}': use the bare column name"
     if isinstance(node, exp.Star):
         if allow_aggregates and isinstance(node.parent, exp.Count):
             return None
         return Code.CONSTRUCT_NOT_ALLOWED, "'*' is not allowed here"
     if isinstance(node, exp.Distinct) and allow_aggregates and isinstance(node.parent, exp.Count):
+        return None
+    if allow_aggregates and _aggregate_clause(node):
         return None
     if isinstance(node, exp.Var) and isinstance(node.parent, exp.Interval | exp.Extract):
         return None
@@ -318,8 +398,7 @@ def _node_problem(
         return None
     if isinstance(node, exp.Dot):
         return Code.CONSTRUCT_NOT_ALLOWED, (
-            f"'{snippet(node, 60)}' is dataPi's list form; "
-            "in this mapping form write function(column)"
+            f"'{shown}' is dataPi's list form; in this mapping form write function(column)"
         )
     if isinstance(node, exp.Func):
         name = function_name(node)
@@ -327,7 +406,7 @@ def _node_problem(
         return Code.FUNCTION_NOT_ALLOWED, f"function '{name}' is not allowed (allowed: {allowed})"
     return (
         Code.CONSTRUCT_NOT_ALLOWED,
-        f"'{snippet(node, 60)}' ({type(node).__name__}) is not allowed",
+        f"'{shown}' ({type(node).__name__}) is not allowed",
     )
 
 
@@ -345,7 +424,7 @@ def _is_condition(tree: exp.Expression, parameters: dict[str, Parameter]) -> boo
     return isinstance(tree, (*PREDICATES, exp.Boolean, exp.Column))
 
 
-def _without_comments(tree: exp.Expression) -> exp.Expression:
+def without_comments(tree: exp.Expression) -> exp.Expression:
     """A copy without SQL comments, so the compiled SQL holds only what it executes.
 
     (`:name` placeholders need no rewriting: sqlglot renders them as DuckDB's `$name`.)
