@@ -145,6 +145,10 @@ def _outside_aggregate(column: exp.Expression) -> bool:
     return column.find_ancestor(*AGGREGATE_FUNCTIONS, exp.Filter, exp.WithinGroup) is None
 
 
+# Meta key on what an output's name was replaced by in a having condition: the output's name.
+OUTPUT = "datapic_output"
+
+
 def with_outputs(tree: exp.Expression, by_name: dict[str, exp.Expression]) -> exp.Expression:
     """A having condition with the output names it uses replaced by what computes them (an
     output may share a table column's name, which SQL would read instead). The copies forget
@@ -157,6 +161,7 @@ def with_outputs(tree: exp.Expression, by_name: dict[str, exp.Expression]) -> ex
         for inner in copy.walk():
             if isinstance(inner.meta, dict):
                 inner.meta.pop("start", None)
+        copy.meta[OUTPUT] = node.name  # the name it stands for, for messages
         return copy
 
     return tree.copy().transform(replaced)
