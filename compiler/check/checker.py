@@ -17,11 +17,10 @@ Pure: the schema comes in as a value (check/catalog.py loads it), nothing is pri
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Iterator
 
 from pyiceberg.schema import Schema
-from pyiceberg.types import IntegerType, LongType
+from pyiceberg.types import BinaryType, FixedType, IntegerType, LongType
 from sqlglot import exp
 
 from ..diagnostics import Code, Diagnostic, Span, error
@@ -43,6 +42,7 @@ from .kinds import (
     kind_of,
     kinds_text,
 )
+from .locations import Locator
 
 _MAX_LISTED_COLUMNS = 12
 
@@ -72,7 +72,7 @@ class _Checker:
         self.table = pod.source.qualified_name
         self.columns = {field.name: field.field_type for field in schema.fields}
         self.parameters = {p.name: p for p in pod.parameters}
-        self.lines = source_text.splitlines() if source_text else []
+        self.where = Locator(source_text)
         self.diagnostics: list[Diagnostic] = []
 
     def run(self) -> list[Diagnostic]:
@@ -100,7 +100,7 @@ class _Checker:
         for key in self.pod.order_by:
             # Only `select: "*"` sorts by what lowering could not know: a column of the table.
             if key.column not in query.output_names and key.column not in self.columns:
-                span = self.word_span(key.span, key.column)
+                span = self.where.word_span(key.span, key.column)
                 self.fail(Code.UNKNOWN_COLUMN, self.unknown_column(key.column), span)
         return self.diagnostics
 
@@ -122,7 +122,7 @@ class _Checker:
 
     def check_named_column(self, column: Column) -> None:
         if column.name not in self.columns:
-            span = self.word_span(column.span, column.name)
+            span = self.where.word_span(column.span, column.name)
             self.fail(Code.UNKNOWN_COLUMN, self.unknown_column(column.name), span)
 
     def unknown_column(self, name: str) -> str:
@@ -154,11 +154,13 @@ class _Checker:
         for column in (node for node in nodes if isinstance(node, exp.Column)):
             if column.name not in self.columns and column.name not in reported:
                 reported.add(column.name)
-                where = self.inner_span(span, text, column)
+                where = self.where.inner_span(span, text, column)
                 self.fail(Code.UNKNOWN_COLUMN, self.unknown_column(column.name), where)
         for node in nodes:
             for problem in self.node_problems(node):
-                self.fail(Code.COLUMN_TYPE_MISMATCH, problem, self.inner_span(span, text, node))
+                self.fail(
+                    Code.COLUMN_TYPE_MISMATCH, problem, self.where.inner_span(span, text, node)
+                )
         for clause in (node for node in nodes if isinstance(node, exp.Filter)):
             self.check_condition(clause.expression.this, text, span)  # FILTER (WHERE ...)
 
@@ -175,7 +177,7 @@ class _Checker:
         typed = self.typed(node)
         if typed.reads_table and typed.kind not in (None, Kind.BOOLEAN, Kind.NUMBER):
             message = f"{typed.what} is used as a condition; compare it with something"
-            self.fail(Code.COLUMN_TYPE_MISMATCH, message, self.inner_span(span, text, node))
+            self.fail(Code.COLUMN_TYPE_MISMATCH, message, self.where.inner_span(span, text, node))
 
     def node_problems(self, node: exp.Expression) -> Iterator[str]:
         for types, rule in _RULES:
@@ -216,7 +218,11 @@ class _Checker:
     def function_problems(self, node: exp.Expression) -> Iterator[str]:
         name, argument, allowed = FUNCTION_ARGUMENTS[type(node)]
         typed = self.typed(node.args.get(argument))
-        if typed.kind is not None and typed.kind is not Kind.OTHER and typed.kind not in allowed:
+        # Binary is otherwise not judged, but octet_length's ENCODE takes text only.
+        binary = isinstance(node, exp.ByteLength) and isinstance(
+            typed.column_type, BinaryType | FixedType
+        )
+        if binary or typed.kind not in (None, Kind.OTHER, *allowed):
             yield f"{name}() needs {kinds_text(allowed)}, but {typed.what} is not one"
 
     def aggregate_problems(self, node: exp.Expression) -> Iterator[str]:
@@ -337,46 +343,6 @@ class _Checker:
             return Kind.NUMBER if argument is Kind.NUMBER else Kind.TIMESTAMP
         return argument
 
-    # --- locations ----------------------------------------------------------------------------
-
-    def inner_span(self, span: Span, text: str, node: exp.Expression) -> Span:
-        """Where `node` stands inside a one-line expression written verbatim at `span`."""
-        start = _start_offset(node)
-        base = self.verbatim_column(span, text)
-        if start is not None and base is not None:
-            return Span(file=span.file, line=span.line, column=base + start)
-        # Rewritten text (dataPi's `sales.sum()` is sum(sales)): the column's name on the line.
-        column = next(node.find_all(exp.Column), None)
-        return (
-            self.word_span(span, column.name) if column is not None and "\n" not in text else span
-        )
-
-    def verbatim_column(self, span: Span, text: str) -> int | None:
-        """The 1-based column where `text` starts on the span's line, if it stands there as is
-        (plain or quoted scalar); None for multi-line or escaped text."""
-        if "\n" in text or not 1 <= span.line <= len(self.lines):
-            return None
-        line, start = self.lines[span.line - 1], span.column - 1
-        if line[start : start + len(text)] == text:
-            return span.column
-        if (
-            line[start : start + 1] in ("'", '"')
-            and line[start + 1 : start + 1 + len(text)] == text
-        ):
-            return span.column + 1
-        return None
-
-    def word_span(self, span: Span, name: str) -> Span:
-        """A column name's own position on the span's line (dataPi's `select: a b c` gives all
-        three one span)."""
-        if not 1 <= span.line <= len(self.lines):
-            return span
-        line = self.lines[span.line - 1]
-        match = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)").search(line, span.column - 1)
-        if match is None:
-            return span
-        return Span(file=span.file, line=span.line, column=match.start() + 1)
-
     def fail(self, code: Code, message: str, span: Span) -> None:
         self.diagnostics.append(error(code, message, span))
 
@@ -400,13 +366,3 @@ def _aggregated(call: exp.Expression) -> exp.Expression | None:
     if isinstance(call.parent, exp.WithinGroup):
         return call.parent.expression.expressions[0].this
     return call.this
-
-
-def _start_offset(node: exp.Expression) -> int | None:
-    """0-based offset of the node's first token in the text sqlglot parsed, if it kept one."""
-    starts = [
-        n.meta["start"]
-        for n in node.walk()
-        if isinstance(n.meta, dict) and isinstance(n.meta.get("start"), int)
-    ]
-    return min(starts) if starts else None

@@ -24,6 +24,7 @@ from factories import parameter, pod, projection, reduction, source, span
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import (
+    BinaryType,
     BooleanType,
     DateType,
     DecimalType,
@@ -752,3 +753,18 @@ def test_url_encoded_secrets_and_bearer_tokens_are_masked():
         "POST client_secret=*** (also ***, ***) refused; header was Authorization: Bearer *** "
         "bearer ***"
     )
+
+
+def test_octet_length_of_binary_is_reported_as_duckdb_refuses_it():
+    """octet_length counts a text's bytes (lowered to OCTET_LENGTH(ENCODE(x))), which DuckDB
+    refuses for a BLOB; binary columns are otherwise not judged."""
+    binary = Schema(NestedField(1, "b", BinaryType()), NestedField(2, "s", StringType()))
+    connection = duckdb.connect()
+    connection.register("source", pa.table({"b": [b"ab"], "s": ["ab"]}))
+    for column, fails in (("b", True), ("s", False)):
+        the_pod = pod(projection("s"), filters=(f"octet_length({column}) = 2",))
+        found = [d.message for d in check(the_pod, binary)]
+        assert found == (
+            ["octet_length() needs string, but column 'b' (binary) is not one"] if fails else []
+        )
+        assert duckdb_fails(connection, the_pod) == fails
