@@ -44,12 +44,19 @@ def json_default(value: Any) -> Any:
 _UTC_ZONES = {"UTC", "Etc/UTC", "+00:00", "Z"}
 
 
-def _iso(text: pa.Array, utc: bool) -> pa.Array:
-    """Arrow's `YYYY-MM-DD HH:MM:SS.ffffff` as Python's isoformat() writes it."""
+# A zero fraction of a second as Arrow writes each timestamp unit (as many digits as the unit).
+_ZERO_FRACTIONS = {"s": None, "ms": ".000", "us": ".000000", "ns": ".000000000"}
+
+
+def _iso(text: pa.Array, utc: bool, unit: str = "us") -> pa.Array:
+    """Arrow's `YYYY-MM-DD HH:MM:SS.ffffff` as Python's isoformat() writes it (nine fractional
+    digits for nanoseconds, which Python's datetime cannot hold)."""
     text = pc.replace_substring(text, " ", "T", max_replacements=1)
-    # No fraction when it is zero (six digits always follow the only dot); plain substring
-    # replacement, as Arrow's regex functions cost ten times more.
-    text = pc.replace_substring(text, ".000000", "")
+    # No fraction when it is zero (the unit's digits always follow the only dot); plain
+    # substring replacement, as Arrow's regex functions cost ten times more.
+    zero = _ZERO_FRACTIONS[unit]
+    if zero is not None:
+        text = pc.replace_substring(text, zero, "")
     return pc.binary_join_element_wise(text, "+00:00", "") if utc else text
 
 
@@ -73,11 +80,12 @@ def temporal_text(column: pa.Array) -> pa.Array | None:
         return column.cast(pa.string())
     if pa.types.is_time64(kind) and kind.unit == "us":
         return pc.replace_substring(column.cast(pa.string()), ".000000", "")
-    if pa.types.is_timestamp(kind) and kind.unit == "us":
+    if pa.types.is_timestamp(kind):
         if kind.tz is None:
-            return _iso(column.cast(pa.string()), utc=False)
+            return _iso(column.cast(pa.string()), utc=False, unit=kind.unit)
         if kind.tz in _UTC_ZONES:  # the same instants, read as UTC wall-clock time
-            return _iso(column.view(pa.timestamp("us")).cast(pa.string()), utc=True)
+            wall_clock = column.view(pa.timestamp(kind.unit))
+            return _iso(wall_clock.cast(pa.string()), utc=True, unit=kind.unit)
     return None
 
 

@@ -3,9 +3,9 @@ is held whole (the engine has read the Arrow answer whole by then, in memory wit
 or in a temporary file, and freed its query slot: see query.py).
 
 The pod asks the engine for limit + 1 rows, so whether more rows follow the page is known
-from the answer's row count before the headers go out, however large the page. A page whose
-Arrow data is under WHOLE_BODY_BYTES is encoded at once and sent with a Content-Length; a
-larger one is streamed.
+from the answer's row count before the headers go out, however large the page. A last page
+whose Arrow data is under WHOLE_BODY_BYTES is encoded at once and sent with a Content-Length;
+any other page is streamed.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ class AnswerBody:
         batches = iter(answer.batches)
         self.more = answer.rows > limit
         exchange.more = self.more
-        head, size = _look_ahead(batches, min(limit, answer.rows))
-        # The page is small: no need to stream it.
-        self.whole = size < WHOLE_BODY_BYTES
+        # A small last page goes whole, with a Content-Length; the others are streamed.
+        head, size = (collections.deque(), 0) if self.more else _look_ahead(batches, answer.rows)
+        self.whole = not self.more and size < WHOLE_BODY_BYTES
         rows = self._page_rows(head, batches, limit)
         # A pod answering every column (`select: "*"`) names them as the table does now.
         columns = exchange.config.columns or tuple(answer.schema.names)
