@@ -52,6 +52,7 @@ class Code(enum.Enum):
     NUMBER_OUT_OF_RANGE = "DP0311"
     IN_NEEDS_A_LIST = "DP0312"
     LIST_OUTSIDE_IN = "DP0313"
+    BAD_AGGREGATE_ARGUMENT = "DP0314"
     SECRET_IN_PLAIN_TEXT = "DP0401"
     INVALID_DEPLOY_SETTING = "DP0402"
     # DP05xx: found by `--check`, against the table's current schema in the catalog.

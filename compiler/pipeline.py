@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .artifacts.render import render, service_name
 from .diagnostics import Code, Diagnostic, error, has_errors
 from .spec.build import build
-from .spec.ir import Pod
+from .spec.ir import Column, Pod, Projection
 from .spec.load import display_path, load
 from .spec.project import project_defaults, project_root
 from .spec.validate import validate
@@ -72,6 +72,12 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
 
         where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
         schema, found = lookup.schema(pod.source, defaults.metastore, where)
+        if schema is not None and isinstance(pod.query, Projection) and pod.query.all_columns:
+            # `select: "*"` becomes the table's columns, so pod.json and openapi.json list them.
+            pod = every_column(pod, tuple(f.name for f in schema.fields))
+            query, lowered = lower(pod)
+            if query is None:
+                return stopped(lowered)
         if schema is not None:
             refused = lookup.unsupported(pod.source, query.read_columns, defaults.metastore, where)
             found = [*refused, *check(pod, schema, text)]
@@ -86,6 +92,12 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
         pod=pod,
         files=render(pod, query),
     )
+
+
+def every_column(pod: Pod, names: tuple[str, ...]) -> Pod:
+    """The pod of a `select: "*"` spec with the table's columns selected by name."""
+    columns = tuple(Column(name=name, span=pod.span) for name in names)
+    return replace(pod, query=Projection(columns=columns))
 
 
 def compile_specs(specs: list[Path], lookup: SchemaLookup | None = None) -> list[Result]:

@@ -245,6 +245,16 @@ def _list_usage(name: str) -> str:
 
 
 def _rows(query: CompiledQuery) -> dict[str, Any]:
+    if query.all_columns:
+        return {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "Every column of the table, in the table's order, as its schema "
+                'is when the pod answers (the spec says select: "*"; compile with --check '
+                "to list them here).",
+            },
+        }
     return {
         "type": "array",
         "items": {

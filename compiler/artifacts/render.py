@@ -97,6 +97,8 @@ def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
         "freshness_seconds": pod.freshness_seconds,
         "max_page_size": pod.max_page_size,
         "result_cache": pod.result_cache,
+        # Only in pods that answer every column: the others' pod.json stays as it was.
+        **({"all_columns": True} if query.all_columns else {}),
     }
 
 

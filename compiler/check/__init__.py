@@ -1,11 +1,12 @@
 """`--check`: a spec compared with its table's live schema in the Iceberg catalog.
 
 Owns loading schemas through pyiceberg (catalog.py, with settings.py and problems.py) and
-judging a lowered pod against one (checker.py, kinds.py) and what of the table its pod would
-refuse to serve (features.py, the runtime's rules). Needs pyiceberg, the `check` extra:
-nothing outside this package imports pyiceberg, and this module itself does not, so compiling
-works without a catalog or pyiceberg. Must not change the IR or the compiled query: it only
-adds DP05xx diagnostics.
+judging a lowered pod against one (checker.py, kinds.py, locations.py) and what of the table
+its pod would refuse to serve (features.py, the runtime's rules). Needs pyiceberg, the `check`
+extra: nothing outside this package imports pyiceberg, and this module itself does not, so
+compiling works without a catalog or pyiceberg. Must not change the IR or the compiled query:
+it only adds DP05xx diagnostics (the pipeline, not this package, turns `select: "*"` into the
+schema's columns before the check).
 """
 
 from __future__ import annotations

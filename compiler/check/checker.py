@@ -17,20 +17,22 @@ Pure: the schema comes in as a value (check/catalog.py loads it), nothing is pri
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Iterator
 
 from pyiceberg.schema import Schema
-from pyiceberg.types import IntegerType, LongType
+from pyiceberg.types import BinaryType, FixedType, IntegerType, LongType
 from sqlglot import exp
 
 from ..diagnostics import Code, Diagnostic, Span, error
-from ..spec.ir import Column, Pod, Projection
-from ..sql.expressions import parse_aggregate, parse_filter
+from ..spec.ir import Column, Filter, Pod, Projection
+from ..sql.aggregates import OUTPUT, parse_aggregate, parse_having, with_outputs
+from ..sql.expressions import AGGREGATE_FUNCTIONS, parse_filter, parse_output
 from ..sql.nodes import ARITHMETIC, COMPARISONS, function_name, operands, snippet
 from ..sql.types import PARAMETER_KINDS, TIME, Kind, cast_kind
 from .kinds import (
     AGGREGATE_ARGUMENTS,
+    AGGREGATE_INTERPOLATES,
+    AGGREGATE_RESULTS,
     FUNCTION_ARGUMENTS,
     FUNCTION_RESULTS,
     SAME_KIND,
@@ -40,6 +42,7 @@ from .kinds import (
     kind_of,
     kinds_text,
 )
+from .locations import Locator
 
 _MAX_LISTED_COLUMNS = 12
 
@@ -54,6 +57,13 @@ def check(pod: Pod, schema: Schema, source_text: str | None = None) -> list[Diag
     return checker.run()
 
 
+def result_kind(pod: Pod, schema: Schema, tree: exp.Expression) -> str | None:
+    """The kind (`number`, `date`, ...) `--check` gives what an expression computes over the
+    table; None when it cannot tell."""
+    kind = _Checker(pod, schema, None).typed(tree).kind
+    return kind.value if kind is not None else None
+
+
 class _Checker:
     """Walks one pod's columns and expressions, collecting diagnostics."""
 
@@ -62,31 +72,57 @@ class _Checker:
         self.table = pod.source.qualified_name
         self.columns = {field.name: field.field_type for field in schema.fields}
         self.parameters = {p.name: p for p in pod.parameters}
-        self.lines = source_text.splitlines() if source_text else []
+        self.where = Locator(source_text)
         self.diagnostics: list[Diagnostic] = []
 
     def run(self) -> list[Diagnostic]:
         query = self.pod.query
         named = query.columns if isinstance(query, Projection) else query.group_by
+        outputs: dict[str, exp.Expression] = {}
         for column in named:
-            self.check_named_column(column)
+            outputs[column.name] = exp.column(column.name)
+            if column.expression is None:
+                self.check_named_column(column)
+                continue
+            checked, _ = parse_output(column.expression, column.name, column.span)
+            if checked:
+                self.check_expression(checked.tree, column.expression, column.span)
+                outputs[column.name] = checked.tree
         if not isinstance(query, Projection):
             for aggregate in query.aggregates:
                 checked, _ = parse_aggregate(aggregate.expression, aggregate.name, aggregate.span)
                 if checked:
                     self.check_expression(checked.tree, aggregate.expression, aggregate.span)
-        for condition in self.pod.filters:
-            checked, _ = parse_filter(condition.text, condition.span, self.parameters)
-            if checked:
-                self.check_condition(checked.tree, condition.text, condition.span)
-                self.check_expression(checked.tree, condition.text, condition.span)
+                    outputs[aggregate.name] = checked.tree
+            # Output names in having stand for what computes them (lowering does the same).
+            self.check_conditions(query.having, parse_having, outputs)
+        self.check_conditions(self.pod.filters, parse_filter)
+        for key in self.pod.order_by:
+            # Only `select: "*"` sorts by what lowering could not know: a column of the table.
+            if key.column not in query.output_names and key.column not in self.columns:
+                span = self.where.word_span(key.span, key.column)
+                self.fail(Code.UNKNOWN_COLUMN, self.unknown_column(key.column), span)
         return self.diagnostics
+
+    def check_conditions(
+        self,
+        conditions: tuple[Filter, ...],
+        parse: Callable,
+        outputs: dict[str, exp.Expression] | None = None,
+    ) -> None:
+        """Filters or having conditions: each must be true/false, each node well typed."""
+        for condition in conditions:
+            checked, _ = parse(condition.text, condition.span, self.parameters)
+            if checked:
+                tree = with_outputs(checked.tree, outputs) if outputs else checked.tree
+                self.check_condition(tree, condition.text, condition.span)
+                self.check_expression(tree, condition.text, condition.span)
 
     # --- columns ------------------------------------------------------------------------------
 
     def check_named_column(self, column: Column) -> None:
         if column.name not in self.columns:
-            span = self.word_span(column.span, column.name)
+            span = self.where.word_span(column.span, column.name)
             self.fail(Code.UNKNOWN_COLUMN, self.unknown_column(column.name), span)
 
     def unknown_column(self, name: str) -> str:
@@ -111,14 +147,22 @@ class _Checker:
     def check_expression(self, tree: exp.Expression, text: str, span: Span) -> None:
         """Unknown columns once each, then every node's type rule, outermost first."""
         reported: set[str] = set()
-        for column in tree.find_all(exp.Column):
+        # An output's name in having stands for its expression, checked where it is defined.
+        nodes = list(tree.walk(prune=lambda node: OUTPUT in node.meta))
+        outputs = {id(node) for node in nodes if OUTPUT in node.meta}
+        nodes = [node for node in nodes if id(node) not in outputs]
+        for column in (node for node in nodes if isinstance(node, exp.Column)):
             if column.name not in self.columns and column.name not in reported:
                 reported.add(column.name)
-                where = self.inner_span(span, text, column)
+                where = self.where.inner_span(span, text, column)
                 self.fail(Code.UNKNOWN_COLUMN, self.unknown_column(column.name), where)
-        for node in tree.walk():
+        for node in nodes:
             for problem in self.node_problems(node):
-                self.fail(Code.COLUMN_TYPE_MISMATCH, problem, self.inner_span(span, text, node))
+                self.fail(
+                    Code.COLUMN_TYPE_MISMATCH, problem, self.where.inner_span(span, text, node)
+                )
+        for clause in (node for node in nodes if isinstance(node, exp.Filter)):
+            self.check_condition(clause.expression.this, text, span)  # FILTER (WHERE ...)
 
     def check_condition(self, tree: exp.Expression, text: str, span: Span) -> None:
         """Each operand of the filter's AND/OR/NOT must be something DuckDB reads as true/false."""
@@ -133,7 +177,7 @@ class _Checker:
         typed = self.typed(node)
         if typed.reads_table and typed.kind not in (None, Kind.BOOLEAN, Kind.NUMBER):
             message = f"{typed.what} is used as a condition; compare it with something"
-            self.fail(Code.COLUMN_TYPE_MISMATCH, message, self.inner_span(span, text, node))
+            self.fail(Code.COLUMN_TYPE_MISMATCH, message, self.where.inner_span(span, text, node))
 
     def node_problems(self, node: exp.Expression) -> Iterator[str]:
         for types, rule in _RULES:
@@ -163,7 +207,7 @@ class _Checker:
                     return
 
     def like_problems(self, node: exp.Expression) -> Iterator[str]:
-        operator = "starts_with" if isinstance(node, exp.StartsWith) else node.key.upper()
+        operator = _OPERATORS.get(type(node)) or node.key.upper()
         for index, operand in enumerate((node.this, node.expression)):
             typed = self.typed(operand)
             if typed.parameter is not None and index == 1:
@@ -174,12 +218,18 @@ class _Checker:
     def function_problems(self, node: exp.Expression) -> Iterator[str]:
         name, argument, allowed = FUNCTION_ARGUMENTS[type(node)]
         typed = self.typed(node.args.get(argument))
-        if typed.kind is not None and typed.kind is not Kind.OTHER and typed.kind not in allowed:
+        # Binary is otherwise not judged, but octet_length's ENCODE takes text only.
+        binary = isinstance(node, exp.ByteLength) and isinstance(
+            typed.column_type, BinaryType | FixedType
+        )
+        if binary or typed.kind not in (None, Kind.OTHER, *allowed):
             yield f"{name}() needs {kinds_text(allowed)}, but {typed.what} is not one"
 
     def aggregate_problems(self, node: exp.Expression) -> Iterator[str]:
         name, allowed = AGGREGATE_ARGUMENTS[type(node)]
-        typed = self.typed(node.this)
+        if isinstance(node.parent, exp.WithinGroup):  # as the user wrote it
+            name = name.replace("quantile", "percentile")
+        typed = self.typed(_aggregated(node))
         if typed.kind is not None and typed.kind not in allowed:
             yield f"{name}() needs {kinds_text(allowed)}, but {typed.what} is not one"
 
@@ -253,6 +303,8 @@ class _Checker:
             return Typed(Kind.BOOLEAN, f"boolean {snippet(node, 40)}")
         kind = self.kind_of_expression(node)
         label = kind.value if kind else "unknown type"
+        if OUTPUT in node.meta:  # an output's name in having
+            return Typed(kind, f"output '{node.meta[OUTPUT]}' ({label})", reads_table=reads)
         return Typed(kind, f"'{snippet(node, 40)}' ({label})", reads_table=reads)
 
     def kind_of_expression(self, node: exp.Expression) -> Kind | None:
@@ -267,6 +319,10 @@ class _Checker:
             if result is Kind.TIMESTAMP and self.typed(node.this).kind is Kind.DATE:
                 return Kind.DATE  # DuckDB's date_trunc keeps a date a date
             return result
+        if isinstance(node, exp.Filter | exp.WithinGroup):
+            return self.typed(node.this).kind
+        if isinstance(node, tuple(AGGREGATE_FUNCTIONS)):
+            return self.aggregate_kind(node)
         if isinstance(node, SAME_KIND):
             kinds = [self.typed(a).kind for a in arguments(node)]
             return next((k for k in kinds if k is not None), None)
@@ -279,65 +335,35 @@ class _Checker:
             return Kind.NUMBER if kinds == {Kind.NUMBER} else None
         return None
 
-    # --- locations ----------------------------------------------------------------------------
-
-    def inner_span(self, span: Span, text: str, node: exp.Expression) -> Span:
-        """Where `node` stands inside a one-line expression written verbatim at `span`."""
-        start = _start_offset(node)
-        base = self.verbatim_column(span, text)
-        if start is not None and base is not None:
-            return Span(file=span.file, line=span.line, column=base + start)
-        # Rewritten text (dataPi's `sales.sum()` is sum(sales)): the column's name on the line.
-        column = next(node.find_all(exp.Column), None)
-        return (
-            self.word_span(span, column.name) if column is not None and "\n" not in text else span
-        )
-
-    def verbatim_column(self, span: Span, text: str) -> int | None:
-        """The 1-based column where `text` starts on the span's line, if it stands there as is
-        (plain or quoted scalar); None for multi-line or escaped text."""
-        if "\n" in text or not 1 <= span.line <= len(self.lines):
-            return None
-        line, start = self.lines[span.line - 1], span.column - 1
-        if line[start : start + len(text)] == text:
-            return span.column
-        if (
-            line[start : start + 1] in ("'", '"')
-            and line[start + 1 : start + 1 + len(text)] == text
-        ):
-            return span.column + 1
-        return None
-
-    def word_span(self, span: Span, name: str) -> Span:
-        """A column name's own position on the span's line (dataPi's `select: a b c` gives all
-        three one span)."""
-        if not 1 <= span.line <= len(self.lines):
-            return span
-        line = self.lines[span.line - 1]
-        match = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)").search(line, span.column - 1)
-        if match is None:
-            return span
-        return Span(file=span.file, line=span.line, column=match.start() + 1)
+    def aggregate_kind(self, node: exp.Expression) -> Kind | None:
+        """What an aggregate gives: a fixed kind, or one following what it aggregates."""
+        if type(node) in AGGREGATE_RESULTS:
+            return AGGREGATE_RESULTS[type(node)]
+        argument = self.typed(_aggregated(node)).kind
+        if isinstance(node, AGGREGATE_INTERPOLATES) and argument in (Kind.NUMBER, *TIME):
+            return Kind.NUMBER if argument is Kind.NUMBER else Kind.TIMESTAMP
+        return argument
 
     def fail(self, code: Code, message: str, span: Span) -> None:
         self.diagnostics.append(error(code, message, span))
 
 
+# How a message names the string matchers that are functions.
+_OPERATORS = {exp.StartsWith: "starts_with", exp.RegexpLike: "regexp_matches"}
+
 _RULES: tuple[tuple[tuple[type[exp.Expression], ...], Callable], ...] = (
     ((*COMPARISONS, exp.In, exp.Between), _Checker.comparison_problems),
     (SAME_KIND, _Checker.same_kind_problems),
-    ((exp.Like, exp.ILike, exp.StartsWith), _Checker.like_problems),
+    ((exp.Like, exp.ILike, exp.StartsWith, exp.RegexpLike), _Checker.like_problems),
     (tuple(t for t in FUNCTION_ARGUMENTS if t is not exp.StartsWith), _Checker.function_problems),
     (tuple(AGGREGATE_ARGUMENTS), _Checker.aggregate_problems),
     (ARITHMETIC, _Checker.arithmetic_problems),
 )
 
 
-def _start_offset(node: exp.Expression) -> int | None:
-    """0-based offset of the node's first token in the text sqlglot parsed, if it kept one."""
-    starts = [
-        n.meta["start"]
-        for n in node.walk()
-        if isinstance(n.meta, dict) and isinstance(n.meta.get("start"), int)
-    ]
-    return min(starts) if starts else None
+def _aggregated(call: exp.Expression) -> exp.Expression | None:
+    """What an aggregate call aggregates: its first argument, or what a percentile orders
+    WITHIN GROUP (its own argument is then the fraction)."""
+    if isinstance(call.parent, exp.WithinGroup):
+        return call.parent.expression.expressions[0].this
+    return call.this

@@ -40,14 +40,29 @@ _ICEBERG_KINDS: tuple[tuple[tuple[type[iceberg.IcebergType], ...], Kind], ...] =
     ),
 )
 
-# What each aggregate accepts (DuckDB: sum takes booleans, avg takes dates; count, min, max
-# and median take anything).
+# What each aggregate accepts (DuckDB: sum takes booleans, avg and quantile_cont take dates;
+# count, approx_count_distinct, min, max, median and quantile_disc take anything).
 AGGREGATE_ARGUMENTS: dict[type[exp.Expression], tuple[str, frozenset[Kind]]] = {
     exp.Sum: ("sum", frozenset({Kind.NUMBER, Kind.BOOLEAN})),
     exp.Avg: ("avg", frozenset({Kind.NUMBER, *TIME})),
     exp.Stddev: ("stddev", frozenset({Kind.NUMBER})),
     exp.Variance: ("variance", frozenset({Kind.NUMBER})),
+    exp.CountIf: ("count_if", frozenset({Kind.BOOLEAN})),
+    exp.PercentileCont: ("quantile_cont", frozenset({Kind.NUMBER, *TIME})),
 }
+
+# The kind of an aggregate's result, where it does not follow its argument's (min, max,
+# quantile_disc give their argument's kind; median and quantile_cont a number for numbers and a
+# timestamp for dates and timestamps: AGGREGATE_INTERPOLATES).
+AGGREGATE_RESULTS: dict[type[exp.Expression], Kind] = {
+    exp.Count: Kind.NUMBER,
+    exp.CountIf: Kind.NUMBER,
+    exp.ApproxDistinct: Kind.NUMBER,
+    exp.Sum: Kind.NUMBER,
+    exp.Stddev: Kind.NUMBER,
+    exp.Variance: Kind.NUMBER,
+}
+AGGREGATE_INTERPOLATES = (exp.Avg, exp.Median, exp.PercentileCont)
 
 # Scalar functions: the argument that must be of a kind, and the kinds it may be.
 FUNCTION_ARGUMENTS: dict[type[exp.Expression], tuple[str, str, frozenset[Kind]]] = {
@@ -56,6 +71,11 @@ FUNCTION_ARGUMENTS: dict[type[exp.Expression], tuple[str, str, frozenset[Kind]]]
     exp.Month: ("month", "this", TIME),
     exp.Day: ("day", "this", TIME),
     exp.Extract: ("extract", "expression", TIME),
+    exp.Hour: ("hour", "this", TIME),
+    exp.Minute: ("minute", "this", TIME),
+    exp.DayOfWeek: ("dayofweek", "this", TIME),
+    exp.TimeToStr: ("strftime", "this", TIME),
+    exp.ByteLength: ("octet_length", "this", frozenset({Kind.STRING})),
     exp.DateTrunc: ("date_trunc", "this", TIME),
     exp.TimestampTrunc: ("date_trunc", "this", TIME),
     exp.Lower: ("lower", "this", frozenset({Kind.STRING})),
@@ -77,6 +97,12 @@ FUNCTION_RESULTS: dict[type[exp.Expression], Kind] = {
     exp.Month: Kind.NUMBER,
     exp.Day: Kind.NUMBER,
     exp.Extract: Kind.NUMBER,
+    exp.Hour: Kind.NUMBER,
+    exp.Minute: Kind.NUMBER,
+    exp.DayOfWeek: Kind.NUMBER,
+    exp.ByteLength: Kind.NUMBER,
+    exp.TimeToStr: Kind.STRING,
+    exp.RegexpLike: Kind.BOOLEAN,
     exp.Length: Kind.NUMBER,
     exp.Abs: Kind.NUMBER,
     exp.Ceil: Kind.NUMBER,

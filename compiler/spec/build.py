@@ -99,7 +99,7 @@ class _Builder:
     def operation(self) -> str:
         declared = self.data.get("operation_type")
         operation = declared or ("REDUCTION" if "aggregate" in self.data else "PROJECTION")
-        wrong = ("select",) if operation == "REDUCTION" else ("aggregate", "group_by")
+        wrong = ("select",) if operation == "REDUCTION" else ("aggregate", "group_by", "having")
         for name in wrong:
             if name in self.data:
                 self.fail(
@@ -148,6 +148,9 @@ class _Builder:
     def projection(self) -> Projection | None:
         if "select" not in self.data:
             return None
+        if self.data["select"] in ("*", ["*"]):
+            # dataPi's every-column form: resolved by --check, else by the pod at run time.
+            return Projection(columns=(), all_columns=True)
         columns = self.columns("select")
         self.check_unique([(c.name, c.span) for c in columns], "output column")
         return Projection(columns=tuple(columns))
@@ -159,28 +162,44 @@ class _Builder:
         aggregates = self.aggregates()
         names = [(c.name, c.span) for c in group_by] + [(a.name, a.span) for a in aggregates]
         self.check_unique(names, "output column")
-        return Reduction(group_by=tuple(group_by), aggregates=tuple(aggregates))
+        return Reduction(
+            group_by=tuple(group_by),
+            aggregates=tuple(aggregates),
+            having=self.conditions("having"),
+        )
 
     def columns(self, field: str) -> list[Column]:
-        """Column names from a list, or from dataPi's one space/comma-separated string."""
+        """Column names and `name: expression` entries from a list, or column names from
+        dataPi's one space/comma-separated string."""
         value = self.data[field]
         if isinstance(value, str):
-            pairs = [(name, (field,)) for name in split_names(value)]
-            if not pairs:
+            items = [(name, (field,)) for name in split_names(value)]
+            if not items:
                 self.fail(Code.INVALID_VALUE, f"{field}: no column names given", (field,))
         else:
-            pairs = [(name.strip(), (field, i)) for i, name in enumerate(value)]
+            items = [(item, (field, i)) for i, item in enumerate(value)]
         columns = []
-        for name, path in pairs:
-            if not _IDENTIFIER.match(name):
+        for item, path in items:
+            if isinstance(item, dict):  # the schema allows exactly one `name: expression`
+                [(name, text)] = item.items()
+                span = self.doc.span((*path, name))
+                columns.append(Column(name=name, expression=text, span=span))
+            elif (name := item.strip()) == "*":
+                self.fail(
+                    Code.INVALID_VALUE,
+                    f"{field}: '*' (every column of the table) stands alone, as select: \"*\"",
+                    path,
+                )
+            elif not _IDENTIFIER.match(name):
                 self.fail(
                     Code.INVALID_VALUE,
                     f"{field}: '{name}' is not a column name "
-                    "(letters, digits and underscores, not starting with a digit)",
+                    "(letters, digits and underscores, not starting with a digit; "
+                    "compute an output as `name: expression`)",
                     path,
                 )
-                continue
-            columns.append(Column(name=name, span=self.doc.span(path)))
+            else:
+                columns.append(Column(name=name, span=self.doc.span(path)))
         return columns
 
     def aggregates(self) -> list[Aggregate]:
@@ -208,11 +227,15 @@ class _Builder:
         return Aggregate(name=name, expression=expression, span=self.doc.span(path))
 
     def filters(self) -> tuple[Filter, ...]:
-        value = self.data.get("filters", [])
+        return self.conditions("filters")
+
+    def conditions(self, field: str) -> tuple[Filter, ...]:
+        """The conditions of `filters` or `having`: one string, or a list of them."""
+        value = self.data.get(field, [])
         if isinstance(value, str):
-            return (Filter(text=value, span=self.doc.span(("filters",))),)
+            return (Filter(text=value, span=self.doc.span((field,))),)
         return tuple(
-            Filter(text=text, span=self.doc.span(("filters", i))) for i, text in enumerate(value)
+            Filter(text=text, span=self.doc.span((field, i))) for i, text in enumerate(value)
         )
 
     def parameters(self) -> tuple[Parameter, ...]:
@@ -294,6 +317,8 @@ class _Builder:
         else:
             items = [(text, ("order_by", i)) for i, text in enumerate(value)]
         outputs = set(query.output_names) if query else set()
+        # Under `select: "*"` any column of the table is an output: --check knows which exist.
+        every_column = isinstance(query, Projection) and query.all_columns
         keys = []
         for text, path in items:
             words = text.split()
@@ -305,7 +330,10 @@ class _Builder:
                     path,
                 )
                 continue
-            if query and words[0] not in outputs:
+            if every_column and not _IDENTIFIER.match(words[0]):
+                self.fail(Code.INVALID_VALUE, f"order_by '{words[0]}' is not a column name", path)
+                continue
+            if query and not every_column and words[0] not in outputs:
                 self.fail(
                     Code.UNKNOWN_OUTPUT_COLUMN,
                     f"order_by '{words[0]}' is not an output column "

@@ -103,9 +103,13 @@ class Source(Located):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Column(Located):
-    """A column named in select or group_by."""
+    """An output of select or group_by: a table column, or a computed one (`name: expression`).
+
+    `expression` is the scalar SQL computing it as written; None for the table column `name`.
+    """
 
     name: str
+    expression: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,9 +137,14 @@ class Filter(Located):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Projection:
-    """select + filters: rows of chosen columns."""
+    """select + filters: rows of chosen columns.
+
+    `all_columns` is dataPi's `select: "*"`: every column of the table, in its order, which
+    `--check` resolves into `columns` and a pod compiled without it reads at run time.
+    """
 
     columns: tuple[Column, ...]
+    all_columns: bool = False
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -145,10 +154,12 @@ class Projection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reduction:
-    """aggregate + group_by + filters: one row per group."""
+    """aggregate + group_by + filters: one row per group; `having` keeps only the groups that
+    meet all its conditions."""
 
     group_by: tuple[Column, ...]
     aggregates: tuple[Aggregate, ...]
+    having: tuple[Filter, ...] = ()
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -240,6 +251,9 @@ class CompiledQuery:
     columns: tuple[str, ...]
     read_columns: tuple[str, ...]
     pushdown: tuple[dict, ...]
+    # `select: "*"` left for the pod to resolve: `columns` and `read_columns` are then empty,
+    # and the runtime answers every column of the table as it is at run time.
+    all_columns: bool = False
     # Whether a filter or aggregate reads the clock (current_date, ...): its answer changes
     # with no new snapshot, so a cache keyed by snapshot and parameters would serve stale ones.
     reads_the_clock: bool = False

@@ -8,14 +8,10 @@ values never enter SQL text: `:name` becomes a bound DuckDB placeholder.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
 
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..spec.ir import Parameter
@@ -24,17 +20,13 @@ from .nodes import (
     ARITHMETIC,
     COMPARISONS,
     CONNECTIVES,
-    DIALECT,
     PREDICATES,
     function_name,
     snippet,
 )
 from .parameters import check_parameters, placeholders
+from .parsing import parse_one
 from .types import cast_problem, literal_problem
-
-# sqlglot logs (to stderr, via logging's last resort) when it falls back to a raw Command;
-# stages never print, and the statement is reported as a diagnostic anyway.
-_SQLGLOT_LOGGER = logging.getLogger("sqlglot")
 
 # Whole statements (and subqueries) are never part of a filter or aggregate, whatever their kind.
 _STATEMENTS = (
@@ -81,7 +73,15 @@ SCALAR_FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.DateTrunc: "date_trunc",
     exp.TimestampTrunc: "date_trunc",
     exp.Extract: "extract",
+    exp.Hour: "hour",
+    exp.Minute: "minute",
+    exp.DayOfWeek: "dayofweek",
+    # strftime: DuckDB's own formatting, the same text whatever the host's locale.
+    exp.TimeToStr: "strftime",
     exp.StartsWith: "starts_with",
+    exp.ByteLength: "octet_length",
+    # DuckDB matches with RE2: time linear in the text, patterns bounded in memory.
+    exp.RegexpLike: "regexp_matches",
     exp.CurrentDate: "current_date",
     exp.CurrentTimestamp: "current_timestamp",
     exp.Cast: "cast",
@@ -96,7 +96,14 @@ AGGREGATE_FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Median: "median",
     exp.Stddev: "stddev",
     exp.Variance: "variance",
+    exp.CountIf: "count_if",
+    exp.ApproxDistinct: "approx_count_distinct",
+    exp.PercentileCont: "quantile_cont",
+    exp.PercentileDisc: "quantile_disc",
 }
+
+# The SQL standard's percentiles, written `percentile_cont(0.5) WITHIN GROUP (ORDER BY x)`.
+PERCENTILES = (exp.PercentileCont, exp.PercentileDisc)
 
 # Structural nodes allowed anywhere in a checked expression.
 _STRUCTURAL = (
@@ -135,15 +142,22 @@ def parse_filter(
     text: str, span: Span, parameters: dict[str, Parameter]
 ) -> tuple[Checked | None, list[Diagnostic]]:
     """Parse one filter: a single boolean scalar condition over columns and parameters."""
-    tree, problems = _parse_one(text, span, "filter")
+    return parse_condition(text, span, parameters, "filter", aggregates=False)
+
+
+def parse_condition(
+    text: str, span: Span, parameters: dict[str, Parameter], what: str, *, aggregates: bool
+) -> tuple[Checked | None, list[Diagnostic]]:
+    """Parse one condition (a filter, or with aggregates allowed, a having condition)."""
+    tree, problems = parse_one(text, span, what)
     if tree is None:
         return None, problems
-    problems = list(_disallowed(tree, span, allow_aggregates=False))
+    problems = list(disallowed(tree, span, text, allow_aggregates=aggregates))
     if not problems and not _is_condition(tree, parameters):
         problems.append(
             error(
                 Code.NOT_A_CONDITION,
-                f"filter '{text.strip()}' is not a condition (a comparison, IN, BETWEEN, LIKE, "
+                f"{what} '{text.strip()}' is not a condition (a comparison, IN, BETWEEN, LIKE, "
                 "IS NULL, or AND/OR/NOT of those)",
                 span,
             )
@@ -151,38 +165,52 @@ def parse_filter(
     problems += check_parameters(tree, span, parameters)
     if problems:
         return None, problems
-    return Checked(tree=_without_comments(tree), parameters=placeholders(tree)), []
+    return Checked(tree=without_comments(tree), parameters=placeholders(tree)), []
 
 
-def parse_aggregate(text: str, name: str, span: Span) -> tuple[Checked | None, list[Diagnostic]]:
-    """Parse one aggregate: an allow-listed aggregate over a scalar expression of columns."""
-    tree, problems = _parse_one(text, span, f"aggregate '{name}'")
+def parse_output(text: str, name: str, span: Span) -> tuple[Checked | None, list[Diagnostic]]:
+    """Parse one computed output of select or group_by: a scalar expression over columns."""
+    what = f"computed column '{name}'"
+    tree, problems = parse_one(text, span, what)
     if tree is None:
         return None, problems
-    problems = list(_disallowed(tree, span, allow_aggregates=True))
-    if not problems and type(tree) not in AGGREGATE_FUNCTIONS:
-        problems.append(
+    found = tree.find(*AGGREGATE_FUNCTIONS)
+    if found is not None:
+        return None, [
             error(
-                Code.NOT_AN_AGGREGATE,
-                f"aggregate '{name}' must be one aggregate call "
-                f"({', '.join(sorted(set(AGGREGATE_FUNCTIONS.values())))}), got '{text.strip()}'",
+                Code.CONSTRUCT_NOT_ALLOWED,
+                f"{what} is computed row by row; the aggregate {function_name(found)}() "
+                "belongs under aggregate",
                 span,
             )
-        )
-    nested = [n for n in tree.find_all(*AGGREGATE_FUNCTIONS) if n is not tree]
-    if not problems and nested:
-        problems.append(error(Code.NOT_AN_AGGREGATE, f"aggregate '{name}' nests aggregates", span))
+        ]
+    problems = list(disallowed(tree, span, text, allow_aggregates=False))
     if not problems and placeholders(tree):
         problems.append(
             error(
                 Code.CONSTRUCT_NOT_ALLOWED,
-                f"aggregate '{name}' uses a parameter; parameters belong in filters",
+                f"{what} uses a parameter; parameters belong in filters and having",
                 span,
             )
         )
     if problems:
         return None, problems
-    return Checked(tree=_without_comments(tree), parameters=frozenset()), []
+    return Checked(tree=without_comments(tree), parameters=frozenset()), []
+
+
+def aggregate_call(tree: exp.Expression) -> exp.Expression | None:
+    """The aggregate function an aggregate expression calls, under its FILTER or WITHIN GROUP;
+    None when the expression is not one aggregate call.
+
+    >>> import sqlglot
+    >>> aggregate_call(sqlglot.parse_one("count(*) FILTER (WHERE a)")).sql()
+    'COUNT(*)'
+    """
+    if isinstance(tree, exp.Filter):
+        tree = tree.this
+    if isinstance(tree, exp.WithinGroup):
+        tree = tree.this
+    return tree if type(tree) in AGGREGATE_FUNCTIONS else None
 
 
 def column_names(tree: exp.Expression) -> set[str]:
@@ -190,91 +218,11 @@ def column_names(tree: exp.Expression) -> set[str]:
     return {c.name for c in tree.find_all(exp.Column)}
 
 
-# sqlglot parses, copies and prints expressions recursively, and so do lowering and pushdown:
-# nesting deeper than this (42 parentheses, 100 NOTs, a chain of ORs) is refused here, in place,
-# rather than found as a RecursionError in some later stage.
-MAX_EXPRESSION_DEPTH = 64
-
-
-def _parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, list]:
-    too_deep = error(
-        Code.EXPRESSION_TOO_DEEP,
-        f"{what} nests more than {MAX_EXPRESSION_DEPTH} levels deep; simplify it",
-        span,
-    )
-    try:
-        with _quiet_sqlglot():
-            statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
-    except RecursionError:
-        return None, [too_deep]
-    except (ParseError, TokenError) as exc:
-        message = _parse_error_reason(exc)
-        if message.startswith("Required keyword"):
-            message = "the expression is incomplete"
-        return None, [error(Code.SQL_SYNTAX, f"{what}: invalid SQL: {message}", span)]
-    if len(statements) != 1:
-        return None, [
-            error(
-                Code.NOT_ONE_EXPRESSION,
-                f"{what} must be exactly one expression, found {len(statements)} statements",
-                span,
-            )
-        ]
-    if _depth(statements[0]) > MAX_EXPRESSION_DEPTH:
-        return None, [too_deep]
-    return _without_empty_aliases(statements[0]), []
-
-
-def _depth(tree: exp.Expression) -> int:
-    """How deep the tree nests, found without recursion.
-
-    >>> _depth(sqlglot.parse_one("a")), _depth(sqlglot.parse_one("NOT (a = 1)"))
-    (2, 5)
-    """
-    deepest, stack = 0, [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in node.iter_expressions())
-    return deepest
-
-
-@contextlib.contextmanager
-def _quiet_sqlglot() -> Iterator[None]:
-    previous = _SQLGLOT_LOGGER.level
-    _SQLGLOT_LOGGER.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        _SQLGLOT_LOGGER.setLevel(previous)
-
-
-def _without_empty_aliases(tree: exp.Expression) -> exp.Expression:
-    """The tree without the nameless Alias sqlglot's DuckDB prefix-alias rule (`name: expr`)
-    wraps around `NOT :flag` or `(:flag) AND x`: it names nothing and only hides the condition."""
-    tree = tree.transform(
-        lambda node: node.this if isinstance(node, exp.Alias) and not node.alias else node,
-        copy=False,
-    )
-    return tree.pop()  # a new root must not keep the dropped Alias as its parent
-
-
-def _parse_error_reason(exc: Exception) -> str:
-    if isinstance(exc, TokenError):
-        # sqlglot's own text shows a cut-off copy of the input; say what usually causes it.
-        return "a quote or comment is not closed"
-    errors = getattr(exc, "errors", None)
-    if errors:
-        description = str(errors[0].get("description", exc)).splitlines()[0]
-        highlight = str(errors[0].get("highlight") or "").strip()
-        return f"{description} at '{highlight}'" if highlight else description
-    return str(exc).splitlines()[0]
-
-
-def _disallowed(
-    tree: exp.Expression, span: Span, *, allow_aggregates: bool
+def disallowed(
+    tree: exp.Expression, span: Span, text: str, *, allow_aggregates: bool
 ) -> Iterator[Diagnostic]:
-    """Every node outside the allow-list, once each, outermost first."""
+    """Every node outside the allow-list, once each, outermost first. The whole expression is
+    quoted as the user wrote it (sqlglot prints some forms rewritten)."""
     allowed_functions = dict(SCALAR_FUNCTIONS)
     if allow_aggregates:
         allowed_functions.update(AGGREGATE_FUNCTIONS)
@@ -282,28 +230,56 @@ def _disallowed(
     for node in tree.walk():
         if id(node) in skip:
             continue
-        problem = _node_problem(node, allowed_functions, allow_aggregates)
+        shown = _shown(text) if node is tree else snippet(node, 60)
+        problem = _node_problem(node, allowed_functions, allow_aggregates, shown)
         if problem:
             skip.update(id(n) for n in node.walk())
             code, message = problem
             yield error(code, message, span)
 
 
+def _shown(text: str) -> str:
+    r"""An expression as the user wrote it, on one line and cut to 60 characters for a message.
+
+    >>> _shown("percentile_cont(0.5)\n  WITHIN GROUP (ORDER BY sales)")
+    'percentile_cont(0.5) WITHIN GROUP (ORDER BY sales)'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _aggregate_clause(node: exp.Expression) -> bool:
+    """Whether a node is part of an aggregate's own syntax: FILTER (WHERE ...) around an
+    aggregate, or a percentile's WITHIN GROUP (ORDER BY ...)."""
+    if isinstance(node, exp.Filter):
+        return aggregate_call(node) is not None
+    if isinstance(node, exp.Where):
+        return isinstance(node.parent, exp.Filter)
+    if isinstance(node, exp.WithinGroup):
+        return isinstance(node.this, PERCENTILES)
+    if isinstance(node, exp.Order):
+        return isinstance(node.parent, exp.WithinGroup)
+    return isinstance(node, exp.Ordered) and isinstance(node.parent, exp.Order)
+
+
 def _node_problem(
-    node: exp.Expression, functions: dict, allow_aggregates: bool
+    node: exp.Expression, functions: dict, allow_aggregates: bool, shown: str
 ) -> tuple[Code, str] | None:
+    """Why a node is not allowed, if it is not; `shown` is how a message quotes it."""
     if isinstance(node, _STATEMENTS):
         return (
             Code.NOT_ONE_EXPRESSION,
-            f"'{snippet(node, 60)}' is a statement or subquery, not allowed",
+            f"'{shown}' is a statement or subquery, not allowed",
         )
     if isinstance(node, exp.Column) and (node.table or node.args.get("db")):
-        return Code.CONSTRUCT_NOT_ALLOWED, f"column '{snippet(node, 60)}': use the bare column name"
+        return Code.CONSTRUCT_NOT_ALLOWED, f"column '{shown}': use the bare column name"
     if isinstance(node, exp.Star):
         if allow_aggregates and isinstance(node.parent, exp.Count):
             return None
         return Code.CONSTRUCT_NOT_ALLOWED, "'*' is not allowed here"
     if isinstance(node, exp.Distinct) and allow_aggregates and isinstance(node.parent, exp.Count):
+        return None
+    if allow_aggregates and _aggregate_clause(node):
         return None
     if isinstance(node, exp.Var) and isinstance(node.parent, exp.Interval | exp.Extract):
         return None
@@ -321,8 +297,7 @@ def _node_problem(
         return None
     if isinstance(node, exp.Dot):
         return Code.CONSTRUCT_NOT_ALLOWED, (
-            f"'{snippet(node, 60)}' is dataPi's list form; "
-            "in this mapping form write function(column)"
+            f"'{shown}' is dataPi's list form; in this mapping form write function(column)"
         )
     if isinstance(node, exp.Func):
         name = function_name(node)
@@ -330,7 +305,7 @@ def _node_problem(
         return Code.FUNCTION_NOT_ALLOWED, f"function '{name}' is not allowed (allowed: {allowed})"
     return (
         Code.CONSTRUCT_NOT_ALLOWED,
-        f"'{snippet(node, 60)}' ({type(node).__name__}) is not allowed",
+        f"'{shown}' ({type(node).__name__}) is not allowed",
     )
 
 
@@ -348,7 +323,7 @@ def _is_condition(tree: exp.Expression, parameters: dict[str, Parameter]) -> boo
     return isinstance(tree, (*PREDICATES, exp.Boolean, exp.Column))
 
 
-def _without_comments(tree: exp.Expression) -> exp.Expression:
+def without_comments(tree: exp.Expression) -> exp.Expression:
     """A copy without SQL comments, so the compiled SQL holds only what it executes.
 
     (`:name` placeholders need no rewriting: sqlglot renders them as DuckDB's `$name`.)

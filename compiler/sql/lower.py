@@ -11,8 +11,9 @@ from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
 from ..diagnostics import Code, Diagnostic, error
-from ..spec.ir import CompiledQuery, Pod, Projection
-from .expressions import Checked, column_names, parse_aggregate, parse_filter
+from ..spec.ir import Column, CompiledQuery, Pod, Projection, Reduction
+from .aggregates import output_references, parse_aggregate, parse_having, with_outputs
+from .expressions import Checked, column_names, parse_filter, parse_output
 from .lists import lowered
 from .nodes import DIALECT
 from .pushdown import pushdown
@@ -25,12 +26,14 @@ _CLOCK = (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime, exp.Localtimes
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Outputs:
-    """The SELECT list and GROUP BY of a pod's query, and the columns they read."""
+    """The SELECT list, GROUP BY and HAVING of a pod's query, the columns they read, and every
+    expression they compute (whether one reads the clock matters to the result cache)."""
 
     outputs: tuple[exp.Expression, ...]
-    aggregates: tuple[exp.Expression, ...]
-    group_by: tuple[exp.Expression, ...]
-    read: frozenset[str]
+    group_by: tuple[exp.Expression, ...] = ()
+    having: tuple[Checked, ...] = ()
+    read: frozenset[str] = frozenset()
+    computed: tuple[exp.Expression, ...] = ()
 
 
 def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
@@ -38,22 +41,28 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
     conditions, diagnostics = _conditions(pod)
     outputs, problems = _outputs(pod)
     diagnostics += problems
-    # A filter that did not parse may be the one using a parameter: judge usage only when all did.
-    if len(conditions) == len(pod.filters):
-        diagnostics += _unused_parameters(pod, conditions)
+    # A condition that did not parse may be the one using a parameter: judge usage only when
+    # all did.
+    having = pod.query.having if isinstance(pod.query, Reduction) else ()
+    if len(conditions) == len(pod.filters) and len(outputs.having) == len(having):
+        diagnostics += _unused_parameters(pod, [*conditions, *outputs.having])
     if diagnostics:
         return None, diagnostics
     trees = [c.tree for c in conditions]
     read = set(outputs.read).union(*(column_names(tree) for tree in trees))
     parameters = {p.name: p for p in pod.parameters}
-    executed = [lowered(tree, parameters) for tree in trees]  # list parameters as DuckDB lists
+    # List parameters as DuckDB lists, in the filters and in HAVING alike.
+    executed = [lowered(tree, parameters) for tree in trees]
+    having_executed = [lowered(c.tree, parameters) for c in outputs.having]
+    every_column = isinstance(pod.query, Projection) and pod.query.all_columns
     return (
         CompiledQuery(
-            sql=_printed(_select(pod, outputs, executed)),
+            sql=_printed(_select(pod, outputs, executed, having_executed)),
             columns=pod.query.output_names,
-            read_columns=tuple(sorted(read)),
+            read_columns=() if every_column else tuple(sorted(read)),
             pushdown=tuple(_normalised(p) for p in pushdown(trees)),
-            reads_the_clock=any(t.find(*_CLOCK) for t in (*trees, *outputs.aggregates)),
+            all_columns=every_column,
+            reads_the_clock=any(t.find(*_CLOCK) for t in (*trees, *outputs.computed)),
         ),
         [],
     )
@@ -74,35 +83,101 @@ def _conditions(pod: Pod) -> tuple[list[Checked], list[Diagnostic]]:
 def _outputs(pod: Pod) -> tuple[_Outputs, list[Diagnostic]]:
     """The selected columns, or the grouping columns then the aggregates, as sqlglot trees."""
     if isinstance(pod.query, Projection):
-        names = [c.name for c in pod.query.columns]
+        if pod.query.all_columns:
+            return _Outputs(outputs=(exp.Star(),)), []
+        named, diagnostics = _named_outputs(pod.query.columns)
         outputs = _Outputs(
-            outputs=tuple(_column(n) for n in names),
-            aggregates=(),
-            group_by=(),
-            read=frozenset(names),
+            outputs=named.selected, read=frozenset(named.read), computed=named.computed
         )
-        return outputs, []
-    group_by = [_column(c.name) for c in pod.query.group_by]
-    selected, trees, read = list(group_by), [], {c.name for c in pod.query.group_by}
-    diagnostics = []
+        return outputs, diagnostics
+    named, diagnostics = _named_outputs(pod.query.group_by)
+    selected, computed, read = list(named.selected), list(named.computed), set(named.read)
+    by_name = dict(named.by_name)
     for aggregate in pod.query.aggregates:
         checked, problems = parse_aggregate(aggregate.expression, aggregate.name, aggregate.span)
         diagnostics += problems
         if checked:
-            trees.append(checked.tree)
+            computed.append(checked.tree)
             selected.append(exp.alias_(checked.tree, _identifier(aggregate.name)))
             read.update(column_names(checked.tree))
+            by_name[aggregate.name] = checked.tree
+    having, problems = _having(pod, by_name)
+    diagnostics += problems
+    for condition in having:
+        computed.append(condition.tree)
+        read.update(column_names(condition.tree))
     outputs = _Outputs(
         outputs=tuple(selected),
-        aggregates=tuple(trees),
-        group_by=tuple(group_by),
+        group_by=tuple(named.by_name.values()),
+        having=tuple(having),
         read=frozenset(read),
+        computed=tuple(computed),
     )
     return outputs, diagnostics
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Named:
+    """Outputs of select or group_by: the SELECT items, each output's expression by name, the
+    columns they read and the expressions they compute."""
+
+    selected: tuple[exp.Expression, ...]
+    by_name: dict[str, exp.Expression]
+    read: frozenset[str]
+    computed: tuple[exp.Expression, ...]
+
+
+def _named_outputs(columns: tuple[Column, ...]) -> tuple[_Named, list[Diagnostic]]:
+    """Table columns as themselves, computed ones (`name: expression`) aliased to their name."""
+    selected, by_name, read, computed, diagnostics = [], {}, set(), [], []
+    for column in columns:
+        if column.expression is None:
+            selected.append(_column(column.name))
+            by_name[column.name] = _column(column.name)
+            read.add(column.name)
+            continue
+        checked, problems = parse_output(column.expression, column.name, column.span)
+        diagnostics += problems
+        if checked:
+            selected.append(exp.alias_(checked.tree, _identifier(column.name)))
+            by_name[column.name] = checked.tree.copy()
+            read.update(column_names(checked.tree))
+            computed.append(checked.tree)
+    named = _Named(
+        selected=tuple(selected), by_name=by_name, read=frozenset(read), computed=tuple(computed)
+    )
+    return named, diagnostics
+
+
+def _having(pod: Pod, by_name: dict[str, exp.Expression]) -> tuple[list[Checked], list[Diagnostic]]:
+    """The having conditions, parsed, with the output names they use replaced by what computes
+    those outputs (an output may share a table column's name, and SQL would read the column)."""
+    parameters = {p.name: p for p in pod.parameters}
+    conditions, diagnostics = [], []
+    for condition in pod.query.having:
+        checked, problems = parse_having(condition.text, condition.span, parameters)
+        if checked:
+            unknown = sorted({c.name for c in output_references(checked.tree)} - set(by_name))
+            problems += [
+                error(
+                    Code.UNKNOWN_OUTPUT_COLUMN,
+                    f"having: '{name}' is not an output column; name a grouping column or an "
+                    f"aggregate's output, or aggregate it as in sum({name}) "
+                    f"(outputs: {', '.join(by_name)})",
+                    condition.span,
+                )
+                for name in unknown
+            ]
+        diagnostics += problems
+        if checked and not problems:
+            tree = with_outputs(checked.tree, by_name)
+            conditions.append(Checked(tree=tree, parameters=checked.parameters))
+    return conditions, diagnostics
+
+
 def _unused_parameters(pod: Pod, conditions: list[Checked]) -> list[Diagnostic]:
-    """A declared parameter no filter uses (the caller could never affect the answer)."""
+    """A declared parameter no filter or having condition uses (the caller could never affect
+    the answer)."""
     used = set().union(*(c.parameters for c in conditions))
     return [
         error(
@@ -116,13 +191,20 @@ def _unused_parameters(pod: Pod, conditions: list[Checked]) -> list[Diagnostic]:
     ]
 
 
-def _select(pod: Pod, outputs: _Outputs, conditions: list[exp.Expression]) -> exp.Select:
+def _select(
+    pod: Pod,
+    outputs: _Outputs,
+    conditions: list[exp.Expression],
+    having: list[exp.Expression],
+) -> exp.Select:
     """The SELECT over the `source` relation, in the clause order DuckDB reads."""
     select = exp.select(*outputs.outputs).from_(SOURCE_RELATION)
     if conditions:
         select = select.where(exp.and_(*conditions))
     if outputs.group_by:
         select = select.group_by(*outputs.group_by)
+    if having:
+        select = select.having(exp.and_(*having))
     if pod.order_by:
         select = select.order_by(
             *(exp.Ordered(this=_column(k.column), desc=k.descending) for k in pod.order_by)
@@ -158,13 +240,25 @@ def _printed(select: exp.Select) -> str:
     """Pretty DuckDB SQL that re-parses to itself. sqlglot rewrites some constructs while
     printing (BETWEEN SYMMETRIC becomes two BETWEENs), and only a second pass prints the
     rewritten tree the way a reader of the file would get it back."""
-    sql = select.sql(dialect=DIALECT, pretty=True)
+    sql = _duckdb_forms(select).sql(dialect=DIALECT, pretty=True)
     try:
         return sqlglot.parse_one(sql, read=DIALECT).sql(dialect=DIALECT, pretty=True)
     except sqlglot.errors.SqlglotError:
         # sqlglot's tokenizer misreads some valid DuckDB it printed itself: `$q AND s = ''`
         # looks like the start of a $q$-quoted string. The first print is already correct.
         return sql
+
+
+def _duckdb_forms(select: exp.Select) -> exp.Select:
+    """The query with functions DuckDB spells differently: octet_length counts a string's
+    bytes once the string is encoded (DuckDB's octet_length takes a BLOB)."""
+    return select.transform(
+        lambda node: (
+            exp.ByteLength(this=exp.Encode(this=node.this.copy()))
+            if isinstance(node, exp.ByteLength) and not isinstance(node.this, exp.Encode)
+            else node
+        )
+    )
 
 
 def _identifier(name: str) -> exp.Identifier:

@@ -12,7 +12,16 @@ DIALECT = "duckdb"
 # Node groups the allow-list, the parameter checks and `--check` all dispatch on.
 COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 CONNECTIVES = (exp.And, exp.Or, exp.Not)
-PREDICATES = (*COMPARISONS, exp.In, exp.Is, exp.Between, exp.Like, exp.ILike, exp.StartsWith)
+PREDICATES = (
+    *COMPARISONS,
+    exp.In,
+    exp.Is,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.StartsWith,
+    exp.RegexpLike,
+)
 ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg)
 
 

@@ -68,6 +68,9 @@ def _usage_mismatch(
         return "is used as a condition"
     if isinstance(parent, exp.Like | exp.ILike) and family != "string":
         return "is used with LIKE, which needs a string"
+    if isinstance(parent, exp.RegexpLike | exp.ByteLength) and family != "string":
+        name = "regexp_matches" if isinstance(parent, exp.RegexpLike) else "octet_length"
+        return f"is used with {name}, which needs a string"
     if isinstance(parent, ARITHMETIC) and family not in ("number", "time"):
         return "is used in arithmetic"
     if isinstance(parent, (*COMPARISONS, exp.In, exp.Between)):
@@ -102,8 +105,12 @@ def _literal_family(node: exp.Expression, parameters: dict[str, Parameter]) -> s
         return family(kind) if kind not in (None, Kind.BOOLEAN) else None
     if isinstance(node, exp.Lower | exp.Upper | exp.Trim | exp.Substring | exp.Concat):
         return "string"
-    if isinstance(node, exp.Length | exp.Year | exp.Month | exp.Day | exp.Quarter):
+    if isinstance(node, exp.Length | exp.Year | exp.Month | exp.Day | exp.Quarter | exp.Hour):
         return "number"
+    if isinstance(node, exp.Minute | exp.DayOfWeek | exp.ByteLength):
+        return "number"
+    if isinstance(node, exp.TimeToStr):
+        return "string"
     if isinstance(node, exp.CurrentDate | exp.CurrentTimestamp):
         return "time"
     return None

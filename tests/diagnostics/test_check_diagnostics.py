@@ -8,6 +8,7 @@ read the new snapshot before committing it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -127,3 +128,30 @@ def test_every_check_code_is_exercised(catalog, tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(main, ["validate", "--check", *arguments])
     seen = set(re.findall(r"\[(DP05\d\d)\]", result.stderr))
     assert seen == {c.value for c in Code if c.value.startswith("DP05")}
+
+
+def test_select_every_column_is_resolved_into_the_tables_columns(catalog, tmp_path) -> None:
+    """`select: "*"` under --check becomes the table's columns, listed in pod.json and typed
+    nowhere else but the answer; without --check the pod resolves it at run time."""
+    spec = tmp_path / "all.yaml"
+    spec.write_text(
+        "resource_name: all-orders\ndepends_on: [{namespace: sales, table: orders}]\n"
+        "select: '*'\nfilters: region = 'EMEA'\norder_by: [order_id]\n"
+    )
+    for check, columns in (([], []), (["--check"], [f.name for f in ORDERS.fields])):
+        out = tmp_path / f"out{len(check)}"
+        result = CliRunner().invoke(main, ["compile", *check, str(spec), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        document = json.loads((out / "all-orders" / "pod.json").read_text())
+        assert document["columns"] == columns
+        assert document.get("all_columns", False) is not bool(check)
+        assert document["read_columns"] == sorted(columns)
+        openapi = json.loads((out / "all-orders" / "openapi.json").read_text())
+        content = openapi["paths"]["/get_data"]["get"]["responses"]["200"]["content"]
+        row = content["application/json"]["schema"]["items"]
+        if check:
+            assert row["required"] == columns
+        else:
+            assert "every column of the table" in row["description"].lower()
+        sql = "\n".join(document["sql"])
+        assert sql.startswith("SELECT\n  *" if not check else "SELECT\n  order_id,\n  region,")

@@ -13,7 +13,7 @@ import io
 import json
 import math
 import uuid
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import numpy as np
@@ -181,6 +181,28 @@ AGGREGATES = [
     ("min_s", "min(s)", (pa.string(), "STRING"), ""),
     ("max_u", "max(u)", (pa.string(), "STRING"), str(U2)),
     ("max_bin", "max(bin)", (pa.binary(), "BYTE_ARRAY"), b"ab"),
+    # issue 12's aggregates: counts stay int64 (count_if is a 128-bit integer in DuckDB)
+    ("n_positive", "count(*) FILTER (WHERE i > 0)", INT64, 1),
+    ("n_flag", "count_if(flag)", INT64, 1),
+    ("distinct_s", "approx_count_distinct(s)", INT64, 2),
+    ("median_i", "median(i)", DOUBLE, (7 + -3) / 2),
+    ("q_cont_d", "quantile_cont(d, 0.5)", DOUBLE, (2.5 + -0.25) / 2),
+    # An interpolated decimal keeps its scale, cut rather than rounded: -0.05 + 0.25 * 12.35.
+    (
+        "q_cont_dec",
+        "quantile_cont(dec, 0.25)",
+        (pa.decimal128(9, 2), "DECIMAL(9,2)"),
+        (Decimal("-0.05") + Decimal("0.25") * Decimal("12.35")).quantize(
+            Decimal("0.01"), rounding=ROUND_DOWN
+        ),
+    ),
+    ("q_disc_i", "quantile_disc(i, 0.5)", (pa.int32(), "INT32"), -3),
+    (
+        "p_disc_day",
+        "percentile_disc(0.5) WITHIN GROUP (ORDER BY day)",
+        (pa.date32(), "DATE"),
+        dt.date(1999, 12, 31),
+    ),
 ]
 REDUCTION = pod_json(
     "every-aggregate",

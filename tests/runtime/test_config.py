@@ -151,6 +151,7 @@ def _broken(path: str, value) -> dict:
         (_broken("pushdown.1.value.type", "uuid"), "pushdown[1].value: unknown type 'uuid'"),
         (_broken("pushdown.1.value.literal", "yesterday"), "pushdown[1].value: "),
         (_broken("source.namespace", [1]), "expected text, got 1"),
+        (_broken("all_columns", "yes"), "all_columns: expected true or false, got 'yes'"),
         ([], "missing or malformed field"),
     ],
 )
@@ -158,6 +159,13 @@ def test_bad_pod_json_is_a_config_error_naming_the_field(raw, message):
     with pytest.raises(ConfigError) as caught:
         parse_config(raw)
     assert message in str(caught.value)
+
+
+def test_a_pod_answering_every_column_says_so_and_others_do_not():
+    assert parse_config(EXAMPLE).all_columns is False
+    every = {**EXAMPLE, "all_columns": True, "columns": [], "read_columns": []}
+    config = parse_config(every)
+    assert (config.all_columns, config.columns, config.read_columns) == (True, (), ())
 
 
 def test_unreadable_pod_json_is_a_config_error(tmp_path):

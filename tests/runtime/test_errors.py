@@ -218,6 +218,10 @@ def test_a_pod_error_passes_through():
         # A request value DuckDB cannot convert: a 400 naming the parameter.
         ("SELECT CAST($code AS INTEGER)", {"code": "abc"}, {"code": "abc", "other": "1"}, "code"),
         ("SELECT $n + 9223372036854775807", {"n": 1}, {"n": "1"}, "n"),
+        # A regexp_matches pattern RE2 cannot compile, a strftime format DuckDB cannot read.
+        ("SELECT regexp_matches('a', $p)", {"p": "(open"}, {"p": "(open"}, "p"),
+        ("SELECT strftime(DATE '2024-01-01', $f)", {"f": "%Q"}, {"f": "%Q"}, "f"),
+        ("SELECT regexp_matches('a', '(open')", {}, {"p": "x"}, None),
         # The same error from data, or from a value no parameter holds: not the client's fault.
         ("SELECT CAST('xyz' AS INTEGER)", {}, {"code": "abc"}, None),
         (
@@ -230,7 +234,10 @@ def test_a_pod_error_passes_through():
 )
 def test_conversion_errors_blame_the_parameter_whose_value_failed(sql, params, given, expected):
     exc = raised(lambda: duckdb.execute(sql, params or None).fetchall())
-    assert isinstance(exc, duckdb.ConversionException | duckdb.OutOfRangeException)
+    assert isinstance(
+        exc,
+        duckdb.ConversionException | duckdb.OutOfRangeException | duckdb.InvalidInputException,
+    )
     error = classify(exc, **TABLE, given=given)
     if expected is None:
         assert (error.status, error.message) == (500, "internal error")

@@ -139,7 +139,9 @@ def classify(
         # The answer exists but does not fit its type: the request, as it stands, cannot be
         # answered (narrower filters may do), and nothing is wrong with the pod or the table.
         return PodError(422, overflow)
-    if isinstance(exc, _VALUE_ERRORS):
+    if isinstance(exc, (*_VALUE_ERRORS, duckdb.InvalidInputException)):
+        # InvalidInput names a request value it refused: a regexp_matches pattern that RE2
+        # cannot compile, a strftime format it cannot read.
         culprit = _culprit(str(exc), given or {})
         if culprit:
             return PodError(400, f"parameter '{culprit}' does not fit the query: {first_line(exc)}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import math
 import threading
@@ -283,7 +284,7 @@ class QueryEngine:
             with _missing_file_is_not_an_outage():
                 sql, params = self._statement(cursor, state.table, plan, page)
                 relation = cursor.sql(sql, params={**params, **values} or None)
-                relation = int64_results(relation, self.config.columns)
+                relation = int64_results(relation, self.config.columns or relation.columns)
                 reader = relation.to_arrow_reader(BATCH_ROWS)
                 try:
                     return SpooledAnswer(reader, self.answer_memory, self.spill_space)
@@ -291,6 +292,11 @@ class QueryEngine:
                     reader.close()
         finally:
             cursor.close()
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - one engine per process, a few schemas
+    def _paged_over(self, column_count: int) -> PagedQuery:
+        """The paged query of a pod answering every column, for a table of this many."""
+        return paged_query(self.config.sql, column_count)
 
     def _age(self, state: _TableState) -> float:
         return max(0.0, self._clock() - state.loaded_at)
@@ -300,7 +306,13 @@ class QueryEngine:
     ) -> tuple[str, dict[str, Any]]:
         """The query over `source` (the planned files) and the parameters that name those files."""
         source, params = read_planned(cursor, table, plan, self._prefix)
-        query = self.config.sql if page is None else self.paged.sql(page.offset, page.limit)
+        if page is None:
+            query = self.config.sql
+        elif self.config.all_columns:  # as many columns as the plan reads
+            count = sum(c.read_by_query for c in plan.columns)
+            query = self._paged_over(count).sql(page.offset, page.limit)
+        else:
+            query = self.paged.sql(page.offset, page.limit)
         return with_source(source, query), params
 
 

@@ -66,6 +66,9 @@ class PodConfig:
     freshness_seconds: float = 0
     max_page_size: int = 10_000
     result_cache: bool = False
+    # `select: "*"` compiled without --check: `columns` and `read_columns` are empty, and the
+    # answer is every column of the table as its schema is when the pod answers.
+    all_columns: bool = False
     description: str = field(default="", compare=False)
 
 
@@ -120,6 +123,7 @@ def _parse(raw: dict) -> PodConfig:
         freshness_seconds=float(raw["freshness_seconds"]),
         max_page_size=_positive_integer(raw["max_page_size"], "max_page_size"),
         result_cache=_boolean(raw["result_cache"], "result_cache"),
+        all_columns=_boolean(raw.get("all_columns", False), "all_columns"),
     )
 
 

@@ -55,7 +55,8 @@ class AnswerBody:
         head, size = (collections.deque(), 0) if self.more else _look_ahead(batches, answer.rows)
         self.whole = not self.more and size < WHOLE_BODY_BYTES
         rows = self._page_rows(head, batches, limit)
-        columns = exchange.config.columns
+        # A pod answering every column (`select: "*"`) names them as the table does now.
+        columns = exchange.config.columns or tuple(answer.schema.names)
         self._chunks = format.encode(columns, answer.schema, rows)
         try:
             # An encoder may yield nothing at all (ndjson for no rows): an empty body, not a

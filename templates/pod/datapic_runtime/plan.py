@@ -132,6 +132,8 @@ def snapshot_of(table: Table, snapshot_id: int | None) -> int | None:
 def read_columns(table: Table, config: PodConfig) -> tuple[str, ...]:
     """The table's spelling of the columns the query reads (DuckDB's SQL matches any case)."""
     schema = table.schema()
+    if config.all_columns:  # `select: "*"`: every column of the schema the scan reads
+        return ("*",)
     columns = tuple(_column_name(schema, name, config) for name in config.read_columns)
     if columns:
         return columns

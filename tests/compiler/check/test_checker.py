@@ -13,15 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+from dataclasses import replace
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 import pytest
+import sqlglot
 from factories import parameter, pod, projection, reduction, source, span
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import (
+    BinaryType,
     BooleanType,
     DateType,
     DecimalType,
@@ -34,10 +37,11 @@ from pyiceberg.types import (
 )
 
 from compiler.check.catalog import SchemaLookup
-from compiler.check.checker import check
+from compiler.check.checker import check, result_kind
 from compiler.diagnostics import Code
 from compiler.spec.datapi import Metastore
 from compiler.spec.ir import Aggregate, Column, Filter, Projection, Reduction
+from compiler.sql.aggregates import parse_aggregate
 from compiler.sql.lower import lower
 
 SCHEMA = Schema(
@@ -210,6 +214,26 @@ FILTERS = [
     ("day IN :ls", "mismatch"),
     ("paid IN :li", "strict"),
     ("qty IN :lb", "strict"),
+    # issue 12's scalar functions and %
+    ("octet_length(name) > 2", "ok"),
+    ("hour(at) = 10 AND minute(at) = 0", "ok"),
+    ("hour(day) = 0", "ok"),
+    ("dayofweek(day) = 5", "ok"),
+    ("strftime(day, '%Y') = '2024'", "ok"),
+    ("strftime(at, :s) = '2024'", "ok"),
+    ("regexp_matches(name, '^E')", "ok"),
+    ("regexp_matches(name, :s)", "ok"),
+    ("qty % 2 = 1", "ok"),
+    ("price % 2 > 0", "ok"),
+    ("octet_length(qty) > 1", "mismatch"),
+    ("hour(name) = 1", "mismatch"),
+    ("minute(qty) = 1", "mismatch"),
+    ("dayofweek(qty) = 1", "mismatch"),
+    ("strftime(name, '%Y') = 'x'", "mismatch"),
+    ("regexp_matches(qty, '1')", "mismatch"),
+    ("regexp_matches(name, 1)", "mismatch"),
+    ("name % 2 = 1", "mismatch"),
+    ("day % 2 = 1", "mismatch"),
     ("day >= :s", "strict"),
     ("at >= :s", "strict"),
     ("paid = :i", "strict"),
@@ -239,6 +263,49 @@ AGGREGATES = [
     ("stddev(name)", "mismatch"),
     ("variance(day)", "mismatch"),
     ("sum(length(qty))", "mismatch"),
+    # issue 12's aggregates
+    ("count(*) FILTER (WHERE paid)", "ok"),
+    ("sum(qty) FILTER (WHERE name = 'EMEA' AND qty > 1)", "ok"),
+    ("count_if(paid)", "ok"),
+    ("count_if(qty > 1)", "ok"),
+    ("approx_count_distinct(name)", "ok"),
+    ("quantile_cont(ratio, 0.5)", "ok"),
+    ("quantile_cont(day, 0.5)", "ok"),
+    ("quantile_disc(name, 0.5)", "ok"),
+    ("percentile_cont(0.5) WITHIN GROUP (ORDER BY price)", "ok"),
+    ("percentile_disc(0.5) WITHIN GROUP (ORDER BY name DESC)", "ok"),
+    ("median(day) FILTER (WHERE qty > 1)", "ok"),
+    ("count_if(qty)", "mismatch"),
+    ("count_if(name)", "mismatch"),
+    ("quantile_cont(name, 0.5)", "mismatch"),
+    ("quantile_cont(paid, 0.5)", "mismatch"),
+    ("percentile_cont(0.5) WITHIN GROUP (ORDER BY name)", "mismatch"),
+    ("count(*) FILTER (WHERE name)", "mismatch"),
+    ("sum(qty) FILTER (WHERE day = 5)", "mismatch"),
+]
+
+HAVING = [
+    ("total > 1", "ok"),
+    ("count(*) > :i", "ok"),
+    ("max(day) >= :d", "ok"),
+    ("sum(price) > 10.5 AND name = 'EMEA'", "ok"),
+    ("count_if(paid) FILTER (WHERE qty > 1) >= 0", "ok"),
+    ("total > 'x'", "mismatch"),
+    ("max(day) > 5", "mismatch"),
+    ("min(name) > :i", "mismatch"),
+    ("quantile_cont(day, 0.5) > 3", "mismatch"),
+    ("name", "mismatch"),
+    ("count_if(paid) = :d", "mismatch"),
+]
+
+# computed output (group_by name: expression) -> whether it fits the table
+COMPUTED = [
+    ("hour(at)", "ok"),
+    ("date_trunc('month', day)", "ok"),
+    ("strftime(day, '%Y-%m')", "ok"),
+    ("qty % 3", "ok"),
+    ("month(name)", "mismatch"),
+    ("name * 2", "mismatch"),
 ]
 
 
@@ -290,6 +357,82 @@ def test_aggregate_types_agree_with_duckdb(schema, one_row, text, label):
     the_pod = pod(reduction(("name",), total=text))
     assert bool(mismatches(the_pod, schema)) == (label != "ok")
     assert duckdb_fails(one_row, the_pod) == (label == "mismatch")
+
+
+@pytest.mark.parametrize(("text", "label"), HAVING, ids=[t for t, _ in HAVING])
+def test_having_types_agree_with_duckdb(schema, one_row, text, label):
+    used = set(re.findall(r"(?<![\w:]):([a-z]\w*)", text))
+    the_pod = pod(
+        reduction(("name",), total="sum(qty)"),
+        parameters=tuple(PARAMETERS[n][0] for n in sorted(used)),
+    )
+    the_pod = _with(the_pod, query=replace(the_pod.query, having=(Filter(text=text),)))
+    assert bool(mismatches(the_pod, schema)) == (label != "ok")
+    assert duckdb_fails(one_row, the_pod) == (label == "mismatch")
+
+
+@pytest.mark.parametrize(("text", "label"), COMPUTED, ids=[t for t, _ in COMPUTED])
+def test_computed_output_types_agree_with_duckdb(schema, one_row, text, label):
+    group_by = (Column(name="name"), Column(name="computed", expression=text))
+    the_pod = pod(
+        Reduction(group_by=group_by, aggregates=(Aggregate(name="n", expression="count(*)"),))
+    )
+    assert bool(mismatches(the_pod, schema)) == (label != "ok")
+    assert duckdb_fails(one_row, the_pod) == (label == "mismatch")
+    projected = pod(Projection(columns=(Column(name="computed", expression=text),)))
+    assert bool(mismatches(projected, schema)) == (label != "ok")
+    assert duckdb_fails(one_row, projected) == (label == "mismatch")
+
+
+# expression -> the kind `--check` gives its result; DuckDB's own result type must agree
+RESULT_KINDS = [
+    ("count(*) FILTER (WHERE paid)", "number"),
+    ("count_if(paid)", "number"),
+    ("approx_count_distinct(name)", "number"),
+    ("quantile_cont(ratio, 0.5)", "number"),
+    ("quantile_cont(price, 0.5)", "number"),
+    ("quantile_cont(day, 0.5)", "timestamp"),
+    ("quantile_disc(name, 0.5)", "string"),
+    ("percentile_disc(0.5) WITHIN GROUP (ORDER BY day)", "date"),
+    ("percentile_cont(0.5) WITHIN GROUP (ORDER BY qty)", "number"),
+    ("median(qty)", "number"),
+    ("median(day)", "timestamp"),
+    ("median(name)", "string"),
+    ("avg(day)", "timestamp"),
+    ("min(day) FILTER (WHERE paid)", "date"),
+    ("sum(qty)", "number"),
+    ("max(hour(at))", "number"),
+    ("max(minute(at))", "number"),
+    ("max(dayofweek(day))", "number"),
+    ("max(octet_length(name))", "number"),
+    ("max(strftime(day, '%Y'))", "string"),
+    ("bool_and_of(regexp_matches(name, 'E'))", "boolean"),
+    ("max(qty % 2)", "number"),
+]
+_DUCKDB_KINDS = {
+    "VARCHAR": "string",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+}
+
+
+@pytest.mark.parametrize(("text", "kind"), RESULT_KINDS, ids=[t for t, _ in RESULT_KINDS])
+def test_result_kinds_agree_with_duckdb(schema, one_row, text, kind):
+    """The kind --check gives a result, against the type DuckDB gives the compiled SQL's."""
+    if text.startswith("bool_and_of("):  # a scalar's kind, read outside any aggregate
+        text = text.removeprefix("bool_and_of(").removesuffix(")")
+        tree = sqlglot.parse_one(text, read="duckdb")
+        the_pod = pod(Projection(columns=(Column(name="x", expression=text),)))
+    else:
+        checked, problems = parse_aggregate(text, "x", span())
+        assert checked is not None, problems
+        tree, the_pod = checked.tree, pod(reduction((), x=text))
+    query, problems = lower(the_pod)
+    assert query is not None, problems
+    duckdb_type = one_row.execute(f"SELECT typeof(x) FROM ({query.sql})").fetchone()[0]
+    assert _DUCKDB_KINDS.get(duckdb_type.split("(")[0], "number") == kind
+    assert result_kind(the_pod, schema, tree) == kind
 
 
 @pytest.mark.parametrize(
@@ -641,3 +784,18 @@ def test_url_encoded_secrets_and_bearer_tokens_are_masked():
         "POST client_secret=*** (also ***, ***) refused; header was Authorization: Bearer *** "
         "bearer ***"
     )
+
+
+def test_octet_length_of_binary_is_reported_as_duckdb_refuses_it():
+    """octet_length counts a text's bytes (lowered to OCTET_LENGTH(ENCODE(x))), which DuckDB
+    refuses for a BLOB; binary columns are otherwise not judged."""
+    binary = Schema(NestedField(1, "b", BinaryType()), NestedField(2, "s", StringType()))
+    connection = duckdb.connect()
+    connection.register("source", pa.table({"b": [b"ab"], "s": ["ab"]}))
+    for column, fails in (("b", True), ("s", False)):
+        the_pod = pod(projection("s"), filters=(f"octet_length({column}) = 2",))
+        found = [d.message for d in check(the_pod, binary)]
+        assert found == (
+            ["octet_length() needs string, but column 'b' (binary) is not one"] if fails else []
+        )
+        assert duckdb_fails(connection, the_pod) == fails

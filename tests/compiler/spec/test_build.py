@@ -396,21 +396,24 @@ PROBLEMS = [
                 3,
                 10,
                 "select: 'a b' is not a column name "
-                "(letters, digits and underscores, not starting with a digit)",
+                "(letters, digits and underscores, not starting with a digit; "
+                "compute an output as `name: expression`)",
             ),
             (
                 "DP0103",
                 3,
                 15,
                 "select: '1a' is not a column name "
-                "(letters, digits and underscores, not starting with a digit)",
+                "(letters, digits and underscores, not starting with a digit; "
+                "compute an output as `name: expression`)",
             ),
             (
                 "DP0103",
                 3,
                 19,
                 "select: 'a.b' is not a column name "
-                "(letters, digits and underscores, not starting with a digit)",
+                "(letters, digits and underscores, not starting with a digit; "
+                "compute an output as `name: expression`)",
             ),
         ],
         id="bad-column-names",

@@ -23,7 +23,8 @@ def problems(tmp_path, text: str) -> list[tuple[str, int, int, str]]:
 
 
 ALLOWED = (
-    "aggregate, depends_on, deploy, filters, freshness_seconds, group_by, limit, local_engine, "
+    "aggregate, depends_on, deploy, filters, freshness_seconds, group_by, having, limit, "
+    "local_engine, "
     "long_description, max_page_size, operation_type, order_by, parameters, resource_name, "
     "result_cache, select, short_description, type"
 )
@@ -109,7 +110,7 @@ CASES = [
     ),
     pytest.param(
         HEADER + "select: [a, 1]\n",
-        [("DP0103", 3, 13, "select[1]: expected string, got integer")],
+        [("DP0103", 3, 13, "select[1]: expected object or string, got integer")],
         id="bad-item-located-at-the-item",
     ),
     pytest.param(

@@ -7,7 +7,8 @@ import logging
 import pytest
 from factories import parameter, span
 
-from compiler.sql.expressions import column_names, parse_aggregate, parse_filter
+from compiler.sql.aggregates import parse_aggregate
+from compiler.sql.expressions import column_names, parse_filter, parse_output
 
 PARAMETERS = {
     p.name: p
@@ -75,6 +76,14 @@ ACCEPTED = [
     ("a = 1 /* block */ AND b = 2", "a = 1 AND b = 2"),
     ("a = 1;", "a = 1"),
     ("a = ':i'", "a = ':i'"),
+    # issue 12's scalar functions (octet_length counts bytes: lowering adds ENCODE for DuckDB)
+    ("octet_length(name) > 3", "OCTET_LENGTH(name) > 3"),
+    ("hour(t) >= 9 AND minute(t) < 30", "HOUR(t) >= 9 AND MINUTE(t) < 30"),
+    ("dayofweek(d) IN (0, 6)", "DAYOFWEEK(d) IN (0, 6)"),
+    ("strftime(d, '%Y-%m') = :s", "STRFTIME(d, '%Y-%m') = $s"),
+    ("regexp_matches(name, '^a.*b$')", "REGEXP_MATCHES(name, '^a.*b$')"),
+    ("regexp_matches(name, :s, 'i')", "REGEXP_MATCHES(name, $s, 'i')"),
+    ("order_id % 3 = 0", "order_id % 3 = 0"),
 ]
 
 
@@ -128,6 +137,10 @@ REJECTED = [
     pytest.param("read_parquet('s3://x') IS NULL", ["DP0304"], id="read-parquet"),
     pytest.param("getenv('HOME') = a", ["DP0304"], id="getenv"),
     pytest.param("md5(a) = 'x'", ["DP0304"], id="md5"),
+    pytest.param("octet_length(a, b) = 1", ["DP0304"], id="octet-length-two-arguments"),
+    pytest.param("regexp_replace(a, 'x', 'y') = 'z'", ["DP0304"], id="regexp-replace"),
+    pytest.param("count_if(a) > 1", ["DP0304"], id="aggregate-count-if-in-filter"),
+    pytest.param(":i % 2 = 0 AND :s % 2 = 1", ["DP0306"], id="string-modulo"),
     pytest.param("sum(a) > 1", ["DP0304"], id="aggregate-in-filter"),
     pytest.param("a = [1]", ["DP0304"], id="list"),
     pytest.param("t.region = 'EMEA'", ["DP0303"], id="table-qualified"),
@@ -267,7 +280,7 @@ AGGREGATES = [
     ("sum(t.a)", ["DP0303"]),
     ("sum(a) OVER ()", ["DP0303"]),
     ("sum(DISTINCT a)", ["DP0303"]),
-    ("avg(a) FILTER (WHERE a > 1)", ["DP0303"]),
+    ("sum(a) WITHIN GROUP (ORDER BY a)", ["DP0303"]),
     ("sum((SELECT 1))", ["DP0302"]),
     ("sum(a); DROP TABLE x", ["DP0302"]),
     ("sum(", ["DP0301"]),
@@ -343,3 +356,44 @@ def test_values_a_pod_cannot_carry_are_refused(text, code):
 )
 def test_values_a_pod_can_carry_are_accepted(text):
     assert codes(text) == []
+
+
+# computed output (select or group_by `name: expression`) -> its SQL, or diagnostic codes
+OUTPUTS = [
+    ("date_trunc('month', order_date)", "DATE_TRUNC('MONTH', order_date)"),
+    ("year(d) * 100 + month(d)", "YEAR(d) * 100 + MONTH(d)"),
+    ("quarter(d)", "QUARTER(d)"),
+    ("hour(shipped_at)", "HOUR(shipped_at)"),
+    ("CAST(sales AS DOUBLE) / quantity", "CAST(sales AS DOUBLE) / quantity"),
+    ("sales", "sales"),
+    ("region = 'EMEA' -- a boolean output", "region = 'EMEA'"),
+    ("sum(sales)", ["DP0303"]),
+    ("count_if(a > 1) + 1", ["DP0303"]),
+    ("a + :i", ["DP0303"]),
+    ("*", ["DP0303"]),
+    ("read_csv('x')", ["DP0304"]),
+    ("(SELECT 1)", ["DP0302"]),
+    ("a +", ["DP0301"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), OUTPUTS)
+def test_computed_outputs(text, expected):
+    checked, problems = parse_output(text, "month", WHERE)
+    if isinstance(expected, str):
+        assert problems == [] and checked.tree.sql(dialect="duckdb") == expected
+    else:
+        assert checked is None and [p.code.value for p in problems] == expected
+        assert all(p.span == WHERE for p in problems)
+
+
+def test_a_computed_output_names_itself_in_its_messages():
+    _, [problem] = parse_output("sum(sales)", "month", WHERE)
+    assert problem.message == (
+        "computed column 'month' is computed row by row; the aggregate sum() belongs under "
+        "aggregate"
+    )
+    _, [problem] = parse_output("a + :i", "month", WHERE)
+    assert problem.message == (
+        "computed column 'month' uses a parameter; parameters belong in filters and having"
+    )

@@ -277,3 +277,99 @@ def test_result_cache_true_with_the_clock_is_a_located_error(tmp_path):
     assert message.startswith("result_cache: true is not supported when a filter or aggregate")
     text = text.replace("result_cache: true", "result_cache: false")
     assert compiled(tmp_path, text)["result_cache"] is False
+
+
+# --- computed outputs, having, select "*" (issue 12) ----------------------------------------------
+
+COMPUTED = [
+    (
+        "aggregate: {n: count(*)}\ngroup_by: [region, {month: \"date_trunc('month', d)\"}]",
+        "SELECT region, DATE_TRUNC('MONTH', d) AS month, COUNT(*) AS n FROM source "
+        "GROUP BY region, DATE_TRUNC('MONTH', d) ORDER BY region ASC, month ASC",
+    ),
+    (
+        # An output may take a table column's name: GROUP BY keeps the expression, ORDER BY
+        # names the output (DuckDB sorts by the SELECT list's alias first).
+        "aggregate: {n: count(*)}\ngroup_by: [{d: year(d)}]\norder_by: [d desc]",
+        "SELECT YEAR(d) AS d, COUNT(*) AS n FROM source GROUP BY YEAR(d) ORDER BY d DESC",
+    ),
+    (
+        'select: [a, {net: "a - coalesce(b, 0)"}, {bytes: octet_length(c)}]\norder_by: [net]',
+        "SELECT a, a - COALESCE(b, 0) AS net, OCTET_LENGTH(ENCODE(c)) AS bytes FROM source "
+        "ORDER BY net ASC",
+    ),
+    (
+        "aggregate: {n: count(*), total: sum(a)}\ngroup_by: [g]\nhaving: [n > 1, 'sum(b) < total']",
+        "SELECT g, COUNT(*) AS n, SUM(a) AS total FROM source GROUP BY g "
+        "HAVING COUNT(*) > 1 AND SUM(b) < SUM(a) ORDER BY g ASC",
+    ),
+    (
+        # `a` is an aggregate's name and a table column: in having the name means the output.
+        "aggregate: {a: sum(a)}\ngroup_by: [{m: a % 2}]\nhaving: 'a > 2 AND m = 1'",
+        "SELECT a % 2 AS m, SUM(a) AS a FROM source GROUP BY a % 2 "
+        "HAVING SUM(a) > 2 AND a % 2 = 1 ORDER BY m ASC",
+    ),
+    (
+        'select: "*"\nfilters: a > 1\norder_by: [b]',
+        "SELECT * FROM source WHERE a > 1 ORDER BY b ASC",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "sql"), COMPUTED)
+def test_computed_outputs_having_and_every_column(tmp_path, body, sql):
+    test_lowered_sql(tmp_path, body, sql)
+
+
+@pytest.mark.parametrize(("body", "sql"), COMPUTED)
+def test_computed_outputs_run_in_duckdb_and_answer_like_hand_written_sql(tmp_path, body, sql):
+    """The compiled SQL over a small table answers what the test's own SQL answers."""
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE VIEW source AS SELECT i AS a, i * 3 % 7 AS b, 'é' || i AS c, "
+        "DATE '2024-01-30' + CAST(i * 5 AS INTEGER) AS d, i % 3 AS g, i % 2 = 0 AS region "
+        "FROM range(40) AS t(i)"
+    )
+    document = compiled(tmp_path, body)
+    assert connection.execute(sql_text(document)).fetchall() == connection.execute(sql).fetchall()
+
+
+def test_every_column_is_left_to_the_pod_without_check(tmp_path):
+    document = compiled(tmp_path, "select: \"*\"\nfilters: region = 'EMEA'")
+    assert document["all_columns"] is True
+    assert (document["columns"], document["read_columns"]) == ([], [])
+    assert document["pushdown"] == [
+        {"op": "eq", "column": "region", "value": {"literal": "EMEA", "type": "string"}}
+    ]
+    assert "all_columns" not in compiled(tmp_path, "select: [a]")
+
+
+def test_computed_outputs_and_having_read_their_columns(tmp_path):
+    document = compiled(
+        tmp_path,
+        "aggregate: {n: count(*) FILTER (WHERE f)}\ngroup_by: [{m: month(d)}]\n"
+        "having: 'sum(x) > 0'\nfilters: g = 1",
+    )
+    assert document["read_columns"] == ["d", "f", "g", "x"]
+    assert document["columns"] == ["m", "n"]
+
+
+def test_having_parameters_are_bound_and_count_as_used(tmp_path):
+    document = compiled(
+        tmp_path,
+        "aggregate: {n: count(*)}\ngroup_by: [g]\nhaving: n >= :least\n"
+        "parameters: [{name: least, type: integer, default: 2}]",
+    )
+    assert one_line(sql_text(document)).endswith("HAVING COUNT(*) >= $least ORDER BY g ASC")
+    assert document["pushdown"] == []  # a having condition never prunes files
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [
+        'group_by: [{age: "current_date - d"}]\n',
+        'having: ["max(d) > current_date - 7"]\ngroup_by: [region]\n',
+    ],
+)
+def test_computed_outputs_and_having_reading_the_clock_do_not_cache(tmp_path, clock):
+    assert compiled(tmp_path, "aggregate: {n: count(*)}\n" + clock)["result_cache"] is False

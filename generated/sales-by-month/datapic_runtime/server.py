@@ -1,0 +1,303 @@
+"""The pod's HTTP API: GET /get_data, GET /healthz, GET /metrics, GET /openapi.json; every error
+as JSON.
+
+/get_data streams its answer (streaming.py). A page holds at most `limit` rows (default and
+most: the pod's max_page_size); when more rows follow, the answer carries the next page's token
+in the X-Next-Page-Token header and a `Link: <…>; rel="next"` header (unless its URL would be
+longer than paging.MAX_LINK_BYTES), in every format (so the JSON body stays a plain array).
+Each request is logged and counted once (requestlog.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pyiceberg.catalog import Catalog, load_catalog
+from starlette.exceptions import HTTPException
+
+from .answer import Page
+from .config import PodConfig, load_config
+from .errors import INTERNAL_ERROR, ConfigError, PodError
+from .formats import Format, choose_format
+from .metrics import METRICS_MEDIA_TYPE, Outcome, Telemetry
+from .paging import (
+    FIRST_PAGE,
+    TOKEN_SECRET_ENV,
+    PageTokens,
+    Position,
+    next_link,
+    parse_limit,
+    token_key,
+)
+from .params import bind_parameters
+from .query import QueryEngine
+from .querystring import query_items
+from .requestlog import Exchange, setup_logging
+from .serialize import error_json
+from .streaming import AnswerBody, ClosingStreamingResponse
+
+log = logging.getLogger("datapic.pod")
+JSON = "application/json"
+ROUTES = "GET /get_data, GET /healthz, GET /metrics, GET /openapi.json"
+# FastAPI, unlike Starlette, answers HEAD only where a route names it: every route is a GET.
+GET = ["GET", "HEAD"]
+# Query-string arguments of the pod itself, never parameters of a spec.
+RESERVED_ARGUMENTS = ("format", "limit", "page_token")
+NEXT_PAGE_HEADER = "X-Next-Page-Token"
+# The longest max-age sent: what RFC 9111 (1.2.2) has caches take for any larger value. The
+# compiler bounds freshness_seconds too; this keeps a pod.json saying 1e308 (or inf) from
+# sending a 309-digit header.
+MAX_AGE_SECONDS = 2**31
+
+
+def create_app(
+    pod_dir: Path,
+    catalog_factory: Callable[[str], Catalog] = load_catalog,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The ASGI app serving the pod compiled into `pod_dir` (pod.json and openapi.json);
+    `clock` times the table's freshness (tests move it)."""
+    setup_logging()
+    config = load_config(pod_dir)
+    _check_reserved(config)
+    openapi = _openapi_document(pod_dir)
+    get_data = _GetData(
+        config,
+        QueryEngine(config, catalog_factory, clock=clock),
+        PageTokens(token_key(_pod_json(pod_dir), os.environ.get(TOKEN_SECRET_ENV))),
+        Telemetry(config.name),
+    )
+    # FastAPI's generated docs are off: the compiled openapi.json is the pod's API description.
+    # No trailing-slash redirects: Starlette builds their Location from the Host header, so
+    # anyone could have the pod send clients to a host of their choosing; /get_data/ is a 404.
+    app = FastAPI(
+        title=config.name,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
+
+    # The catalog, the scan, DuckDB and the wait for a query slot block, so a request is answered
+    # in a worker thread - but one of its own limiter, not AnyIO's default one, which sends the
+    # streamed answers' bodies. With a single limiter, requests waiting for a slot could take
+    # every thread, and the answer holding the slot could never send its body to free the slot:
+    # all would stall until the queue timeout (mass 503s). Now a streamed body always gets a
+    # thread: its query runs back to back with the waiting ones.
+    request_threads = anyio.CapacityLimiter(get_data.engine.limits.request_threads)
+    lists = frozenset(p.name for p in config.parameters if p.element)
+
+    @app.api_route("/get_data", methods=GET)
+    async def get_data_route(request: Request) -> Response:
+        return await anyio.to_thread.run_sync(
+            get_data.answer,
+            request.url.path,
+            query_items(request.scope["query_string"], lists),
+            request.headers.get("accept"),
+            request.method == "HEAD",
+            limiter=request_threads,
+        )
+
+    # Async on purpose: a probe must answer even while every threadpool worker runs a query.
+    @app.api_route("/healthz", methods=GET)
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    @app.api_route("/metrics", methods=GET)
+    async def metrics() -> Response:
+        return Response(get_data.telemetry.exposition(), media_type=METRICS_MEDIA_TYPE)
+
+    @app.api_route("/openapi.json", methods=GET)
+    async def openapi_json() -> Response:
+        return Response(openapi, media_type=JSON)
+
+    _install_error_handlers(app)
+    return app
+
+
+# --- one request --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _GetData:
+    """GET /get_data of one pod: what answering needs, built once at start-up."""
+
+    config: PodConfig
+    engine: QueryEngine
+    tokens: PageTokens
+    telemetry: Telemetry
+
+    def answer(
+        self, path: str, query: list[tuple[str, str]], accept: str | None, head: bool = False
+    ) -> Response:
+        """One request's answer (in a worker thread); every failure a PodError. `head`: the
+        headers GET would send (the query runs as far as they need), without the body."""
+        exchange = Exchange(self.config, self.telemetry, path)
+        try:
+            asked = _read_request(self.config, self.tokens, query, accept, exchange)
+            answer = self.engine.answer(asked.values, asked.page)
+            try:
+                exchange.snapshot_id, exchange.stats = answer.snapshot_id, answer.stats
+                body = AnswerBody(answer, asked.format, asked.limit, exchange)
+                whole = body.read_whole() if body.whole else None
+            except BaseException:
+                answer.close()
+                raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a clean JSON error
+            error = exchange.failure(exc)
+            exchange.end(error.status, Outcome.REJECTED, error.message)
+            raise error from None
+        headers = _cache_headers(self.config.freshness_seconds, answer.state_age_seconds)
+        if body.more:
+            position = Position(answer.snapshot_id, asked.page.offset + asked.limit)
+            token = self.tokens.issue(position, asked.values)
+            headers[NEXT_PAGE_HEADER] = token
+            link = next_link(path, query, token)
+            if link is not None:
+                headers["Link"] = f'<{link}>; rel="next"'
+        if head:
+            return _head(body, whole, asked.format.media_type, headers)
+        if whole is not None:
+            return Response(whole, media_type=asked.format.media_type, headers=headers)
+        return ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
+
+
+def _head(body: AnswerBody, whole: bytes | None, media_type: str, headers: dict) -> Response:
+    """GET's headers without its body: a whole answer's length, none for one GET streams."""
+    body.end_unsent()
+    response = Response(media_type=media_type, headers=headers)
+    if whole is None:
+        del response.headers["content-length"]
+    else:
+        response.headers["content-length"] = str(len(whole))
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What a /get_data request asks for, checked: typed values, format, page."""
+
+    values: Mapping[str, Any]
+    format: Format
+    limit: int
+    page: Page  # limit + 1 rows: the extra one says whether a next page exists
+
+
+def _read_request(
+    config: PodConfig,
+    tokens: PageTokens,
+    query: Sequence[tuple[str, str]],
+    accept: str | None,
+    exchange: Exchange,
+) -> _Asked:
+    """The request's parameters, format and page, or the PodError (400, 406) saying what's wrong."""
+    reserved: dict[str, str] = {}
+    parameters: list[tuple[str, str]] = []
+    for name, text in query:
+        if name not in RESERVED_ARGUMENTS:
+            parameters.append((name, text))
+        elif name in reserved:
+            raise PodError(400, f"argument '{name}' is given more than once")
+        else:
+            reserved[name] = text
+    exchange.given = _shown(parameters)
+    chosen = choose_format(reserved.get("format"), accept)
+    exchange.format = chosen.name
+    limit = parse_limit(reserved.get("limit"), config.max_page_size)
+    exchange.limit = limit
+    values = bind_parameters(config.parameters, parameters)
+    position = FIRST_PAGE
+    if "page_token" in reserved:
+        position = tokens.read(reserved["page_token"], values)
+    exchange.offset = position.offset
+    return _Asked(values, chosen, limit, Page(position.offset, limit + 1, position.snapshot_id))
+
+
+def _shown(parameters: list[tuple[str, str]]) -> dict[str, str]:
+    """Each parameter's text for the request log, a list parameter's values joined by commas."""
+    texts: dict[str, list[str]] = {}
+    for name, text in parameters:
+        texts.setdefault(name, []).append(text)
+    return {name: ",".join(values) for name, values in texts.items()}
+
+
+def _cache_headers(freshness_seconds: float, state_age_seconds: float) -> dict[str, str]:
+    """An answer may be as old as the pod's declared freshness: caches may keep it for what is
+    left of that once the table state it was read from is already `state_age_seconds` old (not
+    the whole freshness again). The representation depends on Accept."""
+    left = min(freshness_seconds - state_age_seconds, MAX_AGE_SECONDS)
+    seconds = round(left) if left > 0 else 0  # NaN is no freshness either
+    return {"Cache-Control": f"max-age={seconds}", "Vary": "Accept"}
+
+
+# --- start-up -----------------------------------------------------------------------------------
+
+
+def _check_reserved(config: PodConfig) -> None:
+    clash = [p.name for p in config.parameters if p.name in RESERVED_ARGUMENTS]
+    if clash:
+        raise ConfigError(
+            f"pod.json: parameter '{clash[0]}' has the name of a pod argument "
+            f"({', '.join(RESERVED_ARGUMENTS)}); rename it in the spec"
+        )
+
+
+def _pod_json(pod_dir: Path) -> bytes:
+    """pod.json's bytes (load_config has read and checked them already)."""
+    return (pod_dir / "pod.json").read_bytes()
+
+
+def _openapi_document(pod_dir: Path) -> bytes:
+    """openapi.json's bytes, served verbatim; checked once so a broken file fails at start-up."""
+    path = pod_dir / "openapi.json"
+    try:
+        document = path.read_bytes()
+        json.loads(document)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    return document
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(error_json(message), status_code=status, media_type=JSON, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """JSON error bodies for everything, including unknown routes and wrong methods."""
+
+    @app.exception_handler(PodError)
+    async def pod_error(_: Request, exc: PodError) -> Response:
+        return _error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            message = f"no such route {request.url.path!r}; this pod serves {ROUTES}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed; this pod serves {ROUTES}"
+        else:
+            message = str(exc.detail)
+        return _error(exc.status_code, message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        return _error(400, "invalid request")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.error("unexpected %s outside a query", type(exc).__name__)
+        return _error(500, INTERNAL_ERROR)
