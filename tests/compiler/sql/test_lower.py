@@ -373,3 +373,16 @@ def test_having_parameters_are_bound_and_count_as_used(tmp_path):
 )
 def test_computed_outputs_and_having_reading_the_clock_do_not_cache(tmp_path, clock):
     assert compiled(tmp_path, "aggregate: {n: count(*)}\n" + clock)["result_cache"] is False
+
+
+def test_a_list_parameter_in_having_is_bound_as_a_duckdb_list(tmp_path):
+    document = compiled(
+        tmp_path,
+        "aggregate: {n: count(*)}\ngroup_by: [g]\nhaving: g IN :gs\n"
+        "parameters: [{name: gs, type: 'integer[]', default: [0, 2]}]",
+    )
+    sql = one_line(sql_text(document))
+    assert sql.endswith("HAVING ARRAY_CONTAINS($gs, g) ORDER BY g ASC")
+    connection = duckdb.connect()
+    connection.execute("CREATE VIEW source AS SELECT i % 3 AS g FROM range(9) AS t(i)")
+    assert connection.execute(sql, {"gs": [0, 2]}).fetchall() == [(0, 3), (2, 3)]
