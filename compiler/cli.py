@@ -17,6 +17,8 @@ from .cloud.deploy import deploy_command
 from .cloud.status import status_command
 from .diagnostics import Severity, escaped, format_diagnostic, sort_key
 from .pipeline import Result, compile_specs
+from .scaffold.commands import demo_lakehouse_command, init_command
+from .scaffold.project import PROJECT_SPEC_DIRS, project_specs
 from .spec.datapi import DATAPI_CONFIG
 from .spec.project import DATAPIC_CONFIG
 
@@ -91,7 +93,19 @@ def _check_option(function):
     )(function)
 
 
+def _or_project_specs(specs: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The SPECS given, else the project's folder of specs (specs/, or dataPi's resources/)."""
+    if specs:
+        return specs
+    found = project_specs()
+    if found is None:
+        folders = " or ".join(f"{name}/" for name in PROJECT_SPEC_DIRS)
+        raise click.UsageError(f"no SPECS given and no {folders} folder here")
+    return (found,)
+
+
 def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[Result]:
+    specs = _or_project_specs(specs)
     lookup = None
     if check:
         try:
@@ -103,7 +117,7 @@ def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[R
 
 
 @main.command("compile")
-@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -117,7 +131,8 @@ def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[R
 def compile_command(
     specs: tuple[Path, ...], output: Path, fail_on_warning: bool, check: bool, check_timeout: float
 ) -> None:
-    """Compile SPECS (files, or folders of .yaml files) into OUTPUT/<resource_name>/."""
+    """Compile SPECS (files, or folders of .yaml files; default: the project's specs/) into
+    OUTPUT/<resource_name>/."""
     results = _compile_all(specs, check, check_timeout)
     written = failed = 0
     for result in results:
@@ -145,7 +160,7 @@ def compile_command(
 
 
 @main.command("validate")
-@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--fail-on-warning", is_flag=True, help="Treat warnings as errors.")
 @_check_option
 def validate_command(
@@ -170,3 +185,43 @@ def schema_command() -> None:
 # Deployment commands live beside their logic; the Google libraries load only when they run.
 main.add_command(deploy_command)
 main.add_command(status_command)
+main.add_command(init_command)
+main.add_command(demo_lakehouse_command)
+
+
+@main.command("serve")
+@click.argument("targets", nargs=-1, type=click.Path(path_type=Path, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free one).",
+)
+def serve_command(targets: tuple[Path, ...], host: str, port: int) -> None:
+    """Serve pods on one port, each under /<resource_name>/: TARGETS are specs (compiled, and
+    recompiled when saved), folders of specs or compiled pod folders (default: the project's
+    specs/). Catalog: PYICEBERG_CATALOG__* variables, .pyiceberg.yaml, then the project's."""
+    from .serve.pods import ServeError
+    from .serve.server import serve
+
+    pods = [t for t in targets if t.is_dir() and (t / "pod.json").is_file()]
+    specs = (
+        _expand(tuple(t for t in targets if t not in pods))
+        if pods
+        else _expand(_or_project_specs(targets))
+    )
+    try:
+        serve(
+            specs,
+            pods,
+            host,
+            port,
+            report=lambda result: _report(result, fail_on_warning=False),
+            echo=click.echo,
+            warn=lambda text: click.echo(text, err=True),
+        )
+    except ServeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

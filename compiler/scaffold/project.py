@@ -1,0 +1,117 @@
+"""`datapic init`: the files of a new project, planned before anything is written.
+
+A plan maps each path (relative to the project folder) to its bytes; `conflicts` says which of
+them already exist, so the CLI can refuse before writing any (nothing is overwritten without
+--force). Rendered from files/ with the same strict Jinja settings as the pods' templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from .. import __version__
+from .catalog import LAKEHOUSE_DIR, PYICEBERG_FILE, pyiceberg_yaml
+
+FILES = Path(__file__).resolve().parent / "files"
+SPECS_DIR = "specs"
+EXAMPLE = "sales-by-quarter"
+DEFAULT_REGION = "europe-west1"
+CLOUDBUILD_FILE = "cloudbuild.yaml"
+WORKFLOW_FILE = ".github/workflows/datapic.yml"
+# CI runs the datapic that wrote the project: another version may compile other bytes.
+REQUIREMENT = f"datapic[deploy]=={__version__}"
+# The CI image, pinned like a pod's base image (a moving tag would change CI under you).
+PYTHON_VERSION = "3.11"
+PYTHON_IMAGE = f"python:{PYTHON_VERSION}.14-slim-bookworm"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectOptions:
+    """What `datapic init` asks for (flags, or prompts on a terminal)."""
+
+    name: str
+    project: str | None = None
+    region: str = DEFAULT_REGION
+
+
+def render(template: str, **values: object) -> bytes:
+    """One file of files/, rendered with `values`."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(FILES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    return environment.get_template(template).render(**values).encode("utf-8")
+
+
+def ci_files(specs: str) -> dict[str, bytes]:
+    """The two CI definitions: Cloud Build and GitHub Actions, running the same commands."""
+    values = {
+        "version": __version__,
+        "requirement": REQUIREMENT,
+        "python_image": PYTHON_IMAGE,
+        "python_version": PYTHON_VERSION,
+        "specs": specs,
+    }
+    return {
+        CLOUDBUILD_FILE: render("cloudbuild.yaml.jinja", **values),
+        WORKFLOW_FILE: render("github-workflow.yml.jinja", **values),
+    }
+
+
+def plan_project(folder: Path, options: ProjectOptions) -> dict[str, bytes]:
+    """Every file of a new project in `folder`, by relative path."""
+    return {
+        "datapic.yaml": render(
+            "datapic.yaml.jinja", project=options.project, region=options.region
+        ),
+        f"{SPECS_DIR}/{EXAMPLE}.yaml": (FILES / "spec.yaml").read_bytes(),
+        f"{SPECS_DIR}/{EXAMPLE}.md": (FILES / "spec.md").read_bytes(),
+        PYICEBERG_FILE: pyiceberg_yaml(folder / LAKEHOUSE_DIR).encode("utf-8"),
+        ".gitignore": (FILES / "gitignore").read_bytes(),
+        "README.md": render("README.md.jinja", name=options.name, specs=SPECS_DIR),
+        **ci_files(SPECS_DIR),
+    }
+
+
+def conflicts(folder: Path, plan: Mapping[str, bytes]) -> list[str]:
+    """The planned paths that already exist in `folder` (with other content), sorted."""
+    found = []
+    for name, content in plan.items():
+        path = folder / name
+        if path.exists() and not (path.is_file() and path.read_bytes() == content):
+            found.append(name)
+    return sorted(found)
+
+
+def write(folder: Path, plan: Mapping[str, bytes]) -> list[str]:
+    """Write the plan into `folder`; the paths written (an identical file is left alone)."""
+    written = []
+    for name, content in plan.items():
+        path = folder / name
+        if path.is_file() and path.read_bytes() == content:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        written.append(name)
+    return written
+
+
+# Where `datapic compile` (and validate, serve) look for specs when given none: a datapic
+# project's specs/, else a converted dataPi project's resources/.
+PROJECT_SPEC_DIRS = (SPECS_DIR, "resources")
+
+
+def project_specs(folder: Path = Path(".")) -> Path | None:
+    """The folder of specs of the project in `folder`, if it has one."""
+    for name in PROJECT_SPEC_DIRS:
+        if (folder / name).is_dir():
+            return folder / name if folder != Path(".") else Path(name)
+    return None
