@@ -28,9 +28,14 @@ def _checked(pattern: re.Pattern, what: str):
     return check
 
 
+def interactive() -> bool:
+    """Whether someone can answer a prompt: stdin is a terminal (not CI, not a pipe)."""
+    return sys.stdin.isatty()
+
+
 def _ask(value: str | None, text: str, default: str, pattern: re.Pattern, what: str) -> str:
     """The flag's value; else, on a terminal only, the user's answer; else the default."""
-    if value is not None or not sys.stdin.isatty():
+    if value is not None or not interactive():
         return value if value is not None else default
     answer = click.prompt(
         text, default=default, show_default=bool(default), value_proc=lambda v: v.strip()
@@ -63,9 +68,7 @@ def init_command(
     """Start a datapic project in FOLDER (default: here): datapic.yaml, an example spec, the
     demo catalog's .pyiceberg.yaml, .gitignore and CI (cloudbuild.yaml, GitHub Actions)."""
     if from_datapi:
-        from .datapi import convert_command
-
-        convert_command(folder, force)
+        convert_datapi(folder, force)
         return
     project = _ask(project, "Google Cloud project (empty: set it later)", "", _PROJECT, "project")
     region = _ask(region, "Cloud Run region", DEFAULT_REGION, _REGION, "region")
@@ -92,6 +95,31 @@ def refuse_conflicts(folder: Path, plan: dict[str, bytes], force: bool) -> None:
             click.echo(f"  {name}", err=True)
         click.echo("rerun with --force to overwrite them", err=True)
         sys.exit(1)
+
+
+def convert_datapi(folder: Path, force: bool) -> None:
+    """`init --from-datapi`: convert in place, print each change (and only then write)."""
+    from .datapi import NotDatapi, plan_conversion
+
+    try:
+        plan = plan_conversion(folder)
+    except NotDatapi as exc:
+        click.echo(f"error: {exc}: not a dataPi project", err=True)
+        sys.exit(2)
+    refuse_conflicts(folder, plan.created, force)
+    for name, content in plan.rewritten.items():
+        (folder / name).write_bytes(content)
+    for source, target in plan.moved:
+        (folder / target).parent.mkdir(parents=True, exist_ok=True)
+        (folder / source).rename(folder / target)
+    for line in plan.changes:
+        click.echo(line)
+    for written in write(folder, plan.created):
+        click.echo(f"wrote   {(folder / written).as_posix()}")
+    if not plan.changes and not plan.moved:
+        click.echo("nothing to change: datapic reads this project as it is")
+    where = "" if folder == Path(".") else f"cd {folder.as_posix()} && "
+    click.echo(f"\nnext: {where}datapic compile && datapic serve")
 
 
 @click.command("demo-lakehouse")
