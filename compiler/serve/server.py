@@ -69,12 +69,14 @@ def use_project_catalog(folder: Path = Path(".")) -> None:
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound socket (port 0: any free one), so the URLs printed are the ones served."""
+    """A listening socket (port 0: any free one), so the URLs printed are the ones served and
+    a request sent as soon as they are printed waits in the backlog until uvicorn accepts it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -109,6 +111,8 @@ def serve(
         config = uvicorn.Config(router, log_level="warning", lifespan="on")
         try:
             uvicorn.Server(config).run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass  # uvicorn shut down on Ctrl-C, then raised it again: a clean stop here
         finally:
             watcher.stop()
             sock.close()
