@@ -49,10 +49,10 @@ class SpecWatcher(threading.Thread):
         self.changed = changed
         self.interval = interval
         self._seen = {spec: signature(watched_files(spec)) for spec in specs}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             for spec, seen in list(self._seen.items()):
                 now = signature(watched_files(spec))
                 if now != seen:
@@ -61,4 +61,4 @@ class SpecWatcher(threading.Thread):
 
     def stop(self) -> None:
         """Stop polling (the thread ends within one interval)."""
-        self._stop.set()
+        self._halt.set()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from lakehouse import catalog_env
 from pyiceberg.catalog.sql import SqlCatalog
 
 pytestmark = pytest.mark.pod
@@ -54,9 +55,8 @@ def get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def reference(project: Path, region: str, since: str = "0001-01-01") -> list[dict]:
+def reference(lakehouse: Path, region: str, since: str = "0001-01-01") -> list[dict]:
     """The pod's answer, computed from pyiceberg's full read of the table by DuckDB."""
-    lakehouse = project / ".lakehouse"
     catalog = SqlCatalog(
         "default",
         uri=f"sqlite:///{lakehouse / 'catalog.db'}",
@@ -79,9 +79,9 @@ def answer(body: bytes) -> list[dict]:
 class Server:
     """`datapic serve` in its own process group, its output read line by line."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str], *targets: str) -> None:
         self.process = subprocess.Popen(
-            [DATAPIC, "serve", "--port", "0"],
+            [DATAPIC, "serve", "--port", "0", *targets],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -149,10 +149,12 @@ def test_init_demo_compile_serve_then_edit_break_and_stop(tmp_path):
         pod = url.removesuffix("/get_data")
         status, body = get(f"{url}?region=APAC")
         assert status == 200, body
-        expected = reference(project, "APAC")
+        expected = reference(project / ".lakehouse", "APAC")
         assert answer(body) == sorted(expected, key=str) and len(expected) == 12
         status, body = get(url)  # the spec's default region
-        assert status == 200 and answer(body) == sorted(reference(project, "EMEA"), key=str)
+        assert status == 200 and answer(body) == sorted(
+            reference(project / ".lakehouse", "EMEA"), key=str
+        )
         status, body = get(f"{pod}/openapi.json")
         assert status == 200 and json.loads(body)["info"]["title"]
         assert get(f"{pod.rsplit('/', 1)[0]}/")[1] == b'{"pods": ["/sales-by-quarter/"]}'
@@ -167,7 +169,7 @@ def test_init_demo_compile_serve_then_edit_break_and_stop(tmp_path):
                 "  - region = :region\n  - order_date >= DATE '2025-01-01'\n",
             )
         )
-        edited = sorted(reference(project, "APAC", since="2025-01-01"), key=str)
+        edited = sorted(reference(project / ".lakehouse", "APAC", since="2025-01-01"), key=str)
         assert len(edited) == 4
         until(lambda: answer(get(f"{url}?region=APAC")[1]) == edited, "the edited pod")
         assert server.line("reloaded /sales-by-quarter/ from specs/sales-by-quarter.yaml")
@@ -189,3 +191,21 @@ def test_init_demo_compile_serve_then_edit_break_and_stop(tmp_path):
     assert code == 0, "\n".join(server.stderr)
     assert server.line("stopped") == "stopped"
     assert "Traceback" not in "\n".join(server.stderr)
+
+
+def test_serve_a_compiled_pod_folder_with_the_catalog_from_the_environment(tmp_path, lakehouse):
+    # The pod tests' lakehouse, named only by PYICEBERG_CATALOG__DEFAULT__* variables.
+    env = {**_env(tmp_path), **catalog_env(lakehouse)}
+    datapic("init", "p", cwd=tmp_path, env=env)
+    datapic("compile", "specs", "-o", str(tmp_path / "out"), cwd=tmp_path / "p", env=env)
+    (tmp_path / "p" / ".pyiceberg.yaml").unlink()
+    server = Server(tmp_path, env, "out/sales-by-quarter")
+    try:
+        assert server.line("serving 1 pod(s) on http://127.0.0.1:")
+        url = server.line("  http://127.0.0.1:").strip()
+        assert url.endswith("/sales-by-quarter/get_data")
+        status, body = get(f"{url}?region=LATAM")
+        assert status == 200, body
+        assert answer(body) == sorted(reference(lakehouse, "LATAM"), key=str)
+    finally:
+        assert server.stop() == 0
