@@ -40,6 +40,10 @@ def test_wheel_bundles_schemas_and_templates(wheel: Path) -> None:
     assert "compiler/_data/schemas/spec.schema.json" in names
     assert "compiler/_data/templates/Dockerfile.jinja" in names
     assert "compiler/_data/templates/pod/app.py" in names
+    # What `datapic init` writes, and the demo lakehouse builder, travel with the package.
+    assert "compiler/scaffold/files/spec.yaml" in names
+    assert "compiler/scaffold/files/cloudbuild.yaml.jinja" in names
+    assert "compiler/lakehouse.py" in names
 
 
 def test_installed_wheel_compiles_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
