@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..spec.datapi import DATAPI_CONFIG
 from .catalog import LAKEHOUSE_DIR, PYICEBERG_FILE, pyiceberg_yaml
 from .project import DEFAULT_REGION, ProjectOptions, conflicts, plan_project, write
 
@@ -70,6 +71,13 @@ def init_command(
     if from_datapi:
         convert_datapi(folder, force)
         return
+    if (folder / DATAPI_CONFIG).is_file() and (folder / "resources").is_dir():
+        click.echo(
+            f"error: {folder.as_posix()}/ holds a dataPi project ({DATAPI_CONFIG}, resources/): "
+            "convert it in place with --from-datapi",
+            err=True,
+        )
+        sys.exit(2)
     project = _ask(project, "Google Cloud project (empty: set it later)", "", _PROJECT, "project")
     region = _ask(region, "Cloud Run region", DEFAULT_REGION, _REGION, "region")
     name = folder.resolve().name

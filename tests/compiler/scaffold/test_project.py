@@ -4,6 +4,7 @@ definitions are valid for their runner and fail on drift in generated/ (their st
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from google.cloud.devtools.cloudbuild_v1.types import Build
+from pyiceberg.catalog.sql import SqlCatalog
 from ruamel.yaml import YAML
 
 from compiler import __version__
@@ -169,6 +171,55 @@ def test_a_mistyped_project_is_refused_before_anything_is_written(tmp_path, monk
     result = run("init", "--project", "My_Project")
     assert result.exit_code == 2
     assert "'My_Project' is not a Google Cloud project" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_over_a_datapi_project_points_at_the_conversion(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yml").write_text("metastore_type: POLARIS\n")
+    (tmp_path / "resources").mkdir()
+    result = run("init")
+    assert result.exit_code == 2
+    assert "convert it in place with --from-datapi" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yml", "resources"]
+
+
+# --- the demo lakehouse -------------------------------------------------------------------------
+
+
+def test_demo_lakehouse_builds_the_table_its_pyiceberg_yaml_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("demo-lakehouse", "--rows", "300")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "lakehouse ready in .lakehouse/ (sales.orders, 300 rows)",
+        "wrote   .pyiceberg.yaml (catalog 'default': this lakehouse)",
+    ]
+    # Read back through what .pyiceberg.yaml says, with pyiceberg's own SQL catalog.
+    properties = load(tmp_path / ".pyiceberg.yaml")["catalog"]["default"]
+    catalog = SqlCatalog("default", **properties)
+    assert catalog.load_table("sales.orders").scan().to_arrow().num_rows == 300
+    # Run again over a .pyiceberg.yaml of the user's own: left as it is.
+    (tmp_path / ".pyiceberg.yaml").write_text("catalog: {}\n")
+    again = run("demo-lakehouse", "--rows", "300")
+    assert again.exit_code == 0, again.output
+    assert "left    .pyiceberg.yaml as it is" in again.stdout
+    assert (tmp_path / ".pyiceberg.yaml").read_text() == "catalog: {}\n"
+
+
+def test_demo_lakehouse_names_the_extra_it_needs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pyiceberg_core" else real(name, *a),
+    )
+    result = run("demo-lakehouse")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: datapic demo-lakehouse needs pyiceberg_core: pip install 'datapic[demo]'\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
