@@ -189,6 +189,13 @@ main.add_command(init_command)
 main.add_command(demo_lakehouse_command)
 
 
+def _pod_folders(path: Path) -> list[Path]:
+    """The compiled pods directly inside a folder holding no spec (such as generated/)."""
+    if not path.is_dir() or any(_is_spec_file(p) for p in path.iterdir()):
+        return []
+    return sorted(p for p in path.iterdir() if (p / "pod.json").is_file())
+
+
 @main.command("serve")
 @click.argument("targets", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -206,12 +213,12 @@ def serve_command(targets: tuple[Path, ...], host: str, port: int) -> None:
     from .serve.pods import ServeError
     from .serve.server import serve
 
-    pods = [t for t in targets if t.is_dir() and (t / "pod.json").is_file()]
-    specs = (
-        _expand(tuple(t for t in targets if t not in pods))
-        if pods
-        else _expand(_or_project_specs(targets))
-    )
+    pods, others = [], []
+    for target in _or_project_specs(targets):
+        # A pod folder, or a folder of them (generated/), is served as compiled.
+        found = [target] if (target / "pod.json").is_file() else _pod_folders(target)
+        (pods.extend if found else others.append)(found or target)
+    specs = _expand(tuple(others))
     try:
         serve(
             specs,

@@ -193,13 +193,13 @@ def test_init_demo_compile_serve_then_edit_break_and_stop(tmp_path):
     assert "Traceback" not in "\n".join(server.stderr)
 
 
-def test_serve_a_compiled_pod_folder_with_the_catalog_from_the_environment(tmp_path, lakehouse):
+def test_serve_compiled_pods_with_the_catalog_from_the_environment(tmp_path, lakehouse):
     # The pod tests' lakehouse, named only by PYICEBERG_CATALOG__DEFAULT__* variables.
     env = {**_env(tmp_path), **catalog_env(lakehouse)}
     datapic("init", "p", cwd=tmp_path, env=env)
     datapic("compile", "specs", "-o", str(tmp_path / "out"), cwd=tmp_path / "p", env=env)
     (tmp_path / "p" / ".pyiceberg.yaml").unlink()
-    server = Server(tmp_path, env, "out/sales-by-quarter")
+    server = Server(tmp_path, env, "out")  # a folder of compiled pods, as generated/ is
     try:
         assert server.line("serving 1 pod(s) on http://127.0.0.1:")
         url = server.line("  http://127.0.0.1:").strip()
