@@ -22,6 +22,8 @@ EXAMPLE = "sales-by-quarter"
 DEFAULT_REGION = "europe-west1"
 CLOUDBUILD_FILE = "cloudbuild.yaml"
 WORKFLOW_FILE = ".github/workflows/datapic.yml"
+# Written only where there is none, even with --force: a repository's README is its own.
+KEPT_IF_PRESENT = frozenset({"README.md"})
 # CI runs the datapic that wrote the project: another version may compile other bytes.
 REQUIREMENT = f"datapic[deploy]=={__version__}"
 # The CI image, pinned like a pod's base image (a moving tag would change CI under you).
@@ -82,10 +84,13 @@ def plan_project(folder: Path, options: ProjectOptions) -> dict[str, bytes]:
 
 
 def conflicts(folder: Path, plan: Mapping[str, bytes]) -> list[str]:
-    """The planned paths that already exist in `folder` (with other content), sorted."""
+    """The planned paths that already exist in `folder` (with other content), sorted; a README
+    of the folder's own is no conflict: it is kept."""
     found = []
     for name, content in plan.items():
         path = folder / name
+        if name in KEPT_IF_PRESENT:
+            continue
         if path.exists() and not (path.is_file() and path.read_bytes() == content):
             found.append(name)
     return sorted(found)
@@ -96,7 +101,9 @@ def write(folder: Path, plan: Mapping[str, bytes]) -> list[str]:
     written = []
     for name, content in plan.items():
         path = folder / name
-        if path.is_file() and path.read_bytes() == content:
+        if (name in KEPT_IF_PRESENT and path.exists()) or (
+            path.is_file() and path.read_bytes() == content
+        ):
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)

@@ -136,6 +136,15 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path, monkeypatch):
     assert load(tmp_path / "datapic.yaml") == {"deploy": {"region": "europe-west1"}}
 
 
+def test_a_readme_of_the_folders_own_is_kept_even_with_force(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("# Our repository\n")
+    assert run("init").exit_code == 0
+    assert run("init", "--force").exit_code == 0
+    assert (tmp_path / "README.md").read_text() == "# Our repository\n"
+    assert (tmp_path / "datapic.yaml").is_file()
+
+
 def test_init_again_over_its_own_files_is_no_conflict(project):
     result = run("init", ".", "--project", "my-project-1")
     assert result.exit_code == 0, result.output
