@@ -27,7 +27,7 @@ from ruamel.yaml.error import YAMLError
 
 from ..spec.datapi import DATAPI_CONFIG, POLARIS_SCOPE
 from .catalog import PYICEBERG_FILE
-from .project import DEFAULT_REGION, ci_files
+from .project import DEFAULT_REGION, GITIGNORE, ci_files, merged_gitignore
 
 RESOURCES = "resources"
 PENDING = f"{RESOURCES}/not-yet-supported"
@@ -42,7 +42,6 @@ DATAPIC_YAML = """\
 # resource; a deploy: block here overrides them, a resource's own deploy: overrides both.
 # `datapic compile` (run here) compiles resources/ into generated/, which is committed.
 """
-GITIGNORE_LINES = ("/.pyiceberg.yaml", "/.lakehouse/")
 
 
 class NotDatapi(Exception):
@@ -174,13 +173,9 @@ def _add_project_files(folder: Path, plan: Conversion) -> None:
         plan.created["datapic.yaml"] = DATAPIC_YAML.encode("utf-8")
     for name, content in ci_files(RESOURCES).items():
         plan.created[name] = content
-    gitignore = folder / ".gitignore"
-    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
-    missing = [line for line in GITIGNORE_LINES if line not in text.splitlines()]
-    if missing:
-        separator = "" if not text or text.endswith("\n") else "\n"
-        added = "# datapic: pyiceberg's local catalog settings, the demo lakehouse\n"
-        plan.rewritten[".gitignore"] = (
-            text + separator + added + "\n".join(missing) + "\n"
-        ).encode()
-        plan.changes.append(f"changed .gitignore: added {', '.join(missing)}")
+    content, added = merged_gitignore(folder)
+    if not (folder / GITIGNORE).is_file():
+        plan.created[GITIGNORE] = content
+    elif added:
+        plan.rewritten[GITIGNORE] = content
+        plan.changes.append(f"changed .gitignore: added {', '.join(added)}")

@@ -24,6 +24,9 @@ CLOUDBUILD_FILE = "cloudbuild.yaml"
 WORKFLOW_FILE = ".github/workflows/datapic.yml"
 # Written only where there is none, even with --force: a repository's README is its own.
 KEPT_IF_PRESENT = frozenset({"README.md"})
+# Added to a .gitignore the folder has (never a conflict: nothing of it is lost).
+GITIGNORE = ".gitignore"
+GITIGNORE_LINES = ("/.lakehouse/", "/.pyiceberg.yaml")
 # CI runs the datapic that wrote the project: another version may compile other bytes.
 REQUIREMENT = f"datapic[deploy]=={__version__}"
 # The CI image, pinned like a pod's base image (a moving tag would change CI under you).
@@ -77,10 +80,25 @@ def plan_project(folder: Path, options: ProjectOptions) -> dict[str, bytes]:
         f"{SPECS_DIR}/{EXAMPLE}.yaml": (FILES / "spec.yaml").read_bytes(),
         f"{SPECS_DIR}/{EXAMPLE}.md": (FILES / "spec.md").read_bytes(),
         PYICEBERG_FILE: pyiceberg_yaml(folder / LAKEHOUSE_DIR).encode("utf-8"),
-        ".gitignore": (FILES / "gitignore").read_bytes(),
+        GITIGNORE: merged_gitignore(folder)[0],
         "README.md": render("README.md.jinja", name=options.name, specs=SPECS_DIR),
         **ci_files(SPECS_DIR),
     }
+
+
+def merged_gitignore(folder: Path) -> tuple[bytes, list[str]]:
+    """The folder's .gitignore with the lines datapic needs added, and those added; without
+    one, the new project's."""
+    path = folder / GITIGNORE
+    if not path.is_file():
+        return (FILES / "gitignore").read_bytes(), list(GITIGNORE_LINES)
+    text = path.read_text(encoding="utf-8")
+    missing = [line for line in GITIGNORE_LINES if line not in text.splitlines()]
+    if not missing:
+        return path.read_bytes(), []
+    separator = "" if not text or text.endswith("\n") else "\n"
+    added = "# datapic: the demo lakehouse, pyiceberg's local catalog settings\n"
+    return (text + separator + added + "\n".join(missing) + "\n").encode("utf-8"), missing
 
 
 def conflicts(folder: Path, plan: Mapping[str, bytes]) -> list[str]:
@@ -89,7 +107,7 @@ def conflicts(folder: Path, plan: Mapping[str, bytes]) -> list[str]:
     found = []
     for name, content in plan.items():
         path = folder / name
-        if name in KEPT_IF_PRESENT:
+        if name in KEPT_IF_PRESENT or name == GITIGNORE:
             continue
         if path.exists() and not (path.is_file() and path.read_bytes() == content):
             found.append(name)

@@ -145,6 +145,27 @@ def test_a_readme_of_the_folders_own_is_kept_even_with_force(tmp_path, monkeypat
     assert (tmp_path / "datapic.yaml").is_file()
 
 
+def test_a_gitignore_of_the_folders_own_gets_the_lines_datapic_needs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".gitignore").write_text("node_modules/\n/.lakehouse/")
+    result = run("init")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".gitignore").read_text().splitlines() == [
+        "node_modules/",
+        "/.lakehouse/",
+        "# datapic: the demo lakehouse, pyiceberg's local catalog settings",
+        "/.pyiceberg.yaml",
+    ]
+    # What git then ignores, asked of git itself.
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".pyiceberg.yaml", ".lakehouse/catalog.db", "datapic.yaml"],
+        capture_output=True,
+        text=True,
+    )
+    assert ignored.stdout.split() == [".pyiceberg.yaml", ".lakehouse/catalog.db"]
+
+
 def test_init_again_over_its_own_files_is_no_conflict(project):
     result = run("init", ".", "--project", "my-project-1")
     assert result.exit_code == 0, result.output
