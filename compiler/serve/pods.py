@@ -76,16 +76,18 @@ class PodBuilder:
 
     def from_pod(self, directory: Path) -> ServedPod:
         """A pod compiled before (a folder holding pod.json), served as it stands."""
-        return self._started(directory.resolve().name, directory, catalog_factory({}, None), None)
+        return self._started(None, directory, catalog_factory({}, None), None)
 
     def _started(
-        self, name: str, directory: Path, factory: Callable, spec: Path | None
+        self, name: str | None, directory: Path, factory: Callable, spec: Path | None
     ) -> ServedPod:
+        """The pod's app; a pod folder is named by its pod.json (the app's title), as compiled,
+        whatever the folder is called."""
         try:
             app = self.create_app(directory, catalog_factory=factory)
         except Exception as exc:  # noqa: BLE001 - ConfigError, or pod.json unreadable
             raise ServeError(f"{directory.as_posix()}: cannot serve this pod: {exc}") from None
-        return ServedPod(name=name, app=app, directory=directory, spec=spec)
+        return ServedPod(name=name or app.title, app=app, directory=directory, spec=spec)
 
 
 def catalog_factory(

@@ -96,14 +96,15 @@ def serve(
     use_project_catalog()
     import uvicorn
 
-    with tempfile.TemporaryDirectory(prefix="datapic-serve-") as workdir:
+    # Listening first: a port in use is said at once, not after every spec compiled.
+    sock = listening_socket(host, port)
+    with sock, tempfile.TemporaryDirectory(prefix="datapic-serve-") as workdir:
         router = PodRouter()
         pods = Pods(PodBuilder(Path(workdir), report), router, echo, warn)
         for directory in pod_dirs:
             pods.add(pods.builder.from_pod(directory))
         for spec in specs:
             pods.load_spec(spec)
-        sock = listening_socket(host, port)
         base = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
         _print_urls(base, router.names(), echo, warn)
         watcher = SpecWatcher(specs, pods.reload)
@@ -115,7 +116,6 @@ def serve(
             pass  # uvicorn shut down on Ctrl-C, then raised it again: a clean stop here
         finally:
             watcher.stop()
-            sock.close()
         echo("stopped")
 
 

@@ -5,11 +5,14 @@ that triggers a reload. Catalogs are real pyiceberg SQL catalogs in SQLite files
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from compiler.cli import main
 from compiler.serve.pods import ServeError, catalog_factory
 from compiler.serve.server import use_project_catalog
 from compiler.serve.watch import SpecWatcher
@@ -93,3 +96,15 @@ def test_the_watcher_calls_back_after_the_spec_or_its_markdown_changes(tmp_path)
         watcher.stop()
         watcher.join(60)
     assert changed == [spec, spec]
+
+
+def test_a_port_in_use_is_one_line_before_anything_compiles(clean):
+    assert CliRunner().invoke(main, ["init"]).exit_code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert result.stdout == ""  # nothing compiled, nothing served
