@@ -2,7 +2,7 @@
 templates in files/), how a dataPi project becomes a datapic one (datapi.py), and where the
 demo catalog of a project lives (catalog.py).
 
-Owns only the files a project starts with. It must not compile (the pipeline does), build the
-demo lakehouse (compiler/lakehouse.py does) nor print: it returns what to write and what it
-changed, and the CLI prints.
+Owns only the files a project starts with. It must not compile (the pipeline does) nor build
+the demo lakehouse (compiler/lakehouse.py does). Only commands.py (the click commands) prints;
+the rest returns what to write and what it changed.
 """

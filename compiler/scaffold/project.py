@@ -14,12 +14,13 @@ from pathlib import Path
 import jinja2
 
 from .. import __version__
+from ..spec.ir import DEFAULT_DEPLOYMENT
 from .catalog import LAKEHOUSE_DIR, PYICEBERG_FILE, pyiceberg_yaml
 
 FILES = Path(__file__).resolve().parent / "files"
 SPECS_DIR = "specs"
 EXAMPLE = "sales-by-quarter"
-DEFAULT_REGION = "europe-west1"
+DEFAULT_REGION = DEFAULT_DEPLOYMENT.region
 CLOUDBUILD_FILE = "cloudbuild.yaml"
 WORKFLOW_FILE = ".github/workflows/datapic.yml"
 # Written only where there is none, even with --force: a repository's README is its own.
@@ -29,9 +30,9 @@ GITIGNORE = ".gitignore"
 GITIGNORE_LINES = ("/.lakehouse/", "/.pyiceberg.yaml")
 # CI runs the datapic that wrote the project: another version may compile other bytes.
 REQUIREMENT = f"datapic[deploy]=={__version__}"
-# The CI image, pinned like a pod's base image (a moving tag would change CI under you).
-PYTHON_VERSION = "3.11"
-PYTHON_IMAGE = f"python:{PYTHON_VERSION}.14-slim-bookworm"
+# The CI image: the pods' own pinned base (a moving tag would change CI under you).
+PYTHON_IMAGE = DEFAULT_DEPLOYMENT.base_image
+PYTHON_VERSION = ".".join(PYTHON_IMAGE.split(":")[1].split(".")[:2])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
