@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
 
 import click
 
+from ..assets import schema_path
 from ..spec.datapi import DATAPI_CONFIG
 from .catalog import LAKEHOUSE_DIR, PYICEBERG_FILE, pyiceberg_yaml
 from .project import DEFAULT_REGION, ProjectOptions, conflicts, plan_project, write
 
-# What Google Cloud accepts (schemas/spec.schema.json, deploy_settings): checked here so a
-# mistyped answer fails at once rather than at the first compile.
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 DEMO_EXTRA = "pip install 'datapic[demo]'"
+
+
+def _deploy_pattern(key: str) -> re.Pattern:
+    """What the spec's schema accepts for a deploy setting: checked here, so a mistyped answer
+    fails at once rather than at the first compile."""
+    schema = json.loads(schema_path("spec.schema.json").read_text(encoding="utf-8"))
+    return re.compile(schema["$defs"]["deploy_settings"]["properties"][key]["pattern"])
+
+
+_PROJECT, _REGION = _deploy_pattern("project"), _deploy_pattern("region")
 
 
 def _checked(pattern: re.Pattern, what: str):
@@ -38,10 +46,15 @@ def _ask(value: str | None, text: str, default: str, pattern: re.Pattern, what: 
     """The flag's value; else, on a terminal only, the user's answer; else the default."""
     if value is not None or not interactive():
         return value if value is not None else default
+    check = _checked(pattern, what)
+    # A mistyped answer is said and asked again (click re-prompts on BadParameter).
     answer = click.prompt(
-        text, default=default, show_default=bool(default), value_proc=lambda v: v.strip()
+        text,
+        default=default,
+        show_default=bool(default),
+        value_proc=lambda v: check(None, None, v.strip()) or "",  # type: ignore[arg-type]
     )
-    return _checked(pattern, what)(None, None, answer) or ""  # type: ignore[arg-type]
+    return answer
 
 
 @click.command("init")

@@ -184,9 +184,12 @@ def test_no_prompt_off_a_terminal(tmp_path, monkeypatch):
 def test_prompts_on_a_terminal_and_flags_skip_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(commands, "interactive", lambda: True)
-    result = run("init", "a", input="their-project-9\nus-east1\n")
+    # A mistyped region is refused and asked again.
+    result = run("init", "a", input="their-project-9\nUS East\nus-east1\n")
     assert result.exit_code == 0, result.output
     assert "Google Cloud project" in result.output and "Cloud Run region" in result.output
+    assert "'US East' is not a Google Cloud region" in result.output
+    assert result.output.count("Cloud Run region") == 2
     assert load(tmp_path / "a" / "datapic.yaml") == {
         "deploy": {"project": "their-project-9", "region": "us-east1"}
     }
