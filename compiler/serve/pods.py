@@ -1,5 +1,5 @@
 """A served pod: compiled into a fresh temporary folder, with an app from the pod runtime
-datapic ships and a catalog found the way `datapic compile --check` finds it.
+datapic ships, its catalog provided as its deployed pod's would be (catalog.py).
 
 Every build goes into a folder of its own, so the app still serving a previous build keeps the
 files it was started from. The runtime (templates/pod/datapic_runtime) is imported once, from
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,10 @@ from typing import Any
 from ..artifacts.emit import emit
 from ..assets import templates_dir
 from ..pipeline import Result, compile_spec
-from ..spec.datapi import Metastore
 from ..spec.project import project_defaults
+from .catalog import CatalogEnvironment
 
 SERVE_EXTRA = "pip install 'datapic[serve]'"
-_PREFIX = "PYICEBERG_CATALOG__"
 
 
 class ServeError(Exception):
@@ -57,10 +56,14 @@ def runtime_app_factory() -> Callable[..., Any]:
 class PodBuilder:
     """Compiles specs into numbered folders under `workdir` and builds their apps."""
 
-    def __init__(self, workdir: Path, report: Callable[[Result], bool]) -> None:
+    def __init__(
+        self, workdir: Path, report: Callable[[Result], bool], warn: Callable[[str], None]
+    ) -> None:
         self.workdir = workdir
         self.report = report
+        self.warn = warn
         self.create_app = runtime_app_factory()
+        self.catalogs = CatalogEnvironment()
         self._builds = itertools.count(1)
 
     def from_spec(self, spec: Path) -> ServedPod | None:
@@ -71,63 +74,23 @@ class PodBuilder:
         target = self.workdir / str(next(self._builds)) / result.pod.name
         emit(result.files, target)
         defaults, _ = project_defaults(spec)
-        factory = catalog_factory(dict(result.pod.deployment.env), defaults.metastore)
-        return self._started(result.pod.name, target, factory, spec)
+        catalog, env = result.pod.source.catalog, dict(result.pod.deployment.env)
+        problem = self.catalogs.provide(catalog, env, defaults.metastore)
+        if problem:
+            self.warn(f"warning: {result.display_path}: catalog '{catalog}': {problem}")
+        return self._started(result.pod.name, target, spec)
 
     def from_pod(self, directory: Path) -> ServedPod:
         """A pod compiled before (a folder holding pod.json), served as it stands."""
-        return self._started(None, directory, catalog_factory({}, None), None)
+        return self._started(None, directory, None)
 
-    def _started(
-        self, name: str | None, directory: Path, factory: Callable, spec: Path | None
-    ) -> ServedPod:
+    def _started(self, name: str | None, directory: Path, spec: Path | None) -> ServedPod:
         """The pod's app; a pod folder is named by its pod.json (the app's title), as compiled,
         whatever the folder is called."""
         try:
-            app = self.create_app(directory, catalog_factory=factory)
+            # The runtime's own catalog code, as deployed (catalog.py): read-only SQLite,
+            # bounded REST requests, OAuth2, secrets kept out of its logs.
+            app = self.create_app(directory)
         except Exception as exc:  # noqa: BLE001 - ConfigError, or pod.json unreadable
             raise ServeError(f"{directory.as_posix()}: cannot serve this pod: {exc}") from None
         return ServedPod(name=name or app.title, app=app, directory=directory, spec=spec)
-
-
-def catalog_factory(
-    deploy_env: Mapping[str, str], metastore: Metastore | None
-) -> Callable[[str], Any]:
-    """How a served pod opens catalog `name`: pyiceberg's configuration (environment,
-    .pyiceberg.yaml) first, then what the pod would get deployed (its deploy env from
-    datapic.yaml or the spec, config.yml's metastore with its credential)."""
-
-    def load(name: str) -> Any:
-        from pyiceberg.catalog import load_catalog
-        from pyiceberg.utils.config import Config
-
-        configured = dict(Config().get_catalog_config(name) or {})
-        properties = env_properties(deploy_env, name)
-        if metastore is not None and not configured:
-            from ..check.catalog import SchemaLookup
-
-            properties.update(SchemaLookup().settings(name, metastore).properties)
-        if not configured and not properties:
-            raise ServeError(
-                f"catalog '{name}' is not configured: set PYICEBERG_CATALOG__{name.upper()}__URI "
-                "(and its other properties) or write .pyiceberg.yaml (`datapic demo-lakehouse` "
-                "writes one for the demo catalog)"
-            )
-        return load_catalog(name, **{**properties, **configured})
-
-    return load
-
-
-def env_properties(env: Mapping[str, str], catalog: str) -> dict[str, str]:
-    """Catalog `catalog`'s properties among PYICEBERG_CATALOG__<NAME>__<KEY> variables, keyed
-    as pyiceberg reads them (`__` a dot, `_` a dash, lower case).
-
-    >>> env_properties({"PYICEBERG_CATALOG__DEFAULT__S3__ACCESS_KEY_ID": "k"}, "default")
-    {'s3.access-key-id': 'k'}
-    """
-    prefix = f"{_PREFIX}{catalog.upper()}__"
-    return {
-        name[len(prefix) :].lower().replace("__", ".").replace("_", "-"): str(value)
-        for name, value in env.items()
-        if name.upper().startswith(prefix)
-    }

@@ -100,7 +100,7 @@ def serve(
     sock = listening_socket(host, port)
     with sock, tempfile.TemporaryDirectory(prefix="datapic-serve-") as workdir:
         router = PodRouter()
-        pods = Pods(PodBuilder(Path(workdir), report), router, echo, warn)
+        pods = Pods(PodBuilder(Path(workdir), report, warn), router, echo, warn)
         for directory in pod_dirs:
             pods.add(pods.builder.from_pod(directory))
         for spec in specs:

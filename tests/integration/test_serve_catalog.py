@@ -1,23 +1,26 @@
 """`datapic serve` in a converted dataPi project reaches its Iceberg REST catalog (SeaweedFS,
 OAuth2 client credentials, Polaris style): through the .pyiceberg.yaml the conversion wrote
 (credential moved out of config.yml), and, without it, through config.yml naming the credential
-by ${VARIABLE}. The reference: the writer's own read of the rows it appended."""
+by ${VARIABLE}; either way opened by the pod runtime's own catalog code, as a served pod opens
+it. The reference: the writer's own read of the rows it appended."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import servers
 from click.testing import CliRunner
+from datapic_runtime.catalog import pod_catalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField, StringType
 
 from compiler.cli import main
-from compiler.serve.pods import catalog_factory
+from compiler.serve.catalog import CatalogEnvironment
 from compiler.serve.server import use_project_catalog
 from compiler.spec.datapi import datapi_metastore
 from compiler.spec.load import display_path, load
@@ -46,13 +49,13 @@ def table(seaweedfs: servers.Backend) -> tuple[str, pa.Table]:
 
 
 @pytest.fixture
-def project(seaweedfs, tmp_path, monkeypatch) -> Path:
-    """A dataPi project naming the catalog with the reader's written-out credential."""
+def project(seaweedfs, tmp_path, monkeypatch) -> Iterator[Path]:
+    """A dataPi project naming the catalog with the reader's written-out credential; the
+    environment as it was afterwards (serve sets catalog variables in its own process)."""
+    saved = dict(os.environ)
     for variable in list(os.environ):
         if variable.upper().startswith("PYICEBERG_"):
-            monkeypatch.delenv(variable)
-    monkeypatch.setenv("PYICEBERG_HOME", str(tmp_path))
-    monkeypatch.delenv("PYICEBERG_HOME")  # restored to unset after use_project_catalog
+            del os.environ[variable]
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     for variable, value in seaweedfs.extra_env.items():
@@ -65,14 +68,17 @@ def project(seaweedfs, tmp_path, monkeypatch) -> Path:
     )
     (tmp_path / "resources").mkdir()
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_the_converted_projects_pyiceberg_yaml_reaches_the_catalog(seaweedfs, table, project):
     assert CliRunner().invoke(main, ["init", "--from-datapi"]).exit_code == 0
     assert seaweedfs.details["reader"].credential not in (project / "config.yml").read_text()
     use_project_catalog()
-    catalog = catalog_factory({}, None)("default")
+    assert CatalogEnvironment().provide("default", {}, None) is None
+    catalog = pod_catalog("default")  # the runtime's own, as the served pod opens it
     name, written = table
     assert catalog.load_table(name).scan().to_arrow().equals(written)
 
@@ -86,6 +92,7 @@ def test_config_yml_naming_the_credential_by_variable_reaches_the_catalog(
     document, found = load(project / "config.yml", display_path(project / "config.yml"))
     metastore, found = datapi_metastore(document)
     assert not found
-    catalog = catalog_factory({}, metastore)("default")
+    assert CatalogEnvironment().provide("default", {}, metastore) is None
+    catalog = pod_catalog("default")
     name, written = table
     assert catalog.load_table(name).scan().to_arrow().equals(written)

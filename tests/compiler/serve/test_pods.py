@@ -1,60 +1,83 @@
 """Where a served pod's catalog comes from: pyiceberg's own configuration (environment, the
-project's .pyiceberg.yaml) first, then what the pod would get deployed; and the spec watcher
-that triggers a reload. Catalogs are real pyiceberg SQL catalogs in SQLite files."""
+project's .pyiceberg.yaml) first, then what the pod would get deployed, as the pod runtime
+then reads it (pyiceberg's Config); the spec watcher that triggers a reload; a port in use."""
 
 from __future__ import annotations
 
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pyiceberg.utils.config import Config
 
 from compiler.cli import main
-from compiler.serve.pods import ServeError, catalog_factory
+from compiler.serve.catalog import CatalogEnvironment
 from compiler.serve.server import use_project_catalog
 from compiler.serve.watch import SpecWatcher
+from compiler.spec.datapi import datapi_metastore
+from compiler.spec.load import load
 
 
 @pytest.fixture
-def clean(tmp_path, monkeypatch) -> Path:
-    """No pyiceberg settings but those a test makes; a HOME without .pyiceberg.yaml."""
+def clean(tmp_path, monkeypatch) -> Iterator[Path]:
+    """No pyiceberg settings but those a test makes; a HOME without .pyiceberg.yaml; the
+    environment as it was afterwards (serve sets catalog variables in its own process)."""
+    saved = dict(os.environ)
     for name in list(os.environ):
         if name.upper().startswith("PYICEBERG_"):
-            monkeypatch.delenv(name)
-    # Set, then removed: monkeypatch then removes what use_project_catalog sets, after the test.
-    monkeypatch.setenv("PYICEBERG_HOME", str(tmp_path))
-    monkeypatch.delenv("PYICEBERG_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+            del os.environ[name]
+    os.environ["HOME"] = str(tmp_path / "home")
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(saved)
 
 
-def deploy_env(folder: Path) -> dict[str, str]:
+def configured(name: str = "default") -> dict:
+    """What the pod runtime's catalog code reads: pyiceberg's configuration, read now."""
+    return dict(Config().get_catalog_config(name) or {})
+
+
+def deploy_env(folder: Path, db: str = "deployed.db") -> dict[str, str]:
     return {
         "PYICEBERG_CATALOG__DEFAULT__TYPE": "sql",
-        "PYICEBERG_CATALOG__DEFAULT__URI": f"sqlite:///{folder / 'deployed.db'}",
+        "PYICEBERG_CATALOG__DEFAULT__URI": f"sqlite:///{folder / db}",
         "PYICEBERG_CATALOG__DEFAULT__WAREHOUSE": (folder / "w").as_uri(),
         "PYICEBERG_CATALOG__OTHER__URI": "https://elsewhere.example",
+        "DATAPIC_CACHE_BYTES": "1000",
     }
 
 
-def test_the_deploy_env_serves_when_pyiceberg_has_no_settings(clean):
-    catalog = catalog_factory(deploy_env(clean), None)("default")
-    assert catalog.properties["uri"] == f"sqlite:///{clean / 'deployed.db'}"
+def test_the_deploy_env_configures_a_catalog_pyiceberg_does_not_name(clean):
+    assert CatalogEnvironment().provide("default", deploy_env(clean), None) is None
+    assert configured() == {
+        "type": "sql",
+        "uri": f"sqlite:///{clean / 'deployed.db'}",
+        "warehouse": (clean / "w").as_uri(),
+    }
+    assert configured("other") == {}  # only the pod's own catalog
+    assert "DATAPIC_CACHE_BYTES" not in os.environ  # only catalog settings
 
 
-def test_pyiceberg_configuration_wins_over_the_deploy_env(clean, monkeypatch):
-    monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", f"sqlite:///{clean / 'mine.db'}")
-    catalog = catalog_factory(deploy_env(clean), None)("default")
-    assert catalog.properties["uri"] == f"sqlite:///{clean / 'mine.db'}"
-    # What the environment leaves unsaid still comes from the deploy env.
-    assert catalog.properties["warehouse"] == (clean / "w").as_uri()
+def test_the_users_settings_win_and_a_recompile_replaces_only_datapics(clean):
+    os.environ["PYICEBERG_CATALOG__DEFAULT__URI"] = f"sqlite:///{clean / 'mine.db'}"
+    catalogs = CatalogEnvironment()
+    catalogs.provide("default", deploy_env(clean), None)
+    assert configured()["uri"] == f"sqlite:///{clean / 'mine.db'}"
+    assert configured()["warehouse"] == (clean / "w").as_uri()  # unsaid by the user
+    changed = {**deploy_env(clean), "PYICEBERG_CATALOG__DEFAULT__WAREHOUSE": "file:///elsewhere"}
+    catalogs.provide("default", changed, None)
+    assert configured()["warehouse"] == "file:///elsewhere"
+    assert configured()["uri"] == f"sqlite:///{clean / 'mine.db'}"
+    catalogs.provide("default", {}, None)  # the setting removed from datapic.yaml
+    assert configured() == {"uri": f"sqlite:///{clean / 'mine.db'}"}
 
 
-def test_the_projects_pyiceberg_yaml_is_read_before_the_home_one(clean, monkeypatch):
+def test_the_projects_pyiceberg_yaml_is_read_before_the_home_one(clean):
     home = clean / "home"
     home.mkdir()
     (home / ".pyiceberg.yaml").write_text(
@@ -65,13 +88,24 @@ def test_the_projects_pyiceberg_yaml_is_read_before_the_home_one(clean, monkeypa
     )
     use_project_catalog()
     assert os.environ["PYICEBERG_HOME"] == str(clean)
-    catalog = catalog_factory({}, None)("default")
-    assert catalog.properties["uri"] == f"sqlite:///{clean / 'project.db'}"
+    CatalogEnvironment().provide("default", deploy_env(clean), None)
+    assert configured()["uri"] == f"sqlite:///{clean / 'project.db'}"
 
 
-def test_no_catalog_anywhere_is_said_plainly(clean):
-    with pytest.raises(ServeError, match="catalog 'default' is not configured: set PYICEBERG_"):
-        catalog_factory({}, None)("default")
+def test_config_yml_naming_an_unset_variable_is_said(clean):
+    (clean / "config.yml").write_text(
+        "metastore_type: POLARIS\nmetastore_uri: https://polaris.example/api/catalog\n"
+        "metastore_credentials: ${NOT_SET_HERE}\n"
+    )
+    document, _ = load(clean / "config.yml", "config.yml")
+    metastore, found = datapi_metastore(document)
+    assert metastore is not None and not found
+    problem = CatalogEnvironment().provide("default", {}, metastore)
+    assert problem == (
+        "config.yml's metastore_credentials names ${NOT_SET_HERE}, which is not set in the "
+        "environment"
+    )
+    assert configured() == {}
 
 
 def test_the_watcher_calls_back_after_the_spec_or_its_markdown_changes(tmp_path):
