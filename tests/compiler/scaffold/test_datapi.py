@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from compiler.cli import main
 
 ORIGINAL = Path(__file__).resolve().parent / "datapi-project"
-CREDENTIAL = "6484b5bf526abf40:5f285b42a24fe97a42b7b2572b5b4bd4"  # as the original publishes it
+CREDENTIAL = "0f1e2d3c4b5a6978:not-a-real-secret-0000000000000000"  # made up, of the original's form
 
 
 def run(*args):
