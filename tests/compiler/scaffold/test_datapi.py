@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from compiler.cli import main
 
 ORIGINAL = Path(__file__).resolve().parent / "datapi-project"
-CREDENTIAL = "0f1e2d3c4b5a6978:not-a-real-secret-0000000000000000"  # made up, of the original's form
+CREDENTIAL = "0f1e2d3c4b5a6978:not-a-real-secret-0000000000000000"  # made up, same form
 
 
 def run(*args):
