@@ -25,7 +25,7 @@ _NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 
 def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
-    """The pod's API: GET /get_data with every parameter, GET /healthz and GET /metrics."""
+    """The pod's API: GET /get_data with every parameter, GET /healthz, /readyz, /metrics."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -42,6 +42,19 @@ def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
                     "operationId": "healthz",
                     "summary": "Liveness: 200 while the process is up.",
                     "responses": {"200": {"description": "The pod is up."}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "summary": "Readiness: 200 once the pod's table loads from its catalog.",
+                    "responses": {
+                        "200": {"description": "The table loads: the pod can answer."},
+                        "503": _error_response(
+                            "Not ready: the catalog cannot be reached, refuses the pod or "
+                            "lacks the table (the error says which)."
+                        ),
+                    },
                 }
             },
             "/metrics": {

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from datapic_runtime.server import create_app
+from datapic_runtime.server import app_or_exit
 
-# pod.json and openapi.json sit next to this file, wherever the pod directory was copied.
-app = create_app(Path(__file__).resolve().parent)
+# pod.json and openapi.json sit next to this file, wherever the pod directory was copied. A pod
+# that cannot serve (no catalog configured, a broken pod.json) exits with one line instead.
+app = app_or_exit(Path(__file__).resolve().parent)

@@ -152,6 +152,12 @@ class QueryEngine:
             log.warning("storage refused access (%s): reloading the table", type(exc).__name__)
             return self._answer(values, page, self._fresh_state(stale=state))
 
+    def ready(self) -> int | None:
+        """The current snapshot's id once the table loads from the catalog (within the
+        freshness, as a request would find it); raises what loading it raised."""
+        state = self._fresh_state()
+        return snapshot_of(state.table, None)
+
     def _fresh_state(self, stale: _TableState | None = None) -> _TableState:
         """The table state, reloaded if stale, its credentials lapse, or it is `stale` (storage
         refused it, or it lacks a snapshot asked for).

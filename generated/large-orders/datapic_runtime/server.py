@@ -1,5 +1,9 @@
-"""The pod's HTTP API: GET /get_data, GET /healthz, GET /metrics, GET /openapi.json; every error
-as JSON.
+"""The pod's HTTP API: GET /get_data, GET /healthz, GET /readyz, GET /metrics, GET /openapi.json;
+every error as JSON.
+
+/healthz is liveness (the process is up); /readyz is readiness (the table loads from the
+catalog), which Cloud Run's startup probe asks. A pod whose catalog is not configured at all
+does not start (`app_or_exit`): it could only answer 500s.
 
 /get_data streams its answer (streaming.py). A page holds at most `limit` rows (default and
 most: the pod's max_page_size); when more rows follow, the answer carries the next page's token
@@ -27,8 +31,9 @@ from pyiceberg.catalog import Catalog, load_catalog
 from starlette.exceptions import HTTPException
 
 from .answer import Page
+from .catalog import catalog_properties
 from .config import PodConfig, load_config
-from .errors import INTERNAL_ERROR, ConfigError, PodError
+from .errors import INTERNAL_ERROR, RETRY_AFTER_SECONDS, ConfigError, PodError, classify
 from .formats import Format, choose_format
 from .metrics import METRICS_MEDIA_TYPE, Outcome, Telemetry
 from .paging import (
@@ -49,7 +54,7 @@ from .streaming import AnswerBody, ClosingStreamingResponse
 
 log = logging.getLogger("datapic.pod")
 JSON = "application/json"
-ROUTES = "GET /get_data, GET /healthz, GET /metrics, GET /openapi.json"
+ROUTES = "GET /get_data, GET /healthz, GET /readyz, GET /metrics, GET /openapi.json"
 # FastAPI, unlike Starlette, answers HEAD only where a route names it: every route is a GET.
 GET = ["GET", "HEAD"]
 # Query-string arguments of the pod itself, never parameters of a spec.
@@ -59,6 +64,21 @@ NEXT_PAGE_HEADER = "X-Next-Page-Token"
 # compiler bounds freshness_seconds too; this keeps a pod.json saying 1e308 (or inf) from
 # sending a 309-digit header.
 MAX_AGE_SECONDS = 2**31
+# How long /readyz waits for the table: less than the startup probe's timeout (service.yaml), so
+# the probe gets the reason. A load still under way goes on, and the next probe shares it.
+READY_TIMEOUT_SECONDS = 1.5
+# Threads /readyz may hold at once: a hung catalog holds each for its own timeout, and probes
+# beyond these wait (and answer 503) instead of taking request threads.
+READY_THREADS = 4
+
+
+def app_or_exit(pod_dir: Path) -> FastAPI:
+    """`create_app`, or exit with one line saying what is wrong (no traceback): what app.py
+    runs, so a pod that cannot serve refuses to start instead of answering 500s."""
+    try:
+        return create_app(pod_dir)
+    except ConfigError as exc:
+        raise SystemExit(f"datapic pod: {exc}") from None
 
 
 def create_app(
@@ -72,6 +92,8 @@ def create_app(
     config = load_config(pod_dir)
     _check_reserved(config)
     openapi = _openapi_document(pod_dir)
+    if catalog_factory is load_catalog:  # tests hand in catalogs of their own
+        _check_catalog_configured(config.source.catalog)
     get_data = _GetData(
         config,
         QueryEngine(config, catalog_factory, clock=clock),
@@ -113,6 +135,12 @@ def create_app(
     @app.api_route("/healthz", methods=GET)
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
+
+    probe_threads = anyio.CapacityLimiter(READY_THREADS)
+
+    @app.api_route("/readyz", methods=GET)
+    async def readyz() -> Response:
+        return await _readiness(get_data, probe_threads)
 
     @app.api_route("/metrics", methods=GET)
     async def metrics() -> Response:
@@ -241,7 +269,39 @@ def _cache_headers(freshness_seconds: float, state_age_seconds: float) -> dict[s
     return {"Cache-Control": f"max-age={seconds}", "Vary": "Accept"}
 
 
+async def _readiness(get_data: _GetData, limiter: anyio.CapacityLimiter) -> Response:
+    """200 once the pod's table loads from its catalog; else 503 saying why (never a secret)."""
+    source = get_data.config.source
+    retry = {"Retry-After": RETRY_AFTER_SECONDS}
+    try:
+        with anyio.fail_after(READY_TIMEOUT_SECONDS):
+            snapshot = await anyio.to_thread.run_sync(
+                get_data.engine.ready, abandon_on_cancel=True, limiter=limiter
+            )
+    except TimeoutError:
+        reason = f"catalog '{source.catalog}' did not answer within {READY_TIMEOUT_SECONDS:g} s"
+        return _error(503, f"not ready: {reason}", retry)
+    except Exception as exc:  # noqa: BLE001 - every failure is a reason not to be ready
+        error = classify(exc, catalog=source.catalog, table=source.display)
+        log.warning("not ready: %s (%s)", error.message, type(exc).__name__)
+        return _error(503, f"not ready: {error.message}", retry)
+    body = {"status": "ready", "table": source.display, "snapshot_id": snapshot}
+    return Response(json.dumps(body, separators=(",", ":")).encode(), media_type=JSON)
+
+
 # --- start-up -----------------------------------------------------------------------------------
+
+
+def _check_catalog_configured(name: str) -> None:
+    """A ConfigError when pyiceberg has no property at all for the pod's catalog."""
+    if catalog_properties(name):
+        return
+    prefix = f"PYICEBERG_CATALOG__{name.upper()}__"
+    raise ConfigError(
+        f"catalog '{name}' is not configured: set {prefix}URI (and {prefix}TYPE, "
+        f"{prefix}WAREHOUSE, … as the catalog needs) or write them in .pyiceberg.yaml "
+        "(read from $PYICEBERG_HOME, the home directory or the working directory)"
+    )
 
 
 def _check_reserved(config: PodConfig) -> None:

@@ -209,7 +209,7 @@ def test_service_yaml_carries_the_deploy_settings(pods: list[Path]) -> None:
     assert spec["containerConcurrency"] == 20 and spec["timeoutSeconds"] == 60
     container = spec["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
-    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e for e in container["env"]}
     assert env["PYICEBERG_CATALOG__DEFAULT__TYPE"] == {
