@@ -1,7 +1,9 @@
-"""`make demo`: build the local lakehouse, compile examples/, run one pod and show what it serves.
+"""`make demo`: build the local lakehouse, write .pyiceberg.yaml for it, compile examples/
+checked against it, run one pod and show what it serves.
 
-Safe to re-run: the lakehouse is reused when already built, generated/ is rewritten by the
-compiler, and the pod listens on a free loopback port and is stopped at the end.
+Safe to re-run: the lakehouse is reused when already built, .pyiceberg.yaml (git-ignored) is
+rewritten only if it is the demo's own, generated/ is rewritten by the compiler, and the pod
+listens on a free loopback port and is stopped at the end.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lakehouse import DEFAULT_ROOT, build_lakehouse, is_built  # noqa: E402
 from podrun import running_pod  # noqa: E402
 
+from compiler.scaffold.catalog import PYICEBERG_FILE, pyiceberg_yaml  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 POD = "emea-sales-by-quarter"
+PYICEBERG_YAML = ROOT / PYICEBERG_FILE
 ROWS = 300_000
 SHOWN_ROWS = 8
 REQUESTS = [
     ("/healthz", "is the pod up?"),
+    ("/readyz", "can it answer? (its table loads from the catalog)"),
     ("/get_data", "no parameters: region defaults to EMEA"),
     ("/get_data?region=APAC", "a parameter"),
     ("/get_data?region=ANTARCTICA", "a region without orders: an empty answer"),
@@ -72,10 +78,25 @@ def show(path: str, headers: dict[str, str], body: bytes) -> None:
 
 
 def compile_examples() -> None:
-    """`datapic compile examples/*.yaml -o generated`, with the venv's datapic."""
+    """`datapic compile --check examples/ -o generated`, with the venv's datapic: checked
+    against the lakehouse (through .pyiceberg.yaml), so each pod.json locks its column types."""
     datapic = Path(sys.executable).with_name("datapic")
-    specs = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.yaml"))
-    subprocess.run([str(datapic), "compile", *specs, "-o", "generated"], cwd=ROOT, check=True)
+    command = [str(datapic), "compile", "--check", "examples/", "-o", "generated"]
+    subprocess.run(command, cwd=ROOT, check=True)
+
+
+def write_catalog_settings() -> None:
+    """.pyiceberg.yaml for the lakehouse, unless the developer keeps one of their own there
+    (a file datapic wrote, for this or another lakehouse, is rewritten)."""
+    name = PYICEBERG_YAML.relative_to(ROOT)
+    wanted = pyiceberg_yaml(DEFAULT_ROOT)
+    ours = wanted.partition("\n")[0]
+    if not PYICEBERG_YAML.exists() or PYICEBERG_YAML.read_text().partition("\n")[0] == ours:
+        PYICEBERG_YAML.write_text(wanted)
+        print(f"    wrote {name}: catalog 'default' is the lakehouse, for `datapic compile")
+        print("    --check` and for pods started from here (see README, 'Your first hour')")
+    else:
+        print(f"    kept {name}: it is not the demo's; `--check` below uses its catalog")
 
 
 def serve(pod_dir: Path, env: dict[str, str]) -> None:
@@ -104,8 +125,9 @@ def main() -> None:
     started = time.perf_counter()
     env = build_lakehouse(DEFAULT_ROOT, ROWS)
     print(f"    ready in {time.perf_counter() - started:.1f} s")
+    write_catalog_settings()
 
-    step("compiling examples/*.yaml into generated/")
+    step("compiling examples/ into generated/, checked against the lakehouse")
     compile_examples()
     pod_dir = ROOT / "generated" / POD
 
