@@ -104,16 +104,18 @@ def _or_project_specs(specs: tuple[Path, ...]) -> tuple[Path, ...]:
     return (found,)
 
 
-def _compile_all(specs: tuple[Path, ...], check: bool, timeout: float) -> list[Result]:
+def _compile_all(
+    specs: tuple[Path, ...], check: bool, timeout: float, output: Path | None = None
+) -> list[Result]:
     specs = _or_project_specs(specs)
     lookup = None
     if check:
         try:
-            lookup = schema_lookup(timeout)
+            lookup = schema_lookup(timeout, progress=lambda line: click.echo(line, err=True))
         except MissingExtra as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-    return compile_specs(_expand(specs), lookup)
+    return compile_specs(_expand(specs), lookup, output)
 
 
 @main.command("compile")
@@ -133,7 +135,7 @@ def compile_command(
 ) -> None:
     """Compile SPECS (files, or folders of .yaml files; default: the project's specs/) into
     OUTPUT/<resource_name>/."""
-    results = _compile_all(specs, check, check_timeout)
+    results = _compile_all(specs, check, check_timeout, output)
     written = failed = 0
     for result in results:
         ok = _report(result, fail_on_warning)

@@ -1,5 +1,7 @@
 """The stages in order: load, validate, build, lower, [check], render; stops after a stage with
-errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`).
+errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`); it
+also finds the pod's schema lock (its column types), which compiling without `--check` carries
+over from the pod already in the output folder while the spec is unchanged.
 Across specs, two pods may not share a name or a Cloud Run service (DP0004)."""
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .artifacts.lock import previous_lock
 from .artifacts.render import render, service_name
 from .diagnostics import Code, Diagnostic, error, has_errors
 from .spec.build import build
-from .spec.ir import Column, Pod, Projection
+from .spec.ir import Column, CompiledQuery, Pod, Projection, SchemaLock
 from .spec.load import display_path, load
 from .spec.project import project_defaults, project_root
 from .spec.validate import validate
@@ -39,8 +42,11 @@ class Result:
         return self.pod is not None and not has_errors(self.diagnostics)
 
 
-def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
-    """Run every stage on one spec file; with `lookup`, check it against its table first."""
+def compile_spec(
+    spec: Path, lookup: SchemaLookup | None = None, output: Path | None = None
+) -> Result:
+    """Run every stage on one spec file; with `lookup`, check it against its table first.
+    Without, the schema lock of the pod already in `output` is kept if still true."""
     display = display_path(spec)
     document, diagnostics = load(spec, display)
     if document is None:
@@ -67,6 +73,7 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
     pod, found = clock_safe_cache(pod, query)
     if found:
         return stopped(found)
+    lock = _kept_lock(output, pod, query)
     if lookup is not None:
         from .check.checker import check
 
@@ -84,13 +91,14 @@ def compile_spec(spec: Path, lookup: SchemaLookup | None = None) -> Result:
         if has_errors(found):
             return stopped([*diagnostics, *found])
         diagnostics = [*diagnostics, *found]
+        lock = lookup.lock(pod, query, schema)
     return Result(
         spec=spec,
         display_path=display,
         source_text=text,
         diagnostics=tuple(diagnostics),
         pod=pod,
-        files=render(pod, query),
+        files=render(pod, query, lock),
     )
 
 
@@ -100,9 +108,19 @@ def every_column(pod: Pod, names: tuple[str, ...]) -> Pod:
     return replace(pod, query=Projection(columns=columns))
 
 
-def compile_specs(specs: list[Path], lookup: SchemaLookup | None = None) -> list[Result]:
-    """Compile each spec; a pod whose name another pod already took fails (DP0004)."""
-    return _with_unique_names([compile_spec(spec, lookup) for spec in specs])
+def _kept_lock(output: Path | None, pod: Pod, query: CompiledQuery) -> SchemaLock | None:
+    """The lock of the pod this compile replaces in `output`, if it still holds."""
+    if output is None:
+        return None
+    return previous_lock(output / pod.name / "pod.json", pod, query)
+
+
+def compile_specs(
+    specs: list[Path], lookup: SchemaLookup | None = None, output: Path | None = None
+) -> list[Result]:
+    """Compile each spec (into `output`, whose pods' locks are kept where they still hold); a
+    pod whose name another pod already took fails (DP0004)."""
+    return _with_unique_names([compile_spec(spec, lookup, output) for spec in specs])
 
 
 def _with_unique_names(results: list[Result]) -> list[Result]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..spec.ir import MAX_LIST_VALUES, POD_ARGUMENTS, CompiledQuery, ParamType, Pod
+from ..spec.ir import MAX_LIST_VALUES, POD_ARGUMENTS, CompiledQuery, ParamType, Pod, SchemaLock
+from .columntypes import arrow_type, json_schema
 
 _SCHEMAS: dict[ParamType, dict[str, str]] = {
     ParamType.STRING: {"type": "string"},
@@ -24,7 +25,7 @@ _BINARY = {"type": "string", "format": "binary"}
 _NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 
-def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
+def openapi(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> dict[str, Any]:
     """The pod's API: GET /get_data with every parameter, GET /healthz, /readyz, /metrics."""
     return {
         "openapi": "3.1.0",
@@ -36,7 +37,7 @@ def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
             "x-generator": f"datapic {__version__}",
         },
         "paths": {
-            "/get_data": {"get": _get_data(pod, query)},
+            "/get_data": {"get": _get_data(pod, query, lock)},
             "/healthz": {
                 "get": {
                     "operationId": "healthz",
@@ -83,7 +84,7 @@ def openapi(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
     }
 
 
-def _get_data(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
+def _get_data(pod: Pod, query: CompiledQuery, lock: SchemaLock | None) -> dict[str, Any]:
     """GET /get_data: the spec's parameters and the pod's own arguments, a page of the answer."""
     return {
         "operationId": "get_data",
@@ -110,7 +111,7 @@ def _get_data(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
                         "schema": {"type": "string"},
                     },
                 },
-                "content": _answer_content(query),
+                "content": _answer_content(query, lock),
                 "links": {"next": _next_page_link(pod)},
             },
             **{code: _error_response(text) for code, text in _ERRORS.items()},
@@ -200,22 +201,24 @@ def _pod_arguments(pod: Pod) -> dict[str, Any]:
     }
 
 
-def _answer_content(query: CompiledQuery) -> dict[str, Any]:
-    """The answer's media types, one per format."""
-    row = _rows(query)["items"]
+def _answer_content(query: CompiledQuery, lock: SchemaLock | None) -> dict[str, Any]:
+    """The answer's media types, one per format; with a schema lock, each column's type in each
+    (JSON Schema for JSON and NDJSON; Arrow types for Arrow IPC and Parquet)."""
+    rows = _rows(query, lock)
+    csv = "RFC 4180 with a header row; NULL is an empty field."
+    binary: dict[str, Any] = dict(_BINARY)
+    if lock is not None:
+        csv += " Each value is the text of its JSON value, without JSON's string quotes."
+        arrow = ", ".join(f"{name} {arrow_type(kind)}" for name, kind in lock.columns)
+        binary["description"] = f"Columns (Arrow types): {arrow}."
     return {
-        "application/json": {"schema": _rows(query)},
+        "application/json": {"schema": rows},
         "application/x-ndjson": {
-            "schema": {**row, "description": "One such object per line."},
+            "schema": {**rows["items"], "description": "One such object per line."},
         },
-        "text/csv": {
-            "schema": {
-                "type": "string",
-                "description": "RFC 4180 with a header row; NULL is an empty field.",
-            }
-        },
-        "application/vnd.apache.arrow.stream": {"schema": _BINARY},
-        "application/vnd.apache.parquet": {"schema": _BINARY},
+        "text/csv": {"schema": {"type": "string", "description": csv}},
+        "application/vnd.apache.arrow.stream": {"schema": binary},
+        "application/vnd.apache.parquet": {"schema": binary},
     }
 
 
@@ -257,7 +260,8 @@ def _list_usage(name: str) -> str:
     )
 
 
-def _rows(query: CompiledQuery) -> dict[str, Any]:
+def _rows(query: CompiledQuery, lock: SchemaLock | None) -> dict[str, Any]:
+    """An array of row objects; each column typed by the lock, else any value."""
     if query.all_columns:
         return {
             "type": "array",
@@ -268,14 +272,22 @@ def _rows(query: CompiledQuery) -> dict[str, Any]:
                 "to list them here).",
             },
         }
+    types = dict(lock.columns) if lock is not None else {}
+    properties = {name: _column(types.get(name)) for name in query.columns}
     return {
         "type": "array",
         "items": {
             "type": "object",
-            "properties": {name: {} for name in query.columns},
+            "properties": properties,
             "required": list(query.columns),
         },
     }
+
+
+def _column(kind: str | None) -> dict[str, Any]:
+    if kind is None:
+        return {}
+    return {**json_schema(kind), "description": f"Iceberg type {kind}"}
 
 
 def _error_response(text: str) -> dict[str, Any]:

@@ -17,7 +17,9 @@ import jinja2
 
 from .. import __version__
 from ..assets import templates_dir
-from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Deployment, Pod
+from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Deployment, Pod, SchemaLock
+from .lock import KEY as LOCK_KEY
+from .lock import lock_document
 from .openapi import openapi
 from .podhash import LABEL as HASH_LABEL
 from .podhash import PLACEHOLDER, stamp
@@ -53,21 +55,22 @@ def markdown_cell(value: object) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
-def render(pod: Pod, query: CompiledQuery) -> Mapping[str, bytes]:
-    """Every file of the pod directory, keyed by '/'-separated relative path, sorted."""
+def render(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> Mapping[str, bytes]:
+    """Every file of the pod directory, keyed by '/'-separated relative path, sorted; with the
+    schema lock `--check` found (or kept), pod.json holds it and openapi.json types the answer."""
     files: dict[str, bytes] = {}
     files.update(_runtime_files())
-    files["pod.json"] = _json(pod_document(pod, query))
-    files["openapi.json"] = _json(openapi(pod, query))
+    files["pod.json"] = _json(pod_document(pod, query, lock))
+    files["openapi.json"] = _json(openapi(pod, query, lock))
     context = _template_context(pod, query)
     for template in sorted(_environment().list_templates(filter_func=_is_pod_template)):
         files[template.removesuffix(".jinja")] = _render_template(template, context)
     return dict(sorted(stamp(files).items()))
 
 
-def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
+def pod_document(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> dict[str, Any]:
     """The content of pod.json (see schemas/pod.schema.json)."""
-    return {
+    document = {
         "format_version": 2,
         "generator": GENERATOR,
         "spec": {"path": pod.provenance.spec_path, "sha256": pod.provenance.spec_sha256},
@@ -100,6 +103,9 @@ def pod_document(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
         # Only in pods that answer every column: the others' pod.json stays as it was.
         **({"all_columns": True} if query.all_columns else {}),
     }
+    if lock is not None:
+        document[LOCK_KEY] = lock_document(lock)
+    return document
 
 
 def header(pod: Pod, comment: str = "#") -> str:

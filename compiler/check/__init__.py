@@ -2,15 +2,17 @@
 
 Owns loading schemas through pyiceberg (catalog.py, with settings.py and problems.py) and
 judging a lowered pod against one (checker.py, kinds.py, locations.py) and what of the table
-its pod would refuse to serve (features.py, the runtime's rules). Needs pyiceberg, the `check`
+its pod would refuse to serve (features.py, the runtime's rules), and the pod's schema lock: the
+types it reads and answers (lock.py, which asks DuckDB). Needs pyiceberg and DuckDB, the `check`
 extra: nothing outside this package imports pyiceberg, and this module itself does not, so
 compiling works without a catalog or pyiceberg. Must not change the IR or the compiled query:
-it only adds DP05xx diagnostics (the pipeline, not this package, turns `select: "*"` into the
-schema's columns before the check).
+it only adds DP05xx diagnostics and the lock (the pipeline, not this package, turns
+`select: "*"` into the schema's columns before the check).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,8 +26,11 @@ class MissingExtra(Exception):
     """`--check` without pyiceberg installed, as one line for the user."""
 
 
-def schema_lookup(timeout: float = DEFAULT_TIMEOUT_SECONDS) -> SchemaLookup:
-    """The schema lookup for one run; MissingExtra when the `check` extra is not installed."""
+def schema_lookup(
+    timeout: float = DEFAULT_TIMEOUT_SECONDS, progress: Callable[[str], None] | None = None
+) -> SchemaLookup:
+    """The schema lookup for one run; MissingExtra when the `check` extra is not installed.
+    `progress` is told what the lookup waits for when the catalog is slow to answer."""
     try:
         from .catalog import SchemaLookup
     except ModuleNotFoundError as exc:
@@ -36,4 +41,4 @@ def schema_lookup(timeout: float = DEFAULT_TIMEOUT_SECONDS) -> SchemaLookup:
             f"--check needs pyiceberg, which is not installed ({package}): "
             "pip install 'datapic[check]'"
         ) from None
-    return SchemaLookup(timeout=timeout)
+    return SchemaLookup(timeout=timeout, progress=progress)

@@ -41,15 +41,20 @@ from pyiceberg.utils.config import Config
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..secrets import redacted
 from ..spec.datapi import DATAPI_CONFIG, POLARIS_SCOPE, Metastore
-from ..spec.ir import Source
+from ..spec.ir import CompiledQuery, Pod, SchemaLock, Source
 from . import DEFAULT_TIMEOUT_SECONDS
 from .features import current_files, in_files, in_metadata, message, unloadable
+from .lock import schema_lock
 from .problems import Problem, catalog_problem, hint, table_problem, unexpected
 from .settings import PYICEBERG_CONFIGURATION, CatalogSettings
 
 _VARIABLE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
 
 T = TypeVar("T")
+
+
+# After this long without an answer, --check says what it is waiting for (the CLI prints it).
+PROGRESS_AFTER_SECONDS = 1.0
 
 
 class _TimedOut(Exception):
@@ -63,8 +68,12 @@ class SchemaLookup:
         self,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         environ: Mapping[str, str] | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.timeout = timeout
+        # Told what the lookup waits for when an answer is slow (never a secret: the catalog's
+        # name, its address without user information, the table).
+        self.progress = progress
         self.environ = os.environ if environ is None else environ
         self._config: Config | None = None
         self._catalogs: dict[tuple[str, str], Catalog | Problem] = {}
@@ -117,6 +126,10 @@ class SchemaLookup:
             for feature, detail in found
         ]
 
+    def lock(self, pod: Pod, query: CompiledQuery, schema: Schema) -> SchemaLock | None:
+        """The pod's schema lock (the types it reads and answers) against `schema`."""
+        return schema_lock(pod, query, schema)
+
     def _table(self, settings: CatalogSettings, source: Source) -> Table:
         """The table, loaded once per run; the Problem loading it raises."""
         key = (settings.name, settings.origin, *source.namespace, source.table)
@@ -137,7 +150,9 @@ class SchemaLookup:
         if key not in self._files:
             try:
                 found = _call_with_deadline(
-                    lambda: list(in_files(current_files(table))), self.timeout
+                    lambda: list(in_files(current_files(table))),
+                    self.timeout,
+                    self._waiting(f"the manifests of table {source.qualified_name}"),
                 )
             except Exception:  # noqa: BLE001 - unreadable manifests: see the docstring
                 found = []
@@ -198,7 +213,9 @@ class SchemaLookup:
         if key not in self._catalogs:
             try:
                 self._catalogs[key] = self._bounded(
-                    settings, lambda: load_catalog(settings.name, **settings.properties)
+                    settings,
+                    lambda: load_catalog(settings.name, **settings.properties),
+                    f"catalog '{settings.name}' at {settings.uri}",
                 )
             except Problem as problem:
                 self._catalogs[key] = problem
@@ -213,7 +230,11 @@ class SchemaLookup:
         identifier = (*source.namespace, source.table)
         try:
             catalog = self._catalog(settings)
-            return self._bounded(settings, lambda: catalog.load_table(identifier))
+            return self._bounded(
+                settings,
+                lambda: catalog.load_table(identifier),
+                f"catalog '{settings.name}' at {settings.uri} (table {source.qualified_name})",
+            )
         except Problem as problem:
             return problem
         except (NoSuchTableError, NoSuchNamespaceError):
@@ -232,7 +253,11 @@ class SchemaLookup:
         table, namespace = source.qualified_name, ".".join(source.namespace)
         where = f"catalog '{settings.name}'"
         try:
-            names = self._bounded(settings, lambda: catalog.list_tables(source.namespace))
+            names = self._bounded(
+                settings,
+                lambda: catalog.list_tables(source.namespace),
+                f"catalog '{settings.name}' at {settings.uri} (namespace {namespace})",
+            )
         except Problem as problem:
             return problem
         except NoSuchNamespaceError:
@@ -252,10 +277,10 @@ class SchemaLookup:
             message += hint(source.table, sorted(name[-1] for name in names))
         return Problem(Code.MISSING_TABLE, message, field="table")
 
-    def _bounded(self, settings: CatalogSettings, call: Callable[[], T]) -> T:
+    def _bounded(self, settings: CatalogSettings, call: Callable[[], T], waiting_for: str) -> T:
         """The call's result, or a DP0504 problem when the catalog does not answer in time."""
         try:
-            return _call_with_deadline(call, self.timeout)
+            return _call_with_deadline(call, self.timeout, self._waiting(waiting_for))
         except _TimedOut:
             raise Problem(
                 Code.CATALOG_UNAVAILABLE,
@@ -263,10 +288,20 @@ class SchemaLookup:
                 f"{settings.uri}",
             ) from None
 
+    def _waiting(self, what: str) -> Callable[[], None] | None:
+        """What to say when waiting for `what` takes long, if anyone listens."""
+        if self.progress is None:
+            return None
+        progress, timeout = self.progress, self.timeout
+        return lambda: progress(f"--check: waiting for {what} (at most {timeout:g} s)")
 
-def _call_with_deadline(call: Callable[[], T], seconds: float) -> T:
+
+def _call_with_deadline(
+    call: Callable[[], T], seconds: float, slow: Callable[[], None] | None = None
+) -> T:
     """Run `call` in a daemon thread and wait at most `seconds`; a call still blocked then is
-    abandoned (a daemon thread does not keep the process alive)."""
+    abandoned (a daemon thread does not keep the process alive). `slow` is called once if the
+    call takes longer than PROGRESS_AFTER_SECONDS."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -278,7 +313,11 @@ def _call_with_deadline(call: Callable[[], T], seconds: float) -> T:
 
     thread = threading.Thread(target=run, name="datapic-check", daemon=True)
     thread.start()
-    thread.join(seconds)
+    first = min(seconds, PROGRESS_AFTER_SECONDS) if slow is not None else seconds
+    thread.join(first)
+    if thread.is_alive() and first < seconds:
+        slow()
+        thread.join(seconds - first)
     if thread.is_alive():
         raise _TimedOut
     if "error" in outcome:

@@ -257,3 +257,13 @@ class CompiledQuery:
     # Whether a filter or aggregate reads the clock (current_date, ...): its answer changes
     # with no new snapshot, so a cache keyed by snapshot and parameters would serve stale ones.
     reads_the_clock: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchemaLock:
+    """Column types `--check` found, kept in pod.json for review and typed in openapi.json: the
+    Iceberg type of each table column the query reads, and each answer column's type in
+    Iceberg's names (`long`, `decimal(38, 2)`, `timestamptz` …), in column order."""
+
+    table_columns: tuple[tuple[str, str], ...]
+    columns: tuple[tuple[str, str], ...]

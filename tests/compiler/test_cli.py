@@ -547,6 +547,29 @@ def test_check_with_config_yml_uses_its_catalog_and_hides_its_secret(
     assert not (tmp_path / "out").exists()
 
 
+def test_check_says_what_it_waits_for_when_the_catalog_is_slow(
+    tmp_path, monkeypatch, no_pyiceberg_config
+):
+    """A REST catalog that accepts the connection and never answers: before giving up, --check
+    names the catalog, its address and the table it waits for on stderr, never the secret."""
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as silent:  # listening, never reading: every request hangs
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}/catalog"
+        monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__TYPE", "rest")
+        monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__URI", uri)
+        monkeypatch.setenv("PYICEBERG_CATALOG__DEFAULT__TOKEN", "s3cr3t-token-value")
+        spec(tmp_path, "t.yaml")
+        result = run("compile", "--check", "--check-timeout", "3", "t.yaml", "-o", "out")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:2] == [
+        f"--check: waiting for catalog 'default' at {uri} (at most 3 s)",
+        f"t.yaml:2:14: error[DP0504] catalog 'default' did not answer within 3 s at {uri}",
+    ]
+    assert "s3cr3t" not in result.output
+
+
 def test_only_check_pays_for_importing_pyiceberg():
     """pyiceberg takes about a second to import; compiling without --check must not wait for it."""
     probe = "import sys, compiler.cli; print(any(m.startswith('pyiceberg') for m in sys.modules))"
