@@ -233,7 +233,7 @@ class SchemaLookup:
             return self._bounded(
                 settings,
                 lambda: catalog.load_table(identifier),
-                f"catalog '{settings.name}' at {settings.uri} (table {source.qualified_name})",
+                f"table {source.qualified_name} in catalog '{settings.name}' at {settings.uri}",
             )
         except Problem as problem:
             return problem
@@ -256,7 +256,7 @@ class SchemaLookup:
             names = self._bounded(
                 settings,
                 lambda: catalog.list_tables(source.namespace),
-                f"catalog '{settings.name}' at {settings.uri} (namespace {namespace})",
+                f"namespace {namespace} in catalog '{settings.name}' at {settings.uri}",
             )
         except Problem as problem:
             return problem
