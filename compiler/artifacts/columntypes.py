@@ -11,6 +11,7 @@ _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 _FRACTION = {6: r"(\.[0-9]{6})?", 9: r"(\.[0-9]{9})?"}
 _DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _TIME = "[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_OFFSET = "(Z|[+-][0-9]{2}:[0-9]{2})"
 
 
 def _pattern(text: str) -> dict[str, str]:
@@ -29,9 +30,13 @@ _JSON: dict[str, dict[str, Any]] = {
     "time": _pattern(_TIME + _FRACTION[6]),
     # Without an offset: not an RFC 3339 date-time.
     "timestamp": _pattern(f"{_DATE}T{_TIME}{_FRACTION[6]}"),
-    "timestamptz": {"type": "string", "format": "date-time"},
+    # In UTC with its offset; the pattern too, as not every validator checks formats.
+    "timestamptz": {**_pattern(f"{_DATE}T{_TIME}{_FRACTION[6]}{_OFFSET}"), "format": "date-time"},
     "timestamp_ns": _pattern(f"{_DATE}T{_TIME}{_FRACTION[9]}"),
-    "timestamptz_ns": {"type": "string", "format": "date-time"},
+    "timestamptz_ns": {
+        **_pattern(f"{_DATE}T{_TIME}{_FRACTION[9]}{_OFFSET}"),
+        "format": "date-time",
+    },
     "string": {"type": "string"},
     "uuid": {"type": "string", "format": "uuid"},
     "binary": {"type": "string", "contentEncoding": "base64"},

@@ -6,11 +6,14 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import quote, urlencode
 
+import pytest
 from datapic_runtime import formats, server, values
 from datapic_runtime.querystring import query_items
 from factories import parameter, pod, projection
+from jsonschema import Draft202012Validator, FormatChecker
 
 from compiler.artifacts.openapi import POD_ARGUMENTS, openapi
+from compiler.spec.ir import SchemaLock
 from compiler.sql.lower import lower
 
 
@@ -125,3 +128,47 @@ def test_what_the_document_says_of_lists_is_how_the_runtime_reads_them():
     # The comma form the description gives, with the comma inside a value percent-encoded.
     commas = ("r=" + ",".join(quote(v, safe="") for v in wanted)).encode()
     assert query_items(commas, {"r"}) == [("r", v) for v in wanted]
+
+
+# README, "Types in answers": each type's JSON form, as the pod writes it, and forms it never
+# writes for that type.
+TYPE_TABLE = [
+    ("boolean", [True, None], ["true", 1]),
+    ("int", [7], [7.5, "7"]),
+    ("long", [9007199254740993], ["9007199254740993", 1.5]),
+    ("double", [2.0, 0.1, None], ["2.0"]),
+    ("decimal(12, 2)", ["12.30", "-0.50"], [12.3, "12.3", "12.300"]),
+    ("decimal(38, 0)", ["12"], ["12.0"]),
+    ("date", ["2024-02-29"], ["2024-02-30", "2024-02-29T00:00:00"]),
+    ("time", ["12:30:01", "12:30:01.000005"], ["12:30", 1]),
+    ("timestamp", ["2024-01-01T12:00:00", "2024-01-01T12:00:00.000001"], ["2024-01-01"]),
+    ("timestamptz", ["2024-01-01T12:00:00+00:00"], ["2024-01-01T12:00:00", "noon"]),
+    ("timestamp_ns", ["2024-01-01T12:00:00.123456789"], ["2024-01-01T12:00:00.123456"]),
+    ("timestamptz_ns", ["2024-01-01T12:00:00.123456789+00:00"], ["2024-01-01T12:00:00.123"]),
+    ("string", ["EMEA"], [1]),
+    ("uuid", ["12345678-1234-5678-1234-567812345678"], ["1234"]),
+    ("binary", ["YWI="], [1]),
+    ("fixed[2]", ["YWI="], [1]),
+    ("struct<1: a: optional int>", [{"a": 1}], [[1]]),
+    ("list<string>", [["a"]], [{"a": 1}]),
+    ("map<string, long>", [[["k", 1]]], [{"k": 1}]),
+]
+
+
+@pytest.mark.parametrize(("kind", "written", "never"), TYPE_TABLE)
+def test_a_locked_column_is_typed_as_the_pod_answers_it(kind, written, never):
+    the_pod = pod(projection("a"))
+    query, _ = lower(the_pod)
+    lock = SchemaLock(table_columns=(("a", kind),), columns=(("a", kind),))
+    content = openapi(the_pod, query, lock)["paths"]["/get_data"]["get"]["responses"]["200"]
+    schema = content["content"]["application/json"]["schema"]
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    for value in [*written, None]:
+        assert validator.is_valid([{"a": value}]), (kind, value)
+    for value in never:
+        assert not validator.is_valid([{"a": value}]), (kind, value)
+
+
+def test_without_a_lock_the_answer_columns_are_untyped():
+    items = document()["paths"]["/get_data"]["get"]["responses"]["200"]["content"]
+    assert items["application/json"]["schema"]["items"]["properties"] == {"a": {}}

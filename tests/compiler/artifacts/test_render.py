@@ -8,8 +8,9 @@ import json
 from factories import POD_VALIDATOR, ROOT, SHA, parameter, pod, projection, reduction
 
 from compiler import __version__
+from compiler.artifacts.lock import previous_lock
 from compiler.artifacts.render import _runtime_files, header, pod_document, render
-from compiler.spec.ir import Provenance
+from compiler.spec.ir import Provenance, SchemaLock
 from compiler.sql.lower import lower
 
 TEMPLATES = ROOT / "templates"
@@ -207,3 +208,31 @@ def test_readme_parameter_table_keeps_one_row_and_five_cells_per_parameter():
 def _plain(children) -> str:
     """The text of a parsed inline run, code spans back in backticks."""
     return "".join(f"`{c.content}`" if c.type == "code_inline" else c.content for c in children)
+
+
+def test_a_schema_lock_goes_into_pod_json_and_is_read_back_only_for_the_same_query(tmp_path):
+    the_pod, query, _ = rendered()
+    lock = SchemaLock(
+        table_columns=(("a", "string"), ("b", "date")),
+        columns=(("a", "string"), ("b", "date")),
+    )
+    document = json.loads(render(the_pod, query, lock)["pod.json"])
+    assert POD_VALIDATOR.is_valid(document)
+    assert document["schema_lock"] == {
+        "table_columns": {"a": "string", "b": "date"},
+        "columns": {"a": "string", "b": "date"},
+    }
+    path = tmp_path / "pod.json"
+    path.write_text(json.dumps(document))
+    assert previous_lock(path, the_pod, query) == lock
+    changed_spec = dataclasses.replace(
+        the_pod, provenance=Provenance(spec_path="specs/t.yaml", spec_sha256="1" * 64)
+    )
+    assert previous_lock(path, changed_spec, query) is None
+    other_columns = dataclasses.replace(query, columns=("a",))
+    assert previous_lock(path, the_pod, other_columns) is None
+    assert previous_lock(tmp_path / "missing.json", the_pod, query) is None
+    path.write_text("{not json")
+    assert previous_lock(path, the_pod, query) is None
+    path.write_text(json.dumps({**document, "schema_lock": {"columns": []}}))
+    assert previous_lock(path, the_pod, query) is None
