@@ -136,11 +136,12 @@ def test_head_under_uvicorn_is_get_without_the_body(orders_pod, url):
     assert head.content == b""
     for name in ("content-type", "content-length", "vary"):
         assert head.headers.get(name) == got.headers.get(name)
-    # max-age counts down what is left of the freshness, so the HEAD that follows the GET may
-    # round to one second less; it must never be more.
+    # max-age counts down what is left of the freshness (and starts again when the table is
+    # reloaded between the two requests), so the two may differ, each within the freshness.
     assert ("cache-control" in head.headers) == ("cache-control" in got.headers)
     if "cache-control" in got.headers:
-        assert 0 <= max_age(got) - max_age(head) <= 1
+        assert 0 <= max_age(head) <= ORDERS["freshness_seconds"]
+        assert 0 <= max_age(got) <= ORDERS["freshness_seconds"]
     assert ("link" in head.headers) == ("link" in got.headers)
     assert orders_pod.get(url).status_code == 200  # the connection is still in step
 
