@@ -10,8 +10,9 @@ AZURITE := .cache/azurite/node_modules/.bin/azurite-blob
 # `make test` installs the difference into the same venv instead of building a new one.
 EXTRAS_demo := demo
 EXTRAS_bench := bench
-# The suite covers `datapic deploy`/`status` and `--check`, so their extras come along.
-EXTRAS_test := test,deploy,check
+# The suite covers `datapic deploy`/`status`, `--check` and the Python client, so their extras
+# come along.
+EXTRAS_test := test,deploy,check,client
 
 .PHONY: demo test regen lint bench clean
 
@@ -32,14 +33,14 @@ $(AZURITE):
 	npm install --silent --no-audit --no-fund --prefix .cache/azurite azurite@$(AZURITE_VERSION)
 
 test: $(VENV)/.installed-test $(AZURITE)
-	$(PY) -m ruff check compiler templates tests examples
+	$(PY) -m ruff check compiler datapic templates tests examples
 	$(PY) -m pytest
 
 regen: $(VENV)/.installed-demo
 	$(VENV)/bin/datapic compile examples/*.yaml -o generated
 
 lint: $(VENV)/.installed-test
-	$(PY) -m ruff check compiler templates tests examples
+	$(PY) -m ruff check compiler datapic templates tests examples
 
 # make bench BENCH_ARGS="--rows 2000000 --rounds 10": the flags of bench/run.py (--help).
 bench: $(VENV)/.installed-bench
