@@ -35,6 +35,12 @@ class CloudError(Exception):
     """A failed call to Google Cloud, as one line for the user."""
 
 
+class CloudUnavailable(CloudError):
+    """Google Cloud cannot be asked at all from here: its clients are not installed, there are
+    no usable credentials, or it cannot be reached. `datapic status` then lists what it knows
+    without Cloud Run; a refusal or an API error is a plain CloudError."""
+
+
 def require_clients() -> None:
     """Fail with one line when the optional Google Cloud clients are not installed."""
     try:
@@ -42,7 +48,7 @@ def require_clients() -> None:
         import google.cloud.run_v2  # noqa: F401
         import google.cloud.storage  # noqa: F401
     except ImportError as exc:
-        raise CloudError(
+        raise CloudUnavailable(
             f"the Google Cloud clients are not installed ({exc.name}): "
             "pip install 'datapic[deploy]'"
         ) from None
@@ -59,7 +65,7 @@ def credentials(anonymous: bool = False) -> Any:
     try:
         found, _ = default(scopes=SCOPES)
     except DefaultCredentialsError:
-        raise CloudError(f"no Google Cloud credentials found: {LOGIN_HINT}") from None
+        raise CloudUnavailable(f"no Google Cloud credentials found: {LOGIN_HINT}") from None
     return found
 
 
@@ -75,7 +81,17 @@ def explained(action: str, role: str = "", missing: str = "") -> Iterator[None]:
         message = _explanation(exc, action, role, missing)
         if message is None:  # a CloudError already, or not Google's: not ours to reword
             raise
-        raise CloudError(message) from None
+        raise (CloudUnavailable if _unreachable(exc) else CloudError)(message) from None
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether `exc` says Google Cloud cannot be asked (no credentials, no network), rather
+    than that it answered no."""
+    from google.auth import exceptions as auth
+
+    # requests' ConnectionError and friends are OSErrors.
+    unreachable = (auth.DefaultCredentialsError, auth.RefreshError, auth.TransportError, OSError)
+    return isinstance(exc, unreachable)
 
 
 def _explanation(exc: Exception, action: str, role: str, missing: str) -> str | None:

@@ -87,3 +87,35 @@ def test_installed_wheel_compiles_outside_the_repository(wheel: Path, tmp_path: 
     pod = work / "out" / "emea-sales-by-quarter"
     assert (pod / "app.py").read_bytes() == (ROOT / "templates/pod/app.py").read_bytes()
     assert '"path": "spec.yaml"' in (pod / "pod.json").read_text()
+
+
+def test_wheel_carries_the_client_and_its_light_extra(wheel: Path, tmp_path: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    metadata = archive.read(metadata_name).decode()
+    assert "Provides-Extra: client" in metadata
+    client_requires = [
+        line for line in metadata.splitlines() if line.replace('"', "'").endswith("== 'client'")
+    ]
+    assert any(line.startswith("Requires-Dist: pyarrow") for line in client_requires)
+    assert not any("pyiceberg" in line or "duckdb" in line for line in client_requires)
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site)]
+        + [str(wheel)],
+        check=True,
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, datapic.client; "
+            "assert datapic.client.__file__.startswith(sys.argv[1]), datapic.client.__file__",
+            str(site),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,9 @@ def test_status_compares_each_pod_with_its_service(generated: Path) -> None:
     assert rows["large-orders"] | {"local_hash": None} == {
         "pod": "large-orders",
         "service": "large-orders",
+        "spec": "examples/large-orders.yaml",
+        "catalog": "default",
+        "table": "sales.orders",
         "project": PROJECT,
         "region": REGION,
         "state": "up to date",
@@ -109,9 +114,10 @@ def test_a_changed_pod_becomes_stale(generated: Path) -> None:
         result = _status(fake, generated, "--check")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["POD", "STATE", "READY", "REVISION", "URL"]
+    header = ["POD", "HASH", "SPEC", "TABLE", "STATE", "READY", "REVISION", "URL"]
+    assert lines[0].split() == header
     (row,) = [line for line in lines if line.startswith("large-orders")]
-    assert row.split()[1] == "stale"
+    assert row.split()[4] == "stale"
 
 
 def test_check_passes_when_everything_is_up_to_date(generated: Path) -> None:
@@ -150,27 +156,98 @@ def test_api_errors_are_one_clear_line(generated: Path, answer, expected) -> Non
     assert result.stdout == ""
 
 
-def test_missing_credentials_is_one_clear_line(generated: Path, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def no_credentials(tmp_path, monkeypatch) -> None:
+    """No Google credentials anywhere: no key file, no gcloud login, no metadata server."""
     for name in ("GOOGLE_APPLICATION_CREDENTIALS", "DATAPIC_ANONYMOUS_CREDENTIALS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("NO_GCE_CHECK", "True")
+
+
+def _local_columns(generated: Path) -> list[list[str]]:
+    """POD, HASH, SPEC, TABLE of each pod, read from its own files: the hash from the label
+    service.yaml got at compile time, spec and table from pod.json."""
+    from compiler.artifacts.podhash import recorded_hash
+
+    rows = []
+    for pod in sorted(generated.iterdir()):
+        compiled = json.loads((pod / "pod.json").read_text())
+        source = compiled["source"]
+        table = ".".join([*source["namespace"], source["table"]])
+        label = recorded_hash((pod / "service.yaml").read_bytes())
+        rows.append([pod.name, label[:12], compiled["spec"]["path"], table])
+    return rows
+
+
+def test_without_credentials_the_local_pods_are_listed(generated: Path, no_credentials) -> None:
     result = CliRunner().invoke(main, ["status", str(generated), "--project", PROJECT])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["POD", "HASH", "SPEC", "TABLE"]
+    assert [line.split() for line in lines[1:]] == _local_columns(generated)
+    (note,) = result.stderr.splitlines()
+    assert note.startswith(
+        "note: without Cloud Run's columns: no Google Cloud credentials found: run `gcloud auth"
+    )
+
+
+def test_without_credentials_json_has_no_cloud_run_fields(generated: Path, no_credentials) -> None:
+    result = CliRunner().invoke(main, ["status", str(generated), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [[r["pod"], r["local_hash"][:12], r["spec"], r["table"]] for r in rows] == (
+        _local_columns(generated)
+    )
+    cloud = ("state", "ready", "revision", "url", "deployed_hash")
+    assert all(row[key] is None for row in rows for key in cloud)
+
+
+def test_check_without_credentials_is_one_clear_line(generated: Path, no_credentials) -> None:
+    result = CliRunner().invoke(main, ["status", str(generated), "--project", PROJECT, "--check"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no Google Cloud credentials found: run `gcloud auth")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert result.stdout == ""
 
 
-def test_no_project_is_one_clear_line(generated: Path, monkeypatch) -> None:
+def test_without_the_google_clients_the_note_says_how_to_get_them(
+    generated: Path, monkeypatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "google.cloud.run_v2", None)  # as when not installed
+    result = CliRunner().invoke(main, ["status", str(generated), "--anonymous"])
+    assert result.exit_code == 0, result.output
+    assert "pip install 'datapic[deploy]'" in result.stderr
+    assert [line.split() for line in result.stdout.splitlines()[1:]] == _local_columns(generated)
+
+
+def test_offline_asks_nothing(generated: Path) -> None:
+    with serving() as fake:
+        result = CliRunner().invoke(
+            main,
+            ["status", str(generated), "--offline", "--api-endpoint", fake.url, "--anonymous"],
+        )
+        assert fake.requests == []
+    assert result.exit_code == 0 and result.stderr == ""
+    assert [line.split() for line in result.stdout.splitlines()[1:]] == _local_columns(generated)
+    both = CliRunner().invoke(main, ["status", str(generated), "--offline", "--check"])
+    assert both.exit_code == 2
+    assert both.stderr == "error: --check compares with Cloud Run: it cannot be --offline\n"
+
+
+def test_no_project_lists_the_local_pods(generated: Path, monkeypatch) -> None:
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     monkeypatch.delenv("CLOUDSDK_CORE_PROJECT", raising=False)
     with serving() as fake:
-        result = CliRunner().invoke(
-            main, ["status", str(generated), "--api-endpoint", fake.url, "--anonymous"]
-        )
+        arguments = ["status", str(generated), "--api-endpoint", fake.url, "--anonymous"]
+        listed = CliRunner().invoke(main, arguments)
+        checked = CliRunner().invoke(main, [*arguments, "--check"])
         assert fake.requests == []
-    assert result.exit_code == 1
-    assert "no project: pass --project" in result.stderr
+    assert listed.exit_code == 0
+    assert "note: without Cloud Run's columns:" in listed.stderr
+    assert "no project: pass --project" in listed.stderr
+    assert checked.exit_code == 1
+    assert "error:" in checked.stderr and "no project: pass --project" in checked.stderr
 
 
 def test_an_empty_folder_says_so(tmp_path: Path) -> None:
@@ -218,3 +295,18 @@ def test_a_bad_project_or_region_is_one_line_before_any_request(
     assert result.exit_code == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith(f'error: {option[2:]} "{value}" is not a Google Cloud {option[2:]}')
+
+
+def test_an_unreachable_cloud_run_lists_the_local_pods(generated: Path) -> None:
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    arguments = ["status", str(generated), "--project", PROJECT, "--api-endpoint", endpoint]
+    result = CliRunner().invoke(main, [*arguments, "--anonymous"])
+    assert result.exit_code == 0, result.output
+    (note,) = result.stderr.splitlines()
+    assert note.startswith(
+        "note: without Cloud Run's columns: listing Cloud Run services in "
+        f"projects/{PROJECT}/locations/{REGION}: cannot reach Google Cloud"
+    )
+    assert [line.split() for line in result.stdout.splitlines()[1:]] == _local_columns(generated)
