@@ -21,6 +21,7 @@ from .scaffold.commands import demo_lakehouse_command, init_command
 from .scaffold.project import PROJECT_SPEC_DIRS, project_specs
 from .spec.datapi import DATAPI_CONFIG
 from .spec.project import DATAPIC_CONFIG
+from .typedclient import client_command
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 # A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
@@ -234,3 +235,7 @@ def serve_command(targets: tuple[Path, ...], host: str, port: int) -> None:
     except ServeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+# Typed functions for callers of the compiled pods.
+main.add_command(client_command)
