@@ -15,6 +15,7 @@ from gcp_fake import serving as google_stand_in
 from podkit import make_pod, pod_json, serving
 
 from datapic.client import BadRequest, NotFound, Pod, PodError
+from datapic.client.pod import next_token
 
 pytestmark = pytest.mark.pod
 
@@ -148,3 +149,17 @@ def test_dataframe_helpers_without_their_library_say_how_to_get_it(library, monk
     with pytest.raises(ImportError, match=rf"to_{library}\(\) needs {library}.*pip install"):
         getattr(Pod("http://127.0.0.1:9", http=http), f"to_{library}")()
     assert sent == []  # refused before the answer is fetched
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ({"x-next-page-token": "abc"}, "abc"),
+        ({"link": '</get_data?min_sales=1&page_token=d%2Be>; rel="next"'}, "d+e"),
+        ({"link": '</other>; rel="prev"'}, None),
+        ({}, None),
+    ],
+)
+def test_the_next_page_comes_from_the_token_header_else_the_link(headers, token):
+    """A proxy may drop the X- header; a long query's Link is left out (paging.py)."""
+    assert next_token(httpx.Response(200, headers=headers)) == token
