@@ -132,3 +132,32 @@ def test_a_refused_service_account_is_one_clear_error(gate, issuer, tmp_path, mo
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
     with pytest.raises(CredentialsError, match=f"no ID token for {gate.url}: .*invalid_grant"):
         Pod(gate.url, sign=True).get_data()
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "expected"),
+    [
+        # A Cloud Run URL is signed whenever the environment has a token source.
+        ("https://pod-1.europe-west1.run.app", {}, "environment, if found"),
+        ("https://pod-1.europe-west1.run.app", {"sign": True}, "environment, required"),
+        ("https://pod-1.europe-west1.run.app", {"sign": False, "token": "t"}, "unsigned"),
+        ("https://pod-1.europe-west1.run.app", {"token": "t"}, "given token"),
+        # A local pod only when asked: no metadata-server probe on a developer's laptop.
+        ("http://127.0.0.1:8000", {}, "unsigned"),
+        ("http://localhost:8000", {}, "unsigned"),
+        ("http://127.0.0.1:8000", {"sign": True}, "environment, required"),
+        ("http://127.0.0.1:8000", {"token": "t"}, "given token"),
+    ],
+)
+def test_when_requests_are_signed(url, options, expected):
+    from datapic.client.auth import _GivenToken, signing
+
+    arguments = {"token": None, "credentials": None, "sign": None, "audience": None} | options
+    auth = signing(url, **arguments)
+    if auth is None:
+        found = "unsigned"
+    elif isinstance(auth._source, _GivenToken):
+        found = "given token"
+    else:
+        found = "environment, required" if auth._source._required else "environment, if found"
+    assert found == expected
