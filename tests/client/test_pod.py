@@ -7,13 +7,17 @@ import datetime as dt
 import sys
 from decimal import Decimal
 
+import duckdb
 import httpx
 import pyarrow as pa
 import pytest
 from clientkit import ORDERS, PAGE_ROWS, orders_values
 from gcp_fake import serving as google_stand_in
+from lakehouse import open_catalog
 from podkit import make_pod, pod_json, serving
 
+from compiler.artifacts.emit import emit
+from compiler.pipeline import compile_spec
 from datapic.client import BadRequest, NotFound, Pod, PodError
 from datapic.client.pod import next_token
 
@@ -163,3 +167,52 @@ def test_dataframe_helpers_without_their_library_say_how_to_get_it(library, monk
 def test_the_next_page_comes_from_the_token_header_else_the_link(headers, token):
     """A proxy may drop the X- header; a long query's Link is left out (paging.py)."""
     assert next_token(httpx.Response(200, headers=headers)) == token
+
+
+LISTED = """\
+resource_name: client-listed
+depends_on: [{namespace: sales, table: orders}]
+select: [order_id, country]
+filters:
+  - country IN :countries
+parameters:
+  - {name: countries, type: "string[]", default: [DE]}
+order_by: [order_id]
+"""
+
+
+@pytest.fixture(scope="module")
+def listed_url(tmp_path_factory, pod_env):
+    """A pod compiled from a spec with a list parameter, over sales.orders."""
+    work = tmp_path_factory.mktemp("client-listed")
+    (work / "listed.yaml").write_text(LISTED)
+    result = compile_spec(work / "listed.yaml")
+    assert result.ok, [d.message for d in result.diagnostics]
+    emit(result.files, work / "pod")
+    with serving(work / "pod", pod_env, work / "pod.log") as client:
+        yield str(client.base_url).rstrip("/")
+
+
+def listed_reference(lakehouse, where: str) -> list[dict]:
+    """The rows of a written-out IN list over pyiceberg's full read."""
+    connection = duckdb.connect()
+    source = open_catalog(lakehouse).load_table("sales.orders").scan().to_arrow()
+    connection.register("source", source)
+    sql = f"SELECT order_id, country FROM source WHERE {where} ORDER BY order_id"
+    return [{"order_id": i, "country": c} for i, c in connection.execute(sql).fetchall()]
+
+
+def test_a_list_parameter_takes_a_list_tuple_or_set(listed_url, lakehouse):
+    expected = listed_reference(lakehouse, "country IN ('FR', 'IT')")
+    assert expected
+    pod = Pod(listed_url)
+    assert pod.get_data(countries=["FR", "IT"]).to_pylist() == expected
+    assert pod.get_data(countries=("IT", "FR")).to_pylist() == expected
+    assert pod.get_data(countries={"FR", "IT"}).to_pylist() == expected
+    default = listed_reference(lakehouse, "country IN ('DE')")
+    assert pod.get_data().to_pylist() == default  # None or left out: the pod's default
+
+
+def test_a_comma_inside_a_list_value_stays_in_the_value(listed_url):
+    """The pod splits a literal comma (`?countries=FR,IT`); the client encodes one (%2C)."""
+    assert Pod(listed_url).get_data(countries=["FR,IT"]).num_rows == 0

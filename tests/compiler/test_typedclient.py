@@ -65,6 +65,7 @@ def test_each_pod_is_a_function_of_its_typed_parameters(tmp_path: Path) -> None:
         "since",
         "until",
         "include_unshipped",
+        "products",
     ]
     assert signature.parameters["country"].default is inspect.Parameter.empty
     assert signature.parameters["country"].kind is inspect.Parameter.KEYWORD_ONLY
@@ -72,6 +73,7 @@ def test_each_pod_is_a_function_of_its_typed_parameters(tmp_path: Path) -> None:
     assert hints["country"] is str
     assert hints["since"] == datetime.date | None
     assert hints["include_unshipped"] == bool | None
+    assert hints["products"] == list[str] | None
     assert hints["pod"] == Pod | str and hints["return"] is pyarrow.Table
     with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'country'"):
         module.large_orders("http://127.0.0.1:9")
