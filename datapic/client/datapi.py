@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import PodError
+from .errors import PodConnectionError, PodError, error_for
 from .pod import Pod, _require
 
 CLOUD_RUN_API = "https://run.googleapis.com"
@@ -41,7 +41,11 @@ def url_variable(resource_name: str) -> str:
 
 
 class Client:
-    """A pod deployed on Cloud Run, by project, region and resource name (dataPi's SDK)."""
+    """A pod deployed on Cloud Run, by project, region and resource name (dataPi's SDK).
+
+    `credentials` (google-auth, with an access token) look the service up; the other keyword
+    arguments are `Pod`'s, for reading it (`token=`, `sign=`, `page_size=`, …).
+    """
 
     def __init__(
         self,
@@ -97,6 +101,10 @@ class Client:
                 f"cannot look up {self.resource_name} in Cloud Run: {exc}; set "
                 f"{url_variable(self.resource_name)} to its URL, or give credentials",
             ) from None
+        except OSError as exc:  # requests' ConnectionError and friends
+            raise PodConnectionError(
+                f"cannot reach the Cloud Run API at {endpoint}: {exc}", url=endpoint
+            ) from None
         return self._service_uri(response, parent)
 
     def _service_uri(self, response: Any, parent: str) -> str:
@@ -107,8 +115,6 @@ class Client:
                 status=404,
             )
         if response.status_code != 200:
-            from .errors import error_for
-
             raise error_for(response.status_code, response.content, response.url)
         uri = response.json().get("uri")
         if not uri:

@@ -4,6 +4,7 @@ read for real, signed with an ID token when it is private."""
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import pytest
@@ -12,7 +13,7 @@ from gcp_fake import NOT_FOUND
 from gcp_fake import serving as google_stand_in
 from idtokens import CALLER, Gate, Issuer
 
-from datapic.client import Client, PodError, ServiceNotFound
+from datapic.client import Client, PodConnectionError, PodError, ServiceNotFound
 
 pytestmark = pytest.mark.pod
 
@@ -111,3 +112,12 @@ def test_get_data_without_pandas_says_how_to_get_it(orders_url, monkeypatch):
 def test_names_that_cannot_be_cloud_run_names_are_refused_before_any_call(arguments, problem):
     with pytest.raises(ValueError, match=problem):
         Client(*arguments)
+
+
+def test_an_unreachable_cloud_run_api_is_a_connection_error(credentials_file, monkeypatch):
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("DATAPIC_API_ENDPOINT", endpoint)
+    with pytest.raises(PodConnectionError, match=f"cannot reach the Cloud Run API at {endpoint}"):
+        Client(PROJECT, REGION, "client-orders")
