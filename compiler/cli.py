@@ -129,7 +129,11 @@ def _compile_all(
     show_default=True,
     help="Folder receiving one pod directory per spec.",
 )
-@click.option("--fail-on-warning", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--fail-on-warning",
+    is_flag=True,
+    help="Fail on warnings: a spec with any is not written, and the exit code is 1.",
+)
 @_check_option
 def compile_command(
     specs: tuple[Path, ...], output: Path, fail_on_warning: bool, check: bool, check_timeout: float
@@ -164,16 +168,19 @@ def compile_command(
 
 @main.command("validate")
 @click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--fail-on-warning", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--fail-on-warning", is_flag=True, help="Fail on warnings: exit 1 when any is printed."
+)
 @_check_option
 def validate_command(
     specs: tuple[Path, ...], fail_on_warning: bool, check: bool, check_timeout: float
 ) -> None:
     """Check SPECS without writing anything."""
     results = _compile_all(specs, check, check_timeout)
-    failed = sum(not _report(r, fail_on_warning) for r in results)
-    for result in results:
-        click.echo(f"{'ok    ' if result.ok else 'FAILED'}  {escaped(result.display_path)}")
+    verdicts = [_report(r, fail_on_warning) for r in results]
+    failed = verdicts.count(False)
+    for result, ok in zip(results, verdicts, strict=True):
+        click.echo(f"{'ok    ' if ok else 'FAILED'}  {escaped(result.display_path)}")
     click.echo(f"{len(results)} spec(s): {len(results) - failed} valid, {failed} invalid")
     sys.exit(1 if failed else 0)
 

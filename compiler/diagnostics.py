@@ -77,14 +77,19 @@ class Diagnostic:
     """One problem, located in the spec."""
 
     code: Code
-    severity: Severity
     message: str
     span: Span
+    severity: Severity = Severity.ERROR
 
 
 def error(code: Code, message: str, span: Span) -> Diagnostic:
     """An error diagnostic."""
     return Diagnostic(code=code, severity=Severity.ERROR, message=message, span=span)
+
+
+def warning(code: Code, message: str, span: Span) -> Diagnostic:
+    """A warning: printed, but the pod is still written (unless --fail-on-warning)."""
+    return Diagnostic(code=code, severity=Severity.WARNING, message=message, span=span)
 
 
 def has_errors(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:

@@ -1,8 +1,10 @@
-"""The stages in order: load, validate, build, lower, [check], render; stops after a stage with
-errors. The check against the catalog runs only when a `SchemaLookup` is given (`--check`); it
-also finds the pod's schema lock (its column types), which compiling without `--check` carries
-over from the pod already in the output folder while the spec is unchanged.
-Across specs, two pods may not share a name or a Cloud Run service (DP0004)."""
+"""The stages in order: load, validate, build, lower, [check], render. Each stage goes on with
+what the earlier ones found valid, so a file's problems are all reported at once; only the
+check and rendering wait for a spec without errors. The check against the catalog runs only
+when a `SchemaLookup` is given (`--check`); it also finds the pod's schema lock (its column
+types), which compiling without `--check` carries over from the pod already in the output
+folder while the spec is unchanged. Across specs, two pods may not share a name or a Cloud Run
+service (DP0004)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from .artifacts.render import render, service_name
 from .diagnostics import Code, Diagnostic, error, has_errors
 from .spec.build import build
 from .spec.ir import Column, CompiledQuery, Pod, Projection, SchemaLock
-from .spec.load import display_path, load
-from .spec.project import project_defaults, project_root
+from .spec.load import Document, display_path, load
+from .spec.project import ProjectDefaults, project_defaults, project_root
 from .spec.validate import validate
 from .sql.lower import clock_safe_cache, lower
 
@@ -46,7 +48,11 @@ def compile_spec(
     spec: Path, lookup: SchemaLookup | None = None, output: Path | None = None
 ) -> Result:
     """Run every stage on one spec file; with `lookup`, check it against its table first.
-    Without, the schema lock of the pod already in `output` is kept if still true."""
+    Without, the schema lock of the pod already in `output` is kept if still true.
+
+    A stage's errors do not stop the next one: each goes on with what is valid, so one run
+    reports every independent problem. Only the catalog check and rendering need a clean spec.
+    """
     display = display_path(spec)
     document, diagnostics = load(spec, display)
     if document is None:
@@ -54,52 +60,62 @@ def compile_spec(
             spec=spec, display_path=display, source_text=None, diagnostics=tuple(diagnostics)
         )
     text = document.text
-
-    def stopped(found: list[Diagnostic]) -> Result:
-        return Result(spec=spec, display_path=display, source_text=text, diagnostics=tuple(found))
-
     diagnostics = validate(document)
-    if has_errors(diagnostics):
-        return stopped(diagnostics)
     defaults, found = project_defaults(spec)
-    if has_errors(found):
-        return stopped(found)
-    pod, diagnostics = build(document, provenance_path(spec), defaults)
-    if pod is None or has_errors(diagnostics):
-        return stopped(diagnostics)
-    query, diagnostics = lower(pod)
-    if query is None or has_errors(diagnostics):
-        return stopped(diagnostics)
-    pod, found = clock_safe_cache(pod, query)
-    if found:
-        return stopped(found)
-    lock = _kept_lock(output, pod, query)
-    if lookup is not None:
-        from .check.checker import check
-
-        where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
-        schema, found = lookup.schema(pod.source, defaults.metastore, where)
-        if schema is not None and isinstance(pod.query, Projection) and pod.query.all_columns:
-            # `select: "*"` becomes the table's columns, so pod.json and openapi.json list them.
-            pod = every_column(pod, tuple(f.name for f in schema.fields))
-            query, lowered = lower(pod)
-            if query is None:
-                return stopped(lowered)
-        if schema is not None:
-            refused = lookup.unsupported(pod.source, query.read_columns, defaults.metastore, where)
-            found = [*refused, *check(pod, schema, text)]
-        if has_errors(found):
-            return stopped([*diagnostics, *found])
-        diagnostics = [*diagnostics, *found]
-        lock = lookup.lock(pod, query, schema)
+    diagnostics += found
+    if has_errors(diagnostics):
+        return Result(
+            spec=spec, display_path=display, source_text=text, diagnostics=tuple(diagnostics)
+        )
+    pod, found = build(document, provenance_path(spec), defaults)
+    diagnostics += found
+    query = lock = None
+    if pod is not None:
+        query, found = lower(pod)
+        diagnostics += found
+    if pod is not None and query is not None:
+        pod, found = clock_safe_cache(pod, query)
+        diagnostics += found
+    if query is not None and not has_errors(diagnostics):
+        lock = _kept_lock(output, pod, query)
+        if lookup is not None:
+            pod, query, lock, found = _checked(pod, query, document, defaults, lookup)
+            diagnostics += found
+    done = query is not None and not has_errors(diagnostics)
     return Result(
         spec=spec,
         display_path=display,
         source_text=text,
         diagnostics=tuple(diagnostics),
-        pod=pod,
-        files=render(pod, query, lock),
+        pod=pod if done else None,
+        files=render(pod, query, lock) if done else {},
     )
+
+
+def _checked(
+    pod: Pod,
+    query: CompiledQuery,
+    document: Document,
+    defaults: ProjectDefaults,
+    lookup: SchemaLookup,
+) -> tuple[Pod, CompiledQuery | None, SchemaLock | None, list[Diagnostic]]:
+    """What the table's current schema in the catalog says about a well-formed pod: the pod
+    and its query with `select: "*"` resolved to the table's columns, and its schema lock."""
+    from .check.checker import check
+
+    where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
+    schema, found = lookup.schema(pod.source, defaults.metastore, where)
+    if schema is not None and isinstance(pod.query, Projection) and pod.query.all_columns:
+        # `select: "*"` becomes the table's columns, so pod.json and openapi.json list them.
+        pod = every_column(pod, tuple(f.name for f in schema.fields))
+        query, lowered = lower(pod)
+        if query is None:
+            return pod, None, None, lowered
+    if schema is not None:
+        refused = lookup.unsupported(pod.source, query.read_columns, defaults.metastore, where)
+        found = [*refused, *check(pod, schema, document.text)]
+    lock = None if has_errors(found) else lookup.lock(pod, query, schema)
+    return pod, query, lock, found
 
 
 def every_column(pod: Pod, names: tuple[str, ...]) -> Pod:

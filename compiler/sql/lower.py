@@ -10,7 +10,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
-from ..diagnostics import Code, Diagnostic, error
+from ..diagnostics import Code, Diagnostic, error, has_errors, warning
 from ..spec.ir import Column, CompiledQuery, Pod, Projection, Reduction
 from .aggregates import output_references, parse_aggregate, parse_having, with_outputs
 from .expressions import Checked, column_names, parse_filter, parse_output
@@ -46,7 +46,7 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
     having = pod.query.having if isinstance(pod.query, Reduction) else ()
     if len(conditions) == len(pod.filters) and len(outputs.having) == len(having):
         diagnostics += _unused_parameters(pod, [*conditions, *outputs.having])
-    if diagnostics:
+    if has_errors(diagnostics):
         return None, diagnostics
     trees = [c.tree for c in conditions]
     read = set(outputs.read).union(*(column_names(tree) for tree in trees))
@@ -64,7 +64,7 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
             all_columns=every_column,
             reads_the_clock=any(t.find(*_CLOCK) for t in (*trees, *outputs.computed)),
         ),
-        [],
+        diagnostics,
     )
 
 
@@ -176,11 +176,11 @@ def _having(pod: Pod, by_name: dict[str, exp.Expression]) -> tuple[list[Checked]
 
 
 def _unused_parameters(pod: Pod, conditions: list[Checked]) -> list[Diagnostic]:
-    """A declared parameter no filter or having condition uses (the caller could never affect
-    the answer)."""
+    """A declared parameter no filter or having condition uses: a warning, since the pod still
+    answers correctly, but the caller could never affect the answer with it."""
     used = set().union(*(c.parameters for c in conditions))
     return [
-        error(
+        warning(
             Code.UNUSED_PARAMETER,
             f"parameter '{parameter.name}' is declared but no filter uses it "
             f"(refer to it as :{parameter.name})",

@@ -96,7 +96,8 @@ def test_a_spec_name_that_would_inject_lines(snapshot, monkeypatch, tmp_path) ->
 
 def test_every_diagnostic_code_a_spec_can_cause_is_exercised(monkeypatch, tmp_path) -> None:
     monkeypatch.chdir(ROOT)
-    arguments = [p.relative_to(ROOT).as_posix() for p in SPECS]
+    warned = sorted((HERE / "warnings").glob("*.yaml"))
+    arguments = [p.relative_to(ROOT).as_posix() for p in [*SPECS, *warned]]
     arguments += ["tests/diagnostics/specs/same-resource-name", "missing.yaml"]
     badly_named = tmp_path / "x\n#.yaml"
     badly_named.write_text("resource_name: t\n", encoding="utf-8")
