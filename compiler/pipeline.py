@@ -18,10 +18,13 @@ from .artifacts.render import render, service_name
 from .diagnostics import Code, Diagnostic, error, has_errors
 from .spec.build import build
 from .spec.ir import Column, CompiledQuery, Pod, Projection, SchemaLock
-from .spec.load import Document, display_path, load
+from .spec.load import Document, display_path, load, shown_text
 from .spec.project import ProjectDefaults, project_defaults, project_root
 from .spec.validate import validate
 from .sql.lower import clock_safe_cache, lower
+
+# Load errors located inside the file, shown with their line and a caret like any other.
+_QUOTED_LOAD_ERRORS = {Code.YAML_SYNTAX, Code.YAML_TAG, Code.SPEC_TOO_LARGE}
 
 if TYPE_CHECKING:  # pyiceberg takes a second to import: only `--check` pays for it
     from .check.catalog import SchemaLookup
@@ -56,8 +59,9 @@ def compile_spec(
     display = display_path(spec)
     document, diagnostics = load(spec, display)
     if document is None:
+        text = shown_text(spec) if diagnostics[0].code in _QUOTED_LOAD_ERRORS else None
         return Result(
-            spec=spec, display_path=display, source_text=None, diagnostics=tuple(diagnostics)
+            spec=spec, display_path=display, source_text=text, diagnostics=tuple(diagnostics)
         )
     text = document.text
     diagnostics = validate(document)

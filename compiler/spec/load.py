@@ -144,6 +144,17 @@ def load(path: Path, display_path: str) -> tuple[Document | None, list[Diagnosti
     return document, []
 
 
+def shown_text(path: Path) -> str | None:
+    """A spec's text to quote under a diagnostic of a file that did not load (a YAML syntax
+    error shows its line and a caret); None when there is no such text to show."""
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_SPEC_BYTES + 1)
+        return raw.decode("utf-8") if len(raw) <= MAX_SPEC_BYTES else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _refused_events(yaml: YAML, text: str, display_path: str) -> list[Diagnostic]:
     """What the loader must not see, found in one flat pass over the parser's events: a tag
     (a spec is plain data; `!!binary` or `!!set` would pass as text) or nesting deeper than
