@@ -20,7 +20,7 @@ from .spec.build import build
 from .spec.ir import Column, CompiledQuery, Pod, Projection, SchemaLock
 from .spec.load import Document, display_path, load, shown_text
 from .spec.project import ProjectDefaults, project_defaults, project_root
-from .spec.validate import validate
+from .spec.validate import invalid_paths, validate
 from .sql.lower import clock_safe_cache, lower
 
 # Load errors located inside the file, shown with their line and a caret like any other.
@@ -67,17 +67,12 @@ def compile_spec(
     diagnostics = validate(document)
     defaults, found = project_defaults(spec)
     diagnostics += found
-    if has_errors(diagnostics):
-        return Result(
-            spec=spec, display_path=display, source_text=text, diagnostics=tuple(diagnostics)
-        )
-    pod, found = build(document, provenance_path(spec), defaults)
+    pod, found = build(document, provenance_path(spec), defaults, invalid_paths(document))
     diagnostics += found
-    query = lock = None
-    if pod is not None:
-        query, found = lower(pod)
-        diagnostics += found
-    if pod is not None and query is not None:
+    query, found = lower(pod)
+    diagnostics += found
+    lock = None
+    if query is not None:
         pod, found = clock_safe_cache(pod, query)
         diagnostics += found
     if query is not None and not has_errors(diagnostics):

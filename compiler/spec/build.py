@@ -1,7 +1,10 @@
-"""Stage 3: turn a schema-valid document into the IR, normalising dataPi's legacy forms.
+"""Stage 3: turn a document into the IR, normalising dataPi's legacy forms.
 
 Checks here are about the spec's structure (which fields go with which operation, duplicate
-names, what is not supported yet); SQL inside the spec is checked by lowering.
+names, what is not supported yet); SQL inside the spec is checked by lowering. Values the
+schema found invalid (`invalid`) are left out without a word, so the rest of the spec is still
+built and checked: the pod of a spec with errors is partial, for later stages to check, and
+is never rendered.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from dataclasses import replace
 from typing import Any
 
 from ..diagnostics import Code, Diagnostic, error
@@ -31,7 +35,7 @@ from .ir import (
     Source,
 )
 from .legacy import legacy_aggregate, split_names
-from .load import MAX_SPEC_BYTES, Document
+from .load import MAX_SPEC_BYTES, Document, JsonPath
 from .project import NO_DEFAULTS, ProjectDefaults, project_file
 
 DEFAULT_FRESHNESS_SECONDS = 5
@@ -44,18 +48,39 @@ class _Builder:
     """Collects diagnostics while reading one document; each method builds one IR piece."""
 
     def __init__(
-        self, document: Document, spec_path: str, defaults: ProjectDefaults = NO_DEFAULTS
+        self,
+        document: Document,
+        spec_path: str,
+        defaults: ProjectDefaults = NO_DEFAULTS,
+        invalid: frozenset[JsonPath] = frozenset(),
     ) -> None:
         self.defaults = defaults
         self.doc = document
         self.data = document.data
         self.spec_path = spec_path
+        self.invalid = invalid
         self.diagnostics: list[Diagnostic] = []
+        # Parameters declared with errors: their uses are not judged again (no cascade).
+        self.unchecked: set[str] = set()
+        # Whether an output column was left out: order_by cannot tell a wrong name then.
+        self.partial = False
+
+    def broken(self, *path: str | int) -> bool:
+        """Whether the schema reported the value at `path`, or a value holding it."""
+        return any(path[: len(p)] == p for p in self.invalid)
+
+    def touched(self, *path: str | int) -> bool:
+        """Whether the schema reported the value at `path`, a value holding it or one in it."""
+        return any(path[: len(p)] == p or p[: len(path)] == path for p in self.invalid)
+
+    def value(self, key: str, default: Any) -> Any:
+        """A top-level value, or the default when it is absent or the schema refused it."""
+        return default if self.broken(key) else self.data.get(key, default)
 
     def fail(self, code: Code, message: str, path: tuple, *, key: bool = False) -> None:
         self.diagnostics.append(error(code, message, self.doc.span(path, key=key)))
 
-    def pod(self) -> Pod | None:
+    def pod(self) -> Pod:
         operation = self.operation()
         source = self.source()
         query = self.reduction() if operation == "REDUCTION" else self.projection()
@@ -63,7 +88,7 @@ class _Builder:
         order_by = self.order_by(query)
         long_description = self.long_description()
         deployment = self.deployment()
-        freshness = self.data.get("freshness_seconds", DEFAULT_FRESHNESS_SECONDS)
+        freshness = self.value("freshness_seconds", DEFAULT_FRESHNESS_SECONDS)
         if not math.isfinite(freshness):
             # YAML's .inf and .nan pass the schema's minimum but have no JSON form.
             self.fail(
@@ -71,33 +96,33 @@ class _Builder:
                 "freshness_seconds: must be a finite number",
                 ("freshness_seconds",),
             )
-        if self.diagnostics or source is None or query is None:
-            return None
-        explicit = "result_cache" in self.data
+        explicit = "result_cache" in self.data and not self.broken("result_cache")
         cache_set_at = self.doc.span(("result_cache",)) if explicit else None
         return Pod(
-            name=self.data["resource_name"],
-            short_description=self.data.get("short_description", ""),
+            name=self.value("resource_name", ""),
+            short_description=self.value("short_description", ""),
             long_description=long_description,
-            source=source,
+            # A table the schema refused: a stand-in, for the checks that do not need it.
+            source=source or Source(catalog=DEFAULT_CATALOG, namespace=(), table=""),
             query=query,
             filters=self.filters(),
             parameters=parameters,
             order_by=order_by,
-            limit=self.data.get("limit"),
+            limit=self.value("limit", None),
             freshness_seconds=freshness,
-            max_page_size=self.data.get("max_page_size", DEFAULT_MAX_PAGE_SIZE),
+            max_page_size=self.value("max_page_size", DEFAULT_MAX_PAGE_SIZE),
             # Reductions are small and often repeated; projections can be large.
-            result_cache=self.data.get("result_cache", operation == "REDUCTION"),
+            result_cache=self.value("result_cache", operation == "REDUCTION"),
             result_cache_set_at=cache_set_at,
             deploy=deployment.enabled,
             provenance=Provenance(spec_path=self.spec_path, spec_sha256=self.doc.sha256),
             deployment=deployment,
             span=self.doc.span(("resource_name",)),
+            unchecked_parameters=frozenset(self.unchecked),
         )
 
     def operation(self) -> str:
-        declared = self.data.get("operation_type")
+        declared = self.value("operation_type", None)
         operation = declared or ("REDUCTION" if "aggregate" in self.data else "PROJECTION")
         wrong = ("select",) if operation == "REDUCTION" else ("aggregate", "group_by", "having")
         for name in wrong:
@@ -120,9 +145,11 @@ class _Builder:
         return operation
 
     def source(self) -> Source | None:
+        if self.broken("depends_on") or "depends_on" not in self.data:
+            return None
         items = self.data["depends_on"]
         for index, item in enumerate(items):
-            if "resource" in item:
+            if not self.touched("depends_on", index) and "resource" in item:
                 self.fail(
                     Code.NOT_SUPPORTED,
                     f"reading another pod (depends_on resource '{item['resource']}') "
@@ -136,7 +163,7 @@ class _Builder:
                 ("depends_on", 1),
             )
         first = items[0]
-        if "resource" in first:
+        if self.touched("depends_on", 0) or "resource" in first:
             return None
         return Source(
             catalog=first.get("catalog", DEFAULT_CATALOG),
@@ -145,9 +172,10 @@ class _Builder:
             span=self.doc.span(("depends_on", 0)),
         )
 
-    def projection(self) -> Projection | None:
-        if "select" not in self.data:
-            return None
+    def projection(self) -> Projection:
+        if "select" not in self.data or self.broken("select"):
+            self.partial = True
+            return Projection(columns=())
         if self.data["select"] in ("*", ["*"]):
             # dataPi's every-column form: resolved by --check, else by the pod at run time.
             return Projection(columns=(), all_columns=True)
@@ -155,10 +183,11 @@ class _Builder:
         self.check_unique([(c.name, c.span) for c in columns], "output column")
         return Projection(columns=tuple(columns))
 
-    def reduction(self) -> Reduction | None:
-        if "aggregate" not in self.data:
-            return None
+    def reduction(self) -> Reduction:
         group_by = self.columns("group_by") if "group_by" in self.data else []
+        if "aggregate" not in self.data or self.broken("aggregate"):
+            self.partial = True
+            return Reduction(group_by=tuple(group_by), aggregates=())
         aggregates = self.aggregates()
         names = [(c.name, c.span) for c in group_by] + [(a.name, a.span) for a in aggregates]
         self.check_unique(names, "output column")
@@ -172,6 +201,9 @@ class _Builder:
         """Column names and `name: expression` entries from a list, or column names from
         dataPi's one space/comma-separated string."""
         value = self.data[field]
+        if self.broken(field):
+            self.partial = True
+            return []
         if isinstance(value, str):
             items = [(name, (field,)) for name in split_names(value)]
             if not items:
@@ -180,17 +212,22 @@ class _Builder:
             items = [(item, (field, i)) for i, item in enumerate(value)]
         columns = []
         for item, path in items:
+            if self.touched(*path):
+                self.partial = True
+                continue
             if isinstance(item, dict):  # the schema allows exactly one `name: expression`
                 [(name, text)] = item.items()
                 span = self.doc.span((*path, name))
                 columns.append(Column(name=name, expression=text, span=span))
             elif (name := item.strip()) == "*":
+                self.partial = True
                 self.fail(
                     Code.INVALID_VALUE,
                     f"{field}: '*' (every column of the table) stands alone, as select: \"*\"",
                     path,
                 )
             elif not _IDENTIFIER.match(name):
+                self.partial = True
                 self.fail(
                     Code.INVALID_VALUE,
                     f"{field}: '{name}' is not a column name "
@@ -205,9 +242,11 @@ class _Builder:
     def aggregates(self) -> list[Aggregate]:
         value = self.data["aggregate"]
         if isinstance(value, dict):
+            self.partial |= any(self.broken("aggregate", name) for name in value)
             return [
                 Aggregate(name=name, expression=expr, span=self.doc.span(("aggregate", name)))
                 for name, expr in value.items()
+                if not self.broken("aggregate", name)
             ]
         if isinstance(value, str):
             items = [(text, ("aggregate",)) for text in value.split()]
@@ -215,12 +254,15 @@ class _Builder:
                 self.fail(Code.INVALID_VALUE, "aggregate: no aggregates given", ("aggregate",))
         else:
             items = [(text, ("aggregate", i)) for i, text in enumerate(value)]
+            self.partial |= any(self.broken(*path) for _, path in items)
+            items = [(text, path) for text, path in items if not self.broken(*path)]
         return [a for text, path in items if (a := self.legacy_aggregate(text, path))]
 
     def legacy_aggregate(self, text: str, path: tuple) -> Aggregate | None:
         """`sales.sum()` → sum(sales) named sales_sum; `count()` → count(*) named count."""
         found = legacy_aggregate(text)
         if isinstance(found, str):
+            self.partial = True
             self.fail(Code.INVALID_VALUE, found, path)
             return None
         name, expression = found
@@ -231,17 +273,23 @@ class _Builder:
 
     def conditions(self, field: str) -> tuple[Filter, ...]:
         """The conditions of `filters` or `having`: one string, or a list of them."""
-        value = self.data.get(field, [])
+        value = self.value(field, [])
         if isinstance(value, str):
             return (Filter(text=value, span=self.doc.span((field,))),)
         return tuple(
-            Filter(text=text, span=self.doc.span((field, i))) for i, text in enumerate(value)
+            Filter(text=text, span=self.doc.span((field, i)))
+            for i, text in enumerate(value)
+            if not self.broken(field, i)
         )
 
     def parameters(self) -> tuple[Parameter, ...]:
-        parameters = []
-        for index, raw in enumerate(self.data.get("parameters", [])):
+        parameters, indexes = [], []
+        for index, raw in enumerate(self.value("parameters", [])):
             path = ("parameters", index)
+            if any(self.touched(*path, key) for key in ("name", "type", "default")):
+                if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                    self.unchecked.add(raw["name"])
+                continue
             ptype = ParamType(raw["type"])
             default = raw.get("default")
             if "default" in raw and default is not None:
@@ -256,8 +304,9 @@ class _Builder:
                     span=self.doc.span(path),
                 )
             )
+            indexes.append(index)
         self.check_unique([(p.name, p.span) for p in parameters], "parameter")
-        for index, p in enumerate(parameters):
+        for index, p in zip(indexes, parameters, strict=True):
             if p.name in POD_ARGUMENTS:
                 self.fail(
                     Code.DUPLICATE_NAME,
@@ -307,7 +356,7 @@ class _Builder:
         return tuple(checked)
 
     def order_by(self, query: Projection | Reduction | None) -> tuple[OrderKey, ...]:
-        value = self.data.get("order_by")
+        value = None if self.touched("order_by") else self.data.get("order_by")
         if value is None:
             if isinstance(query, Reduction):
                 return tuple(OrderKey(column=c.name, span=c.span) for c in query.group_by)
@@ -333,7 +382,7 @@ class _Builder:
             if every_column and not _IDENTIFIER.match(words[0]):
                 self.fail(Code.INVALID_VALUE, f"order_by '{words[0]}' is not a column name", path)
                 continue
-            if query and not every_column and words[0] not in outputs:
+            if query and not every_column and words[0] not in outputs and not self.partial:
                 self.fail(
                     Code.UNKNOWN_OUTPUT_COLUMN,
                     f"order_by '{words[0]}' is not an output column "
@@ -348,13 +397,23 @@ class _Builder:
 
     def deployment(self) -> Deployment:
         """The spec's deploy settings over the project's defaults (see deployment.py)."""
-        deployment, found = resolve_deployment(self.doc, self.defaults)
+        # What the schema refused is left out, down to single env and secrets entries.
+        document = replace(self.doc, data=self.pruned(self.data, ()))
+        deployment, found = resolve_deployment(document, self.defaults)
         self.diagnostics += found
         return deployment
 
+    def pruned(self, mapping: dict, path: JsonPath) -> dict:
+        """A mapping without the keys the schema refused, mappings inside pruned likewise."""
+        return {
+            key: self.pruned(value, (*path, key)) if isinstance(value, dict) else value
+            for key, value in mapping.items()
+            if not self.broken(*path, key)
+        }
+
     def long_description(self) -> str:
         """Inline markdown, or the contents of the .md file named next to the spec."""
-        value = self.data.get("long_description", "")
+        value = self.value("long_description", "")
         if not value.strip().endswith(".md") or "\n" in value.strip():
             return value
         path = project_file(self.doc.path, value.strip())
@@ -419,9 +478,13 @@ def _normalise_default(ptype: ParamType, value: Any) -> Any:
 
 
 def build(
-    document: Document, spec_path: str, defaults: ProjectDefaults = NO_DEFAULTS
-) -> tuple[Pod | None, list[Diagnostic]]:
-    """The IR of a schema-valid document, or the structural problems that prevent it."""
-    builder = _Builder(document, spec_path, defaults)
+    document: Document,
+    spec_path: str,
+    defaults: ProjectDefaults = NO_DEFAULTS,
+    invalid: frozenset[JsonPath] = frozenset(),
+) -> tuple[Pod, list[Diagnostic]]:
+    """The IR of a document and its structural problems; with problems (here or `invalid`,
+    where the schema refused a value) a partial pod, for later stages to check, never render."""
+    builder = _Builder(document, spec_path, defaults, invalid)
     pod = builder.pod()
     return pod, builder.diagnostics

@@ -236,6 +236,9 @@ class Pod:
     span: Span = field(default=NO_SPAN, compare=False)  # where resource_name's value stands
     # Where the spec sets result_cache itself; None when the default for the operation applies.
     result_cache_set_at: Span | None = field(default=None, compare=False)
+    # Parameters whose declaration has errors (only in a spec that fails): lowering does not
+    # judge their uses again, neither as undeclared nor by a type it does not know.
+    unchecked_parameters: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def operation(self) -> Operation:

@@ -72,7 +72,8 @@ class Document:
     def sha256(self) -> str:
         """Hash of the canonical spec: insensitive to comments, quoting and key order."""
         canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        # A lone surrogate ("\ud800" in a double-quoted scalar) is hashed too, not a crash.
+        return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def display_path(path: Path) -> str:

@@ -16,7 +16,7 @@ from referencing.jsonschema import DRAFT202012
 
 from ..assets import schema_path
 from ..diagnostics import Code, Diagnostic, error
-from .load import Document
+from .load import Document, JsonPath
 
 
 def _is_integer(checker, instance: object) -> bool:
@@ -84,6 +84,33 @@ def validate_against(document: Document, validator: Draft202012Validator) -> lis
     """Every violation of another schema (the project's config files) in the document."""
     errors = _reported(sorted(validator.iter_errors(document.data), key=_error_order))
     return [d for e in errors for d in _diagnostics(document, e)]
+
+
+def invalid_paths(document: Document) -> frozenset[JsonPath]:
+    """Where the document breaks the spec's schema: the paths of the values `validate` reports
+    (a missing required field, an unknown key: their own path). Building leaves those values
+    out, silently, so that one mistake is reported once and the rest of the spec still is."""
+    return frozenset(p for e in spec_validator().iter_errors(document.data) for p in _paths(e))
+
+
+def _paths(e: ValidationError) -> list[JsonPath]:
+    path = tuple(e.absolute_path)
+    if (
+        e.validator == "oneOf"
+        and e.context
+        and not all("properties" in b for b in e.validator_value)
+    ):
+        fitting = _fitting_branch_errors(e)
+        if fitting:
+            return [p for sub in fitting for p in _paths(sub)]
+    if e.validator == "required" and isinstance(e.instance, dict):
+        return [(*path, name) for name in e.validator_value if name not in e.instance]
+    if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        known = e.schema.get("properties", {})
+        return [(*path, name) for name in e.instance if name not in known]
+    if "propertyNames" in e.absolute_schema_path:
+        return [(*path, e.instance)]
+    return [path]
 
 
 def _reported(errors: list[ValidationError]) -> list[ValidationError]:

@@ -11,7 +11,7 @@ from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
 from ..diagnostics import Code, Diagnostic, error, has_errors, warning
-from ..spec.ir import Column, CompiledQuery, Pod, Projection, Reduction
+from ..spec.ir import Column, CompiledQuery, Parameter, Pod, Projection, Reduction
 from .aggregates import output_references, parse_aggregate, parse_having, with_outputs
 from .expressions import Checked, column_names, parse_filter, parse_output
 from .lists import lowered
@@ -46,7 +46,9 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
     having = pod.query.having if isinstance(pod.query, Reduction) else ()
     if len(conditions) == len(pod.filters) and len(outputs.having) == len(having):
         diagnostics += _unused_parameters(pod, [*conditions, *outputs.having])
-    if has_errors(diagnostics):
+    every = isinstance(pod.query, Projection) and pod.query.all_columns
+    if has_errors(diagnostics) or not (pod.query.output_names or every):
+        # (A pod without outputs comes from a spec whose select or aggregate was refused.)
         return None, diagnostics
     trees = [c.tree for c in conditions]
     read = set(outputs.read).union(*(column_names(tree) for tree in trees))
@@ -70,7 +72,7 @@ def lower(pod: Pod) -> tuple[CompiledQuery | None, list[Diagnostic]]:
 
 def _conditions(pod: Pod) -> tuple[list[Checked], list[Diagnostic]]:
     """The pod's filters, parsed and checked; those with problems are left out."""
-    parameters = {p.name: p for p in pod.parameters}
+    parameters = _declared(pod)
     conditions, diagnostics = [], []
     for f in pod.filters:
         checked, problems = parse_filter(f.text, f.span, parameters)
@@ -152,7 +154,7 @@ def _named_outputs(columns: tuple[Column, ...]) -> tuple[_Named, list[Diagnostic
 def _having(pod: Pod, by_name: dict[str, exp.Expression]) -> tuple[list[Checked], list[Diagnostic]]:
     """The having conditions, parsed, with the output names they use replaced by what computes
     those outputs (an output may share a table column's name, and SQL would read the column)."""
-    parameters = {p.name: p for p in pod.parameters}
+    parameters = _declared(pod)
     conditions, diagnostics = [], []
     for condition in pod.query.having:
         checked, problems = parse_having(condition.text, condition.span, parameters)
@@ -173,6 +175,12 @@ def _having(pod: Pod, by_name: dict[str, exp.Expression]) -> tuple[list[Checked]
             tree = with_outputs(checked.tree, by_name)
             conditions.append(Checked(tree=tree, parameters=checked.parameters))
     return conditions, diagnostics
+
+
+def _declared(pod: Pod) -> dict[str, Parameter | None]:
+    """The declared parameters by name; one declared with errors (reported already) maps to
+    None: known, but its uses are not judged (see check_parameters)."""
+    return {**dict.fromkeys(pod.unchecked_parameters), **{p.name: p for p in pod.parameters}}
 
 
 def _unused_parameters(pod: Pod, conditions: list[Checked]) -> list[Diagnostic]:

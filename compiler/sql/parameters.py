@@ -21,9 +21,12 @@ def placeholders(tree: exp.Expression) -> frozenset[str]:
 
 
 def check_parameters(
-    tree: exp.Expression, span: Span, parameters: dict[str, Parameter]
+    tree: exp.Expression, span: Span, parameters: dict[str, Parameter | None]
 ) -> list[Diagnostic]:
-    """Every undeclared parameter, and every use contradicting its declared type (DP0306)."""
+    """Every undeclared parameter, and every use contradicting its declared type (DP0306).
+
+    A name mapped to None is declared, but with errors reported already: its uses are not judged.
+    """
     problems = []
     for name in sorted(placeholders(tree)):
         if name not in parameters:
@@ -93,7 +96,7 @@ def _usage_mismatch(
 def _literal_family(node: exp.Expression, parameters: dict[str, Parameter]) -> str | None:
     """The type family of a literal-ish operand, when it can be told without the table."""
     node = node.unnest()
-    if isinstance(node, exp.Placeholder) and node.name in parameters:
+    if isinstance(node, exp.Placeholder) and parameters.get(node.name) is not None:
         return parameter_family(parameters[node.name].type)
     if isinstance(node, exp.Literal):
         return "string" if node.is_string else "number"

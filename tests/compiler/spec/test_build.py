@@ -21,7 +21,7 @@ from compiler.spec.ir import (
     Source,
 )
 from compiler.spec.load import load
-from compiler.spec.validate import validate
+from compiler.spec.validate import invalid_paths, validate
 
 
 def built(tmp_path, body: str, *, header: bool = True):
@@ -38,8 +38,8 @@ def pod_of(tmp_path, body: str, **kwargs):
 
 
 def problems_of(tmp_path, body: str, **kwargs):
-    pod, diagnostics = built(tmp_path, body, **kwargs)
-    assert pod is None
+    _, diagnostics = built(tmp_path, body, **kwargs)
+    assert diagnostics
     return [(d.code.value, d.span.line, d.span.column, d.message) for d in diagnostics]
 
 
@@ -604,3 +604,37 @@ def test_a_list_default_takes_at_most_the_runtimes_number_of_values(tmp_path):
         ("DP0103", 4, 52, "default has 1001 values; a list parameter takes at most 1000")
     ]
     assert MAX_LIST_VALUES == RUNTIME_MAX_LIST_VALUES  # the runtime refuses the same requests
+
+
+def test_what_the_schema_refused_is_left_out_and_the_rest_still_checked(tmp_path):
+    """A value the schema refused is left out silently (validate reported it), and the other
+    structural problems of the spec come in the same run, without follow-on errors."""
+    body = (
+        "select: [a, 5, 'b c']\n"  # 5: the schema's; 'b c': build's
+        "order_by: [zzz]\n"  # not judged: an output column was left out
+        "limit: ten\n"
+        "deploy: {cpu: 3, memory: lots, min_instances: 5, max_instances: 2}\n"
+        "parameters:\n"
+        "  - {name: region, type: str}\n"  # the schema's: its uses are not judged
+        "  - {name: format, type: string}\n"
+    )
+    path = write_spec(tmp_path, body)
+    document, _ = load(path, "spec.yaml")
+    refused = invalid_paths(document)
+    assert refused == {
+        ("select", 1),
+        ("limit",),
+        ("deploy", "memory"),
+        ("parameters", 0, "type"),
+    }
+    pod, diagnostics = build(document, "specs/spec.yaml", invalid=refused)
+    assert [(d.code.value, d.span.line) for d in diagnostics] == [
+        ("DP0103", 3),  # 'b c' is not a column name
+        ("DP0202", 9),  # format is reserved
+        ("DP0402", 6),  # min_instances exceeds max_instances
+        ("DP0402", 6),  # cpu 3
+    ]
+    assert [c.name for c in pod.query.columns] == ["a"]
+    assert [k.column for k in pod.order_by] == ["zzz"] and pod.limit is None
+    assert [p.name for p in pod.parameters] == ["format"]
+    assert pod.unchecked_parameters == {"region"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import duckdb
@@ -388,3 +389,13 @@ def test_a_list_parameter_in_having_is_bound_as_a_duckdb_list(tmp_path):
     connection = duckdb.connect()
     connection.execute("CREATE VIEW source AS SELECT i % 3 AS g FROM range(9) AS t(i)")
     assert connection.execute(sql, {"gs": [0, 2]}).fetchall() == [(0, 3), (2, 3)]
+
+
+def test_a_parameter_declared_with_errors_is_neither_undeclared_nor_judged():
+    """Its declaration's error was reported already (validate): no follow-on errors."""
+    the_pod = dataclasses.replace(
+        pod(filters=("a = :region", "b LIKE :region", "c = :regon")),
+        unchecked_parameters=frozenset({"region"}),
+    )
+    _, problems = lower(the_pod)
+    assert [(p.code.value, p.span.line) for p in problems] == [("DP0305", 12)]
