@@ -65,11 +65,17 @@ class Code(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Span:
-    """Where something came from: a file and a 1-based line and column."""
+    """Where something came from: a file and a 1-based line and column.
+
+    With `offset`, the place is that many characters into the YAML scalar whose value starts at
+    line:column (a token inside a filter); the pipeline turns it into that token's own line
+    and column, whatever the scalar's style (plain, quoted, block, over several lines).
+    """
 
     file: str
     line: int
     column: int
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

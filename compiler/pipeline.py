@@ -85,7 +85,7 @@ def compile_spec(
         spec=spec,
         display_path=display,
         source_text=text,
-        diagnostics=tuple(diagnostics),
+        diagnostics=tuple(replace(d, span=document.located(d.span)) for d in diagnostics),
         pod=pod if done else None,
         files=render(pod, query, lock) if done else {},
     )

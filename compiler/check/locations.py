@@ -8,6 +8,7 @@ import re
 from sqlglot import exp
 
 from ..diagnostics import Span
+from ..sql.nodes import start_offset
 
 
 class Locator:
@@ -18,7 +19,7 @@ class Locator:
 
     def inner_span(self, span: Span, text: str, node: exp.Expression) -> Span:
         """Where `node` stands inside a one-line expression written verbatim at `span`."""
-        start = _start_offset(node)
+        start = start_offset(node)
         base = self.verbatim_column(span, text)
         if start is not None and base is not None:
             return Span(file=span.file, line=span.line, column=base + start)
@@ -53,13 +54,3 @@ class Locator:
         if match is None:
             return span
         return Span(file=span.file, line=span.line, column=match.start() + 1)
-
-
-def _start_offset(node: exp.Expression) -> int | None:
-    """0-based offset of the node's first token in the text sqlglot parsed, if it kept one."""
-    starts = [
-        n.meta["start"]
-        for n in node.walk()
-        if isinstance(n.meta, dict) and isinstance(n.meta.get("start"), int)
-    ]
-    return min(starts) if starts else None

@@ -68,12 +68,72 @@ class Document:
             path = path[:-1]
         return Span(file=self.display_path, line=1, column=1)
 
+    def located(self, span: Span) -> Span:
+        """A span with an offset into one of this document's scalars (a token inside a filter),
+        as that character's own line and column; other spans unchanged."""
+        if span.offset is None:
+            return span
+        plain = replace(span, offset=None)
+        if span.file != self.display_path:
+            return plain
+        for path, position in self.values.items():
+            value = _value_at(self.data, path) if position == (span.line, span.column) else None
+            if isinstance(value, str) and 0 <= span.offset < len(value):
+                start = (span.line, span.column)
+                line, column = scalar_position(self.text, start, value, span.offset)
+                return replace(plain, line=line, column=column)
+        return plain
+
     @property
     def sha256(self) -> str:
         """Hash of the canonical spec: insensitive to comments, quoting and key order."""
         canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         # A lone surrogate ("\ud800" in a double-quoted scalar) is hashed too, not a crash.
         return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _value_at(data: Any, path: JsonPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+# How far the text of a scalar may run ahead of its value at one character: quotes, escapes
+# and folded line breaks; further means the two do not align, and the scalar's start is kept.
+_MAX_SKIP = 12
+
+
+def scalar_position(text: str, start: tuple[int, int], value: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column in `text` of character `offset` of a scalar's `value`, the
+    scalar starting at `start` (its quote or block indicator): the value's characters are
+    matched against the text in order, so quotes, escapes and folded lines are stepped over.
+
+    >>> text = "filters:\\n  - |\\n    a = 1\\n    AND b = :x\\n"
+    >>> scalar_position(text, (2, 5), "a = 1\\nAND b = :x\\n", 14)
+    (4, 13)
+    >>> scalar_position("f: 'it''s :x'", (1, 4), "it's :x", 5)
+    (1, 11)
+    """
+    lines = text.split("\n")
+    index = sum(len(line) + 1 for line in lines[: start[0] - 1]) + start[1] - 1
+    if index < len(text) and text[index] in "|>":
+        index = text.find("\n", index) + 1 or len(text)  # the block's text starts below
+    elif index < len(text) and text[index] in "'\"":
+        index += 1
+    for character in value[:offset]:
+        if character.isspace():
+            while index < len(text) and text[index].isspace():
+                index += 1
+            continue
+        found = text.find(character, index, index + _MAX_SKIP + 1)
+        if found < 0:
+            return start
+        index = found + 1
+    found = text.find(value[offset], index, index + _MAX_SKIP + 1)
+    if found < 0:
+        return start
+    line_start = text.rfind("\n", 0, found) + 1
+    return text.count("\n", 0, found) + 1, found - line_start + 1
 
 
 def display_path(path: Path) -> str:

@@ -22,7 +22,7 @@ from .expressions import (
     parse_one,
     without_comments,
 )
-from .parameters import placeholders
+from .nodes import at_node
 
 
 def parse_having(
@@ -57,12 +57,13 @@ def parse_aggregate(text: str, name: str, span: Span) -> tuple[Checked | None, l
         problems += _nested_aggregates(tree, call, f"aggregate '{name}'", span)
     if not problems:
         problems += _percentile_problems(tree, call, name, span)
-    if not problems and placeholders(tree):
+    parameter = next((p for p in tree.find_all(exp.Placeholder) if p.this), None)
+    if not problems and parameter:
         problems.append(
             error(
                 Code.CONSTRUCT_NOT_ALLOWED,
                 f"aggregate '{name}' uses a parameter; parameters belong in filters and having",
-                span,
+                at_node(span, parameter),
             )
         )
     if problems:
@@ -78,7 +79,7 @@ def _nested_aggregates(
         # Inside another's arguments, its FILTER (WHERE ...) or its WITHIN GROUP (ORDER BY ...).
         inside = node.find_ancestor(*AGGREGATE_FUNCTIONS, exp.Where, exp.Order) is not None
         if inside or (call is not None and node is not call):
-            return [error(Code.NOT_AN_AGGREGATE, f"{what} nests aggregates", span)]
+            return [error(Code.NOT_AN_AGGREGATE, f"{what} nests aggregates", at_node(span, node))]
     return []
 
 

@@ -21,6 +21,7 @@ from .nodes import (
     COMPARISONS,
     CONNECTIVES,
     PREDICATES,
+    at_node,
     function_name,
     snippet,
 )
@@ -185,12 +186,13 @@ def parse_output(text: str, name: str, span: Span) -> tuple[Checked | None, list
             )
         ]
     problems = list(disallowed(tree, span, text, allow_aggregates=False))
-    if not problems and placeholders(tree):
+    parameter = next((p for p in tree.find_all(exp.Placeholder) if p.this), None)
+    if not problems and parameter:
         problems.append(
             error(
                 Code.CONSTRUCT_NOT_ALLOWED,
                 f"{what} uses a parameter; parameters belong in filters and having",
-                span,
+                at_node(span, parameter),
             )
         )
     if problems:
@@ -235,7 +237,10 @@ def disallowed(
         if problem:
             skip.update(id(n) for n in node.walk())
             code, message = problem
-            yield error(code, message, span)
+            # A statement's first token is a keyword sqlglot keeps no place for: the filter's.
+            yield error(
+                code, message, span if code is Code.NOT_ONE_EXPRESSION else at_node(span, node)
+            )
 
 
 def _shown(text: str) -> str:

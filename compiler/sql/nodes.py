@@ -5,7 +5,13 @@ Parentheses are dropped with sqlglot's own `Expression.unnest()`; nothing here n
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import TokenType
+
+from ..diagnostics import Span
 
 DIALECT = "duckdb"
 
@@ -51,6 +57,36 @@ def function_name(node: exp.Expression) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.this).lower()
     return node.sql_name().lower() if isinstance(node, exp.Func) else node.key
+
+
+def start_offset(node: exp.Expression) -> int | None:
+    """0-based offset of the node's first token in the text sqlglot parsed, if it kept one."""
+    starts = [
+        n.meta["start"]
+        for n in node.walk()
+        if isinstance(n.meta, dict) and isinstance(n.meta.get("start"), int)
+    ]
+    return min(starts) if starts else None
+
+
+def at_node(span: Span, node: exp.Expression) -> Span:
+    """The span of an expression's text, narrowed to the node's first token where known."""
+    start = start_offset(node)
+    return span if start is None else dataclasses.replace(span, offset=start)
+
+
+def mark_placeholders(tree: exp.Expression, text: str) -> None:
+    """Give each `:name` placeholder the offset of its `:` (sqlglot keeps none for them), so a
+    problem with a parameter points at it. The k-th use of a name in the tree, read left to
+    right, is its k-th in the text."""
+    tokens = Dialect.get_or_raise(DIALECT).tokenize(text)
+    offsets: dict[str, list[int]] = {}
+    for colon, name in zip(tokens, tokens[1:], strict=False):
+        if colon.token_type is TokenType.COLON and name.end - colon.start == len(name.text):
+            offsets.setdefault(name.text, []).append(colon.start)
+    for node in tree.walk(bfs=False):
+        if isinstance(node, exp.Placeholder) and offsets.get(node.name):
+            node.meta["start"] = offsets[node.name].pop(0)
 
 
 def snippet(node: exp.Expression, limit: int) -> str:

@@ -11,7 +11,7 @@ from sqlglot import exp
 from ..diagnostics import Code, Diagnostic, Span, error
 from ..spec.ir import Parameter
 from .lists import list_problem
-from .nodes import ARITHMETIC, COMPARISONS, operands, snippet
+from .nodes import ARITHMETIC, COMPARISONS, at_node, operands, snippet
 from .types import Kind, cast_kind, family, parameter_family
 
 
@@ -28,6 +28,9 @@ def check_parameters(
     A name mapped to None is declared, but with errors reported already: its uses are not judged.
     """
     problems = []
+    first = {}
+    for placeholder in tree.find_all(exp.Placeholder):
+        first.setdefault(placeholder.name, placeholder)
     for name in sorted(placeholders(tree)):
         if name not in parameters:
             declared = ", ".join(sorted(parameters)) or "none"
@@ -35,14 +38,14 @@ def check_parameters(
                 error(
                     Code.UNDECLARED_PARAMETER,
                     f"parameter ':{name}' is not declared under parameters (declared: {declared})",
-                    span,
+                    at_node(span, first[name]),
                 )
             )
     for placeholder in tree.find_all(exp.Placeholder):
         declared = parameters.get(placeholder.name)
         if declared is None:
             continue
-        misplaced = list_problem(placeholder, declared, span)
+        misplaced = list_problem(placeholder, declared, at_node(span, placeholder))
         if misplaced:
             problems.append(misplaced)
             continue
@@ -53,7 +56,7 @@ def check_parameters(
                     Code.PARAMETER_TYPE_MISMATCH,
                     f"parameter ':{declared.name}' is declared {declared.type.value} "
                     f"but {mismatch}",
-                    span,
+                    at_node(span, placeholder),
                 )
             )
     return problems

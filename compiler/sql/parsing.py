@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from ..diagnostics import Code, Span, error
-from .nodes import DIALECT
+from .nodes import DIALECT, mark_placeholders
 
 # sqlglot logs (to stderr, via logging's last resort) when it falls back to a raw Command;
 # stages never print, and the statement is reported as a diagnostic anyway.
@@ -39,7 +40,8 @@ def parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, 
         message = _parse_error_reason(exc)
         if message.startswith("Required keyword"):
             message = "the expression is incomplete"
-        return None, [error(Code.SQL_SYNTAX, f"{what}: invalid SQL: {message}", span)]
+        where = _error_span(exc, text, span)
+        return None, [error(Code.SQL_SYNTAX, f"{what}: invalid SQL: {message}", where)]
     if len(statements) != 1:
         return None, [
             error(
@@ -50,7 +52,24 @@ def parse_one(text: str, span: Span, what: str) -> tuple[exp.Expression | None, 
         ]
     if _depth(statements[0]) > MAX_EXPRESSION_DEPTH:
         return None, [too_deep]
-    return _standard_forms(_without_empty_aliases(statements[0])), []
+    tree = _standard_forms(_without_empty_aliases(statements[0]))
+    mark_placeholders(tree, text)
+    return tree, []
+
+
+def _error_span(exc: Exception, text: str, span: Span) -> Span:
+    """Where sqlglot stopped: the start of the token it highlights, else the expression's."""
+    errors = getattr(exc, "errors", None) or [{}]
+    line, column = errors[0].get("line"), errors[0].get("col")
+    highlight = str(errors[0].get("highlight") or "")
+    if not isinstance(line, int) or not isinstance(column, int) or not highlight:
+        return span
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return span
+    # sqlglot's col is 1-based at the highlighted token's last character.
+    offset = sum(len(earlier) + 1 for earlier in lines[: line - 1]) + column - len(highlight)
+    return replace(span, offset=offset) if 0 <= offset < len(text) else span
 
 
 def _standard_forms(tree: exp.Expression) -> exp.Expression:

@@ -28,7 +28,8 @@ WHERE = span(7, 5)
 def codes(text: str) -> list[str]:
     checked, problems = parse_filter(text, WHERE, PARAMETERS)
     assert (checked is None) == bool(problems)
-    assert all(p.span == WHERE for p in problems)  # located at the filter, in the spec
+    # located at the filter in the spec, and by offset at the token inside it
+    assert all((p.span.line, p.span.column) == (7, 5) for p in problems)
     return [p.code.value for p in problems]
 
 
@@ -384,7 +385,7 @@ def test_computed_outputs(text, expected):
         assert problems == [] and checked.tree.sql(dialect="duckdb") == expected
     else:
         assert checked is None and [p.code.value for p in problems] == expected
-        assert all(p.span == WHERE for p in problems)
+        assert all((p.span.line, p.span.column) == (7, 5) for p in problems)
 
 
 def test_a_computed_output_names_itself_in_its_messages():
@@ -397,3 +398,21 @@ def test_a_computed_output_names_itself_in_its_messages():
     assert problem.message == (
         "computed column 'month' uses a parameter; parameters belong in filters and having"
     )
+
+
+# filter -> where its problems point: the offending token's offset inside the filter's text
+TOKEN_OFFSETS = [
+    ("region = :regon", [9]),
+    ("a = 1 AND foo(b) = 2", [10]),
+    ("a = 1 AND t.b = 2", [10]),
+    ("region LIKE :n", [12]),
+    ("a = (", [4]),
+    ("a = 1\n  ORDER BY a", [8]),
+    ("a = 1 AND (SELECT 1) = 1", [None]),  # a statement: the filter itself
+]
+
+
+@pytest.mark.parametrize(("text", "offsets"), TOKEN_OFFSETS)
+def test_problems_point_at_their_token(text, offsets):
+    _, problems = parse_filter(text, WHERE, PARAMETERS)
+    assert [p.span.offset for p in problems] == offsets
