@@ -6,8 +6,10 @@ GCC style (`file:line:col: error[DP0301] message`) so editors can jump to them.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .secrets import mask_secret_value
@@ -96,6 +98,16 @@ def error(code: Code, message: str, span: Span) -> Diagnostic:
 def warning(code: Code, message: str, span: Span) -> Diagnostic:
     """A warning: printed, but the pod is still written (unless --fail-on-warning)."""
     return Diagnostic(code=code, severity=Severity.WARNING, message=message, span=span)
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """'did you mean ...? ' for the option closest to a misspelt name, else nothing.
+
+    >>> did_you_mean("regon", ["region", "since"]), did_you_mean("x", ["region"])
+    ("did you mean 'region'? ", '')
+    """
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def has_errors(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:

@@ -15,7 +15,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from ..assets import schema_path
-from ..diagnostics import Code, Diagnostic, error
+from ..diagnostics import Code, Diagnostic, did_you_mean, error
 from .load import Document, JsonPath
 
 
@@ -140,11 +140,13 @@ def _diagnostics(document: Document, e: ValidationError) -> list[Diagnostic]:
     where = _dotted(path)
     if e.validator == "additionalProperties":
         # One error names every unknown key; each gets its own line, at the key.
-        allowed = ", ".join(sorted(e.schema.get("properties", {})))
+        known = sorted(e.schema.get("properties", {}))
+        allowed = ", ".join(known)
         return [
             error(
                 Code.UNKNOWN_FIELD,
-                f"unknown field '{_dotted((*path, name))}' (allowed here: {allowed})",
+                f"unknown field '{_dotted((*path, name))}' "
+                f"({did_you_mean(str(name), known)}allowed here: {allowed})",
                 document.span((*path, name), key=True),
             )
             for name in sorted(set(e.instance) - set(e.schema.get("properties", {})), key=str)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from ..diagnostics import Code, Diagnostic, Span, error
+from ..diagnostics import Code, Diagnostic, Span, did_you_mean, error
 from ..spec.ir import Parameter
 from .lists import in_problem
 from .nodes import (
@@ -306,8 +306,9 @@ def _node_problem(
         )
     if isinstance(node, exp.Func):
         name = function_name(node)
-        allowed = ", ".join(sorted(set(functions.values())))
-        return Code.FUNCTION_NOT_ALLOWED, f"function '{name}' is not allowed (allowed: {allowed})"
+        known = sorted(set(functions.values()))
+        message = f"function '{name}' is not allowed ({did_you_mean(name, known)}allowed: "
+        return Code.FUNCTION_NOT_ALLOWED, f"{message}{', '.join(known)})"
     return (
         Code.CONSTRUCT_NOT_ALLOWED,
         f"'{shown}' ({type(node).__name__}) is not allowed",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..diagnostics import Code, Diagnostic, Span, error
+from ..diagnostics import Code, Diagnostic, Span, did_you_mean, error
 from ..spec.ir import Parameter
 from .lists import list_problem
 from .nodes import ARITHMETIC, COMPARISONS, at_node, operands, snippet
@@ -34,10 +34,12 @@ def check_parameters(
     for name in sorted(placeholders(tree)):
         if name not in parameters:
             declared = ", ".join(sorted(parameters)) or "none"
+            hint = did_you_mean(f":{name}", (f":{known}" for known in parameters))
             problems.append(
                 error(
                     Code.UNDECLARED_PARAMETER,
-                    f"parameter ':{name}' is not declared under parameters (declared: {declared})",
+                    f"parameter ':{name}' is not declared under parameters "
+                    f"({hint}declared: {declared})",
                     at_node(span, first[name]),
                 )
             )

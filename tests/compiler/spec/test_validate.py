@@ -66,7 +66,8 @@ CASES = [
                 "DP0102",
                 4,
                 5,
-                "unknown field 'depends_on[0].tabel' (allowed here: catalog, namespace, table)",
+                "unknown field 'depends_on[0].tabel' "
+                "(did you mean 'table'? allowed here: catalog, namespace, table)",
             )
         ],
         id="misspelt-nested-field",
