@@ -41,6 +41,7 @@ class Code(enum.Enum):
     UNKNOWN_OUTPUT_COLUMN = "DP0204"
     MISSING_DESCRIPTION_FILE = "DP0205"
     DESCRIPTION_FILE_OUTSIDE_PROJECT = "DP0206"
+    UNORDERED_PAGES = "DP0207"  # a warning
     SQL_SYNTAX = "DP0301"
     NOT_ONE_EXPRESSION = "DP0302"
     CONSTRUCT_NOT_ALLOWED = "DP0303"
@@ -57,6 +58,7 @@ class Code(enum.Enum):
     BAD_AGGREGATE_ARGUMENT = "DP0314"
     SECRET_IN_PLAIN_TEXT = "DP0401"
     INVALID_DEPLOY_SETTING = "DP0402"
+    NO_CATALOG_FOR_DEPLOYMENT = "DP0403"  # a warning
     # DP05xx: found by `--check`, against the table's current schema in the catalog.
     MISSING_TABLE = "DP0501"
     UNKNOWN_COLUMN = "DP0502"

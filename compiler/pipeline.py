@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .artifacts.lock import previous_lock
 from .artifacts.render import render, service_name
 from .diagnostics import Code, Diagnostic, error, has_errors
+from .spec.advice import advice
 from .spec.build import build
 from .spec.ir import Column, CompiledQuery, Pod, Projection, SchemaLock
 from .spec.load import Document, display_path, load, shown_text
@@ -80,6 +81,8 @@ def compile_spec(
         if lookup is not None:
             pod, query, lock, found = _checked(pod, query, document, defaults, lookup)
             diagnostics += found
+    if query is not None and not has_errors(diagnostics):
+        diagnostics += advice(pod, document)
     done = query is not None and not has_errors(diagnostics)
     return Result(
         spec=spec,

@@ -23,11 +23,15 @@ BAD = "select: [a]\nfilters: [read_csv('/etc/passwd') IS NOT NULL]\n"
 
 
 def spec(folder, name: str, body: str = GOOD, resource: str | None = None):
-    """A spec file whose resource_name defaults to its file name."""
+    """A spec file whose resource_name defaults to its file name; without warnings (not
+    deployed, not paging) unless the body asks, so only the diagnostics under test print."""
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     resource = resource or name.split("/")[-1].split(".")[0]
-    path.write_text(HEADER.replace("resource_name: t", f"resource_name: {resource}") + body)
+    quiet = "" if "deploy" in body else "deploy: false\n"
+    quiet += "" if "order_by" in body or "limit" in body else "limit: 1000\n"
+    header = HEADER.replace("resource_name: t", f"resource_name: {resource}")
+    path.write_text(header + body + quiet)
     return path
 
 

@@ -487,7 +487,7 @@ def test_a_pod_keyed_by_a_secret_of_its_own_spec_makes_no_secret_calls(tmp_path:
     spec.write_text(
         (ROOT / "examples" / "large-orders.yaml")
         .read_text()
-        .replace("deploy: true\n", "deploy:\n  secrets:\n    DATAPIC_PAGE_TOKEN_SECRET: team-key\n")
+        .replace("  secrets:\n", "  secrets:\n    DATAPIC_PAGE_TOKEN_SECRET: team-key\n")
     )
     result = compile_spec(spec)
     assert result.ok, [d.message for d in result.diagnostics]
