@@ -59,6 +59,7 @@ class Code(enum.Enum):
     SECRET_IN_PLAIN_TEXT = "DP0401"
     INVALID_DEPLOY_SETTING = "DP0402"
     NO_CATALOG_FOR_DEPLOYMENT = "DP0403"  # a warning
+    UNUSABLE_DEPLOY_SETTING = "DP0404"  # a warning: config.yml's deployment block
     # DP05xx: found by `--check`, against the table's current schema in the catalog.
     MISSING_TABLE = "DP0501"
     UNKNOWN_COLUMN = "DP0502"

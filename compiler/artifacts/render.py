@@ -172,18 +172,24 @@ def _deploy_context(pod: Pod) -> dict[str, Any]:
     """What cloudbuild.yaml and service.yaml need, decided here, not in the templates."""
     deployment = pod.deployment
     service = service_name(pod.name)
+    # Cloud Build substitutions, in the order the file lists them. Cloud Build refuses one
+    # the file does not use: a Container Registry image has no _REPOSITORY.
+    substitutions = {
+        "_PROJECT": deployment.project or "${PROJECT_ID}",
+        "_REGION": deployment.region,
+        "_REPOSITORY": deployment.repository,
+        "_SERVICE_ACCOUNT": deployment.service_account,
+        "_TAG": "latest",
+    }
+    image = f"${{_REGION}}-docker.pkg.dev/${{_PROJECT}}/${{_REPOSITORY}}/{service}:${{_TAG}}"
+    if deployment.registry:
+        del substitutions["_REPOSITORY"]
+        image = f"{deployment.registry}/${{_PROJECT}}/{service}:${{_TAG}}"
     return {
         "deployment": deployment,
         "service": service,
-        # Cloud Build substitutions, in the order the file lists them.
-        "substitutions": {
-            "_PROJECT": deployment.project or "${PROJECT_ID}",
-            "_REGION": deployment.region,
-            "_REPOSITORY": deployment.repository,
-            "_SERVICE_ACCOUNT": deployment.service_account,
-            "_TAG": "latest",
-        },
-        "image": f"${{_REGION}}-docker.pkg.dev/${{_PROJECT}}/${{_REPOSITORY}}/{service}:${{_TAG}}",
+        "substitutions": substitutions,
+        "image": image,
         "labels": {"datapic-pod": service, HASH_LABEL: PLACEHOLDER},
         "runtime_env": [{"name": name, "value": value} for name, value in deployment.env],
         "secret_env": _secret_env(deployment, service),

@@ -1,20 +1,27 @@
 """dataPi's `config.yml`: its `deployment:` block as deploy defaults, its metastore as a catalog.
 
 The `deployment:` block (deployment_target, build_service, project_id, registry_url, region)
-becomes defaults for every spec's `deploy:`. The metastore settings (metastore_type POLARIS,
-metastore_uri, metastore_catalog, metastore_credentials) name the Iceberg REST catalog: they
-become the pod's catalog environment (PYICEBERG_CATALOG__<NAME>__URI, __WAREHOUSE, __SCOPE as
-plain values, __CREDENTIAL from a Secret Manager secret) and the catalog `--check` asks. The
-credential itself is only ever handed to --check: it never enters the IR or a generated file.
+becomes defaults for every spec's `deploy:`. Only deploying needs them, so they never stop a
+compile: a value that cannot be used is a warning and is left out, and `datapic deploy` then
+asks for it (--project, --region). registry_url takes both forms dataPi's docs show: an
+Artifact Registry repository (REGION-docker.pkg.dev/PROJECT/REPOSITORY) and a Container
+Registry host with a project ([us.|eu.|asia.]gcr.io/PROJECT, dataPi's `init` template).
+
+The metastore settings (metastore_type POLARIS, metastore_uri, metastore_catalog,
+metastore_credentials) name the Iceberg REST catalog: they become the pod's catalog
+environment (PYICEBERG_CATALOG__<NAME>__URI, __WAREHOUSE, __SCOPE as plain values, __CREDENTIAL
+from a Secret Manager secret) and the catalog `--check` asks. The credential itself is only
+ever handed to --check: it never enters the IR or a generated file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..diagnostics import Code, Diagnostic, Span, error
+from ..diagnostics import Code, Diagnostic, Span, error, has_errors, warning
 from ..secrets import url_holds_secret
 from .load import Document
 from .validate import project_validator, validate_against
@@ -52,30 +59,52 @@ class Metastore:
         return self.spans.get(key) or self.spans["metastore_uri"]
 
 
+# What registry_url may name: Artifact Registry's REGION-docker.pkg.dev/PROJECT/REPOSITORY, or
+# a Container Registry host and project, [us.|eu.|asia.]gcr.io/PROJECT.
+_ARTIFACT_REGISTRY = re.compile(
+    r"(?P<region>[a-z]+-[a-z]+[0-9]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repository>[^/]+)"
+)
+_CONTAINER_REGISTRY = re.compile(r"(?P<registry>(?:(?:us|eu|asia)\.)?gcr\.io)/(?P<project>[^/]+)")
+
+
 def datapi_settings(document: Document) -> tuple[list[Diagnostic], dict, dict]:
-    """config.yml's `deployment:` block as deploy settings, their spans, or its problems."""
+    """config.yml's `deployment:` block as deploy settings, their spans, and its problems:
+    errors for the metastore keys, warnings for the deploy-only ones (left out)."""
     block = document.data.get("deployment")
     if block is None and not any(key in document.data for key in _METASTORE_KEYS):
         return [], {}, {}
     found = validate_against(document, project_validator("#/$defs/datapi_config"))
-    if found or block is None:
+    refused = {d.span for d in found}
+    found = [_deploy_only(d, document) for d in found]
+    if has_errors(found) or not isinstance(block, dict):
         return found, {}, {}
 
     def at(key: str) -> Span:
         return document.span(("deployment", key))
 
-    found = _unsupported_services(block, at)
-    settings, spans, problems = _registry_settings(block, at)
+    usable = {key: value for key, value in block.items() if at(key) not in refused}
+    found += _unsupported_services(usable, at)
+    settings, spans, problems = _registry_settings(usable, at)
     found += problems
-    if "project_id" in block:
-        settings["project"], spans["project"] = block["project_id"], at("project_id")
-    if "region" in block:
-        settings["region"], spans["region"] = block["region"], at("region")
+    for key, setting in (("project_id", "project"), ("region", "region")):
+        if key in block and setting not in settings:
+            # A refused value is known to be unknown (""): deploy asks rather than guess.
+            settings[setting], spans[setting] = usable.get(key, ""), at(key)
     return found, settings, spans
 
 
+def _deploy_only(diagnostic: Diagnostic, document: Document) -> Diagnostic:
+    """A problem of the `deployment:` block as a warning: it only matters to `datapic deploy`."""
+    block = document.data.get("deployment")
+    keys = block if isinstance(block, dict) else {}
+    if diagnostic.span not in {document.span(("deployment", key)) for key in keys}:
+        return diagnostic
+    message = f"{diagnostic.message} (a deploy setting: left out, `datapic deploy` asks for it)"
+    return warning(Code.UNUSABLE_DEPLOY_SETTING, message, diagnostic.span)
+
+
 def _unsupported_services(block: Mapping[str, Any], at: Any) -> list[Diagnostic]:
-    """A deployment target or build service other than Google's."""
+    """A deployment target or build service other than Google's: the pod is for Cloud Run."""
     found = []
     for key, allowed, what in (
         ("deployment_target", _CLOUD_RUN, "Cloud Run (CLOUD_RUN)"),
@@ -83,33 +112,35 @@ def _unsupported_services(block: Mapping[str, Any], at: Any) -> list[Diagnostic]
     ):
         value = block.get(key)
         if value is not None and _folded(value) not in allowed:
-            found.append(
-                error(Code.NOT_SUPPORTED, f"{key} '{value}' is not supported: only {what}", at(key))
+            message = (
+                f"{key} '{value}' is not supported: only {what}; the pod is compiled for "
+                "Cloud Run and Cloud Build"
             )
+            found.append(warning(Code.UNUSABLE_DEPLOY_SETTING, message, at(key)))
     return found
 
 
 def _registry_settings(block: Mapping[str, Any], at: Any) -> tuple[dict, dict, list[Diagnostic]]:
-    """region, project and repository from registry_url, and where they disagree with it."""
-    registry = block.get("registry_url")
-    if not registry:
+    """region, project and repository (or Container Registry host) from registry_url; where
+    they disagree with region or project_id, the setting is left out for deploy to ask."""
+    registry = str(block.get("registry_url") or "").rstrip("/")
+    artifact = _ARTIFACT_REGISTRY.fullmatch(registry)
+    container = _CONTAINER_REGISTRY.fullmatch(registry)
+    if not (artifact or container):
         return {}, {}, []
-    region, project, repository = registry.rstrip("/").split("/")
-    region = region.removesuffix("-docker.pkg.dev")
-    settings = {"region": region, "project": project, "repository": repository}
+    settings = (artifact or container).groupdict()
     spans = dict.fromkeys(settings, at("registry_url"))
     found = []
-    if block.get("region") not in (None, region):
+    for key, setting in (("region", "region"), ("project_id", "project")):
+        if setting not in settings or block.get(key) in (None, settings[setting]):
+            continue
         message = (
-            f"region '{block['region']}' differs from registry_url's region '{region}': "
-            "datapic pushes and deploys in one region"
+            f"{key} '{block[key]}' differs from registry_url's {setting} '{settings[setting]}' "
+            f"(datapic pushes and deploys in one {setting}): left out, `datapic deploy` asks "
+            f"for --{setting}"
         )
-        found.append(error(Code.INVALID_DEPLOY_SETTING, message, at("region")))
-    if block.get("project_id") not in (None, project):
-        message = (
-            f"project_id '{block['project_id']}' differs from registry_url's project '{project}'"
-        )
-        found.append(error(Code.INVALID_DEPLOY_SETTING, message, at("project_id")))
+        found.append(warning(Code.UNUSABLE_DEPLOY_SETTING, message, at(key)))
+        settings[setting] = ""  # known to be unknown: deploy asks rather than guess
     return settings, spans, found
 
 

@@ -147,6 +147,7 @@ def _deployment(
         project=settings.get("project"),
         region=settings.get("region", base.region),
         repository=settings.get("repository", base.repository),
+        registry=settings.get("registry"),
         service_account=account,
         min_instances=low,
         max_instances=high,

@@ -196,6 +196,9 @@ class Deployment:
     project: str | None = None
     region: str = "europe-west1"
     repository: str = "datapic"
+    # A Container Registry host (gcr.io, eu.gcr.io, …) for the image, from dataPi's
+    # `registry_url: gcr.io/PROJECT`; None: Artifact Registry's REGION-docker.pkg.dev.
+    registry: str | None = None
     service_account: str = "datapic-pods@${_PROJECT}.iam.gserviceaccount.com"
     min_instances: int = 0
     max_instances: int = 10

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import Diagnostic, Span
+from ..diagnostics import Diagnostic, Span, has_errors
 from .datapi import DATAPI_CONFIG, Metastore, datapi_metastore, datapi_settings
 from .load import Document, display_path, load
 from .validate import project_validator, validate_against
@@ -81,7 +81,7 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
             continue
         found, values, where = read(document)
         diagnostics += found
-        if name == DATAPI_CONFIG and not found:
+        if name == DATAPI_CONFIG and not has_errors(found):
             metastore, found = datapi_metastore(document)
             diagnostics += found
         if values or (name == DATAPI_CONFIG and metastore):

@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 
 from compiler.artifacts.podhash import LABEL, compiled_hash, pod_files, recorded_hash
 from compiler.artifacts.render import PAGE_TOKEN_SECRET_ENV, render
+from compiler.diagnostics import Severity
 from compiler.pipeline import compile_spec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -405,13 +406,104 @@ def test_datapic_yaml_overrides_config_yml_and_the_spec_overrides_both(tmp_path)
     assert deployment.env == (("A", "1"), ("B", "2"))
 
 
-def test_unsupported_datapi_target_is_a_located_error(tmp_path) -> None:
+def test_an_unsupported_datapi_target_is_a_warning_only(tmp_path) -> None:
+    """deployment_target only matters to deploying: the pod still compiles, for Cloud Run."""
     config = DATAPI_CONFIG.replace("CLOUD_RUN", "KUBERNETES")
     result = compile_spec(_project(tmp_path, config_yml=config))
-    assert not result.ok
-    (problem,) = result.diagnostics
-    assert problem.code.value == "DP0203" and problem.span.file.endswith("config.yml")
+    assert result.ok
+    warnings = [d for d in result.diagnostics if d.code.value == "DP0404"]
+    (problem,) = warnings
+    assert problem.severity is Severity.WARNING and problem.span.file.endswith("config.yml")
     assert problem.span.line == 2 and "Cloud Run" in problem.message
+
+
+def _about_config(result) -> list:
+    return [d for d in result.diagnostics if d.span.file.endswith("config.yml")]
+
+
+# dataPi's own config.yml template (`datapi init`), as its docs show it.
+DATAPI_TEMPLATE = """\
+# datapi configuration file
+
+# datapi - Metastore URI
+metastore_type: POLARIS
+metastore_uri: 'https://polaris.example.com/api/catalog'
+metastore_credentials: '${POLARIS_CREDENTIAL}'
+metastore_catalog: 'test_iceberg_catalog'
+
+# datapi datapods - Deployment settings
+deployment:
+  deployment_target: GCP_CLOUD_RUN
+  build_service: GCP_CLOUD_BUILD
+  project_id: 'datapi-sandbox'
+  registry_url: 'gcr.io/datapi-sandbox'
+  region: 'us-central1'
+"""
+
+
+def test_datapis_own_config_yml_template_compiles_without_a_word(tmp_path) -> None:
+    result = compile_spec(_project(tmp_path, config_yml=DATAPI_TEMPLATE))
+    assert result.ok and _about_config(result) == []
+    build = YAML(typ="safe").load(result.files["cloudbuild.yaml"])
+    assert build["substitutions"]["_PROJECT"] == "datapi-sandbox"
+    assert build["substitutions"]["_REGION"] == "us-central1"
+    assert "_REPOSITORY" not in build["substitutions"]  # Cloud Build refuses an unused one
+    assert build["images"] == ["gcr.io/${_PROJECT}/pod:${_TAG}"]
+    for name in ("eu.gcr.io", "us-central1-docker.pkg.dev"):
+        url = f"{name}/datapi-sandbox" + ("/pods" if "pkg" in name else "")
+        config = DATAPI_TEMPLATE.replace("gcr.io/datapi-sandbox", url)
+        (tmp_path / "config.yml").write_text(config)
+        images = YAML(typ="safe").load(
+            compile_spec(tmp_path / "resources" / "pod.yaml").files["cloudbuild.yaml"]
+        )["images"]
+        assert images[0].startswith(
+            url.replace("us-central1", "${_REGION}")
+            .replace("datapi-sandbox", "${_PROJECT}")
+            .replace("/pods", "/${_REPOSITORY}")
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "asks"),
+    [
+        (("region: 'us-central1'", "region: 'middle-earth'"), "no region: pass --region"),
+        (("registry_url: 'gcr.io/datapi-sandbox'", "registry_url: 'quay.io/x'"), None),
+        (
+            (
+                "registry_url: 'gcr.io/datapi-sandbox'",
+                "registry_url: 'europe-west1-docker.pkg.dev/datapi-sandbox/pods'",
+            ),
+            "no region: pass --region",
+        ),
+    ],
+    ids=["bad-region", "other-registry", "regions-disagree"],
+)
+def test_a_wrong_deploy_only_setting_is_a_warning_and_an_error_for_deploy_only(
+    tmp_path, change, asks
+) -> None:
+    """A deploy-only setting of config.yml that cannot be used never blocks compiling: it is a
+    warning, left out of the pod, and `datapic deploy` asks for it."""
+    from click.testing import CliRunner
+
+    from compiler.cli import main
+
+    result = compile_spec(_project(tmp_path, config_yml=DATAPI_TEMPLATE.replace(*change)))
+    assert result.ok, [d.message for d in result.diagnostics]
+    [warned] = _about_config(result)
+    assert (warned.code.value, warned.severity) == ("DP0404", Severity.WARNING)
+    assert warned.span.file.endswith("config.yml") and warned.span.line >= 10
+    pod = tmp_path / "out"
+    pod.mkdir()
+    for name, content in result.files.items():
+        (pod / name).parent.mkdir(parents=True, exist_ok=True)
+        (pod / name).write_bytes(content)
+    deploy = ["deploy", str(pod), "--dry-run", "--anonymous", "--project", "datapi-sandbox"]
+    refused = CliRunner().invoke(main, deploy)
+    if asks is None:
+        assert refused.exit_code == 0, refused.output
+        return
+    assert refused.exit_code == 2 and asks in refused.stderr, refused.output
+    assert CliRunner().invoke(main, [*deploy, "--region", "us-central1"]).exit_code == 0
 
 
 def test_bad_datapic_yaml_is_a_located_error(tmp_path) -> None:
