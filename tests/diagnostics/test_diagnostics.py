@@ -106,3 +106,24 @@ def test_every_diagnostic_code_a_spec_can_cause_is_exercised(monkeypatch, tmp_pa
     seen = set(re.findall(r"\[(DP\d{4})\]", result.stderr))
     spec_codes = {c.value for c in Code if c.value < "DP0400"}  # DP04xx: deploy settings
     assert spec_codes - seen == set()
+
+
+def test_ten_mistakes_of_every_stage_are_reported_in_one_run(monkeypatch, tmp_path) -> None:
+    """Schema, structure and SQL problems of one file come together, each once: none hides
+    another, and none is reported again as a follow-on of another."""
+    result, _ = compile_through_the_cli(
+        monkeypatch, tmp_path, "tests/diagnostics/specs/ten-mistakes.yaml"
+    )
+    found = re.findall(r"^\S+?:(\d+):\d+: error\[(DP\d{4})\]", result.stderr, re.MULTILINE)
+    assert len(found) == 10, result.stderr
+    assert [int(line) for line, _ in found] == [5, 7, 10, 11, 13, 16, 17, 20, 21, 22]
+    assert sorted({code for _, code in found}) == [
+        "DP0102",  # schema: unknown fields
+        "DP0103",  # schema: wrong values
+        "DP0204",  # build: order_by
+        "DP0205",  # build: long_description
+        "DP0303",  # lower: qualified column
+        "DP0304",  # lower: function
+        "DP0305",  # lower: undeclared parameter
+        "DP0309",  # lower: not an aggregate
+    ]
