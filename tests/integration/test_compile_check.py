@@ -30,7 +30,8 @@ ORDERS = Schema(
     NestedField(4, "order_date", DateType()),
 )
 SPECS = {
-    "fits": "select: [order_id, region]\nfilters: [\"order_date >= '2024-01-01'\"]\n",
+    "fits": "select: [order_id, region]\nfilters: [\"order_date >= '2024-01-01'\"]\n"
+    "order_by: [order_id]\n",
     "unknown-column": "select: [order_id, amount]\n",
     "type-mismatch": "aggregate: {total: sum(region)}\ngroup_by: [order_date]\n",
     "date-vs-integer": "select: [order_id]\nfilters: [order_date >= :since]\n"
