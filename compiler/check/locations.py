@@ -3,6 +3,7 @@ concerned; else the expression's own start."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from sqlglot import exp
@@ -18,11 +19,14 @@ class Locator:
         self.lines = source_text.splitlines() if source_text else []
 
     def inner_span(self, span: Span, text: str, node: exp.Expression) -> Span:
-        """Where `node` stands inside a one-line expression written verbatim at `span`."""
+        """Where `node` stands inside an expression written verbatim at `span`: on its line,
+        or (a block over several lines) by offset, which the pipeline resolves."""
         start = start_offset(node)
         base = self.verbatim_column(span, text)
         if start is not None and base is not None:
             return Span(file=span.file, line=span.line, column=base + start)
+        if start is not None and "\n" in text:  # only a spec's own block keeps line breaks
+            return dataclasses.replace(span, offset=start)
         # Rewritten text (dataPi's `sales.sum()` is sum(sales)): the column's name on the line.
         column = next(node.find_all(exp.Column), None)
         return (
