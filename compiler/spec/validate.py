@@ -203,7 +203,11 @@ def _message(e: ValidationError) -> str:
     """A short message for a value that breaks the schema."""
     if e.validator == "enum":
         options = ", ".join(json.dumps(o) for o in e.validator_value)
-        return f"{json.dumps(e.instance)} is not one of {options}"
+        texts = [o for o in e.validator_value if isinstance(o, str)]
+        hint = did_you_mean(e.instance, texts) if isinstance(e.instance, str) else ""
+        return f"{json.dumps(e.instance)} is not one of {options}" + (
+            f" ({hint.strip()})" if hint else ""
+        )
     if e.validator == "oneOf" and e.context:
         # The most specific sub-error says more than "not valid under any of the given schemas".
         best = max(e.context, key=lambda sub: len(sub.absolute_path))

@@ -79,7 +79,8 @@ CASES = [
                 "DP0103",
                 4,
                 17,
-                'operation_type: "AGGREGATION" is not one of "PROJECTION", "REDUCTION"',
+                'operation_type: "AGGREGATION" is not one of "PROJECTION", "REDUCTION" '
+                "(did you mean 'REDUCTION'?)",
             )
         ],
         id="unknown-operation-type",
