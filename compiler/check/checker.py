@@ -16,7 +16,6 @@ Pure: the schema comes in as a value (check/catalog.py loads it), nothing is pri
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Callable, Iterator
 
