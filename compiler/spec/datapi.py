@@ -5,7 +5,9 @@ becomes defaults for every spec's `deploy:`. Only deploying needs them, so they 
 compile: a value that cannot be used is a warning and is left out, and `datapic deploy` then
 asks for it (--project, --region). registry_url takes both forms dataPi's docs show: an
 Artifact Registry repository (REGION-docker.pkg.dev/PROJECT/REPOSITORY) and a Container
-Registry host with a project ([us.|eu.|asia.]gcr.io/PROJECT, dataPi's `init` template).
+Registry host with a project ([us.|eu.|asia.]gcr.io/PROJECT, dataPi's `init` template; since
+Container Registry's shutdown, gcr.io is served by Artifact Registry's gcr.io repositories, and
+`datapic init --from-datapi` offers a REGION-docker.pkg.dev repository instead).
 
 The metastore settings (metastore_type POLARIS, metastore_uri, metastore_catalog,
 metastore_credentials) name the Iceberg REST catalog: they become the pod's catalog

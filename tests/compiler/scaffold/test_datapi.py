@@ -43,11 +43,15 @@ def datapi(tmp_path, monkeypatch) -> Path:
     return tmp_path / "p"
 
 
-def test_the_original_project_does_not_compile_unconverted(datapi):
+def test_the_original_project_compiles_unconverted_but_for_the_pod_reading_a_pod(datapi):
+    """Its config.yml works as dataPi's docs say (registry_url: gcr.io/PROJECT included): only
+    the resource reading another pod, which datapic does not support yet, fails."""
     result = run("compile", "resources")
     assert result.exit_code == 1
-    assert "config.yml:14:17: error[DP0103] deployment.registry_url" in result.stderr
-    assert result.stdout.splitlines()[-1] == "3 spec(s): 0 compiled, 3 failed"
+    assert "config.yml" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error[" in line]
+    assert len(errors) == 1 and "error[DP0203] reading another pod" in errors[0]
+    assert result.stdout.splitlines()[-1] == "3 spec(s): 2 compiled, 1 failed"
 
 
 def test_the_converted_project_compiles_with_no_error(datapi):
@@ -56,7 +60,9 @@ def test_the_converted_project_compiles_with_no_error(datapi):
     assert result.exit_code == 0, result.output
     compiled = run("compile")  # the project's resources/
     assert compiled.exit_code == 0, compiled.output
-    assert compiled.stderr == ""
+    # Only the projection's warning that it pages without order_by, as dataPi wrote it.
+    warned = [line for line in compiled.stderr.splitlines() if not line.startswith("    ")]
+    assert len(warned) == 1 and "warning[DP0207]" in warned[0]
     assert compiled.stdout.splitlines()[-1] == "2 spec(s): 2 compiled, 0 failed"
     for name in ("sample-resource-projection", "sample-resource-reduction"):
         pod = datapi / "generated" / name
