@@ -3,12 +3,15 @@ and the one JSON log line per /get_data request."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
 
 import pytest
 from datapic_runtime.requestlog import PodLogFormat
 from prometheus_client.parser import text_string_to_metric_families
+from pyiceberg.catalog import load_catalog
 from runtimekit import make_client
 
 SECRET = "p4ss-w0rd-in-a-value"
@@ -83,3 +86,70 @@ def test_the_log_line_is_one_json_object_without_secrets(client, caplog, monkeyp
     assert parsed["severity"] == "INFO" and parsed["message"] == "GET /get_data 400 rejected"
     assert parsed["parameters"] == {"label": "***"}  # undeclared names are not echoed
     assert len(long.request["parameters"]["label"]) < 200
+
+
+class GatedCatalog:
+    """A catalog factory whose load_table counts its calls (the reference for the metric) and,
+    while `gate` is clear, waits for it: a slow catalog, so requests pile up behind a reload."""
+
+    def __init__(self, catalog_props) -> None:
+        self.factory = functools.partial(load_catalog, **catalog_props)
+        self.loads = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+
+    def __call__(self, name):
+        catalog = self.factory(name)
+        load = catalog.load_table
+
+        def load_table(identifier):
+            self.loads += 1
+            self.waiting.set()
+            assert self.gate.wait(10)
+            return load(identifier)
+
+        catalog.load_table = load_table
+        return catalog
+
+
+class Clock:
+    """time.monotonic for the app, moved by the test."""
+
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_catalog_loads_count_one_per_stale_period_however_many_requests_find_it(
+    tmp_path, catalog_props
+):
+    gated, clock = GatedCatalog(catalog_props), Clock()
+    client = make_client(tmp_path, catalog_props, clock, gated, freshness_seconds=5)
+    loads = "datapic_catalog_loads_total", ()
+    with client:  # one event loop for every request, as under uvicorn
+        assert client.get("/get_data").status_code == 200
+        assert samples(client)[loads] == gated.loads == 1
+        clock.now += 2.5  # within the freshness period: no load
+        assert client.get("/get_data").status_code == 200
+        assert samples(client)[loads] == 1
+        # Beyond the grace: every request waits for the one reload, none loads on its own.
+        clock.now += 20
+        gated.gate.clear()
+        gated.waiting.clear()
+        statuses: list[int] = []
+
+        def call() -> None:
+            statuses.append(client.get("/get_data").status_code)
+
+        threads = [threading.Thread(target=call) for _ in range(12)]
+        threads[0].start()
+        assert gated.waiting.wait(10)
+        for thread in threads[1:]:
+            thread.start()
+        gated.gate.set()
+        for thread in threads:
+            thread.join(30)
+        assert statuses == [200] * 12
+        assert samples(client)[loads] == gated.loads == 2

@@ -50,12 +50,16 @@ POD = {
 OPENAPI = b'{"openapi": "3.1.0",  "info": {"title": "nasty-rows", "version": "1"}, "paths": {}}\n'
 
 
-def make_client(tmp_path, catalog_props, clock=time.monotonic, **changes) -> TestClient:
-    """A test client of the app over a pod directory holding POD with `changes`."""
+def make_client(
+    tmp_path, catalog_props, clock=time.monotonic, catalog_factory=None, **changes
+) -> TestClient:
+    """A test client of the app over a pod directory holding POD with `changes`; its catalog
+    from `catalog_factory` if given, else pyiceberg's over `catalog_props`."""
     pod = {**POD, **changes}
     (tmp_path / "pod.json").write_text(json.dumps(pod))
     (tmp_path / "openapi.json").write_bytes(OPENAPI)
-    app = create_app(tmp_path, functools.partial(load_catalog, **catalog_props), clock)
+    factory = catalog_factory or functools.partial(load_catalog, **catalog_props)
+    app = create_app(tmp_path, factory, clock)
     return TestClient(app, raise_server_exceptions=False)
 
 

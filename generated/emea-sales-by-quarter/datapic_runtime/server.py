@@ -94,11 +94,14 @@ def create_app(
     openapi = _openapi_document(pod_dir)
     if catalog_factory is load_catalog:  # tests hand in catalogs of their own
         _check_catalog_configured(config.source.catalog)
+    telemetry = Telemetry(config.name)
     get_data = _GetData(
         config,
-        QueryEngine(config, catalog_factory, clock=clock),
+        QueryEngine(
+            config, catalog_factory, clock=clock, on_catalog_load=telemetry.catalog_loads.inc
+        ),
         PageTokens(token_key(_pod_json(pod_dir), os.environ.get(TOKEN_SECRET_ENV))),
-        Telemetry(config.name),
+        telemetry,
     )
     # FastAPI's generated docs are off: the compiled openapi.json is the pod's API description.
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so

@@ -205,8 +205,11 @@ class CatalogClient:
         factory: Callable[[str], Catalog] = load_catalog,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        on_load: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
+        # Called once per table load sent to the catalog (the pod's /metrics counts them).
+        self._on_load = on_load
         # pyiceberg's plain load_catalog gets the pod's additions (timeouts, token renewal).
         self._factory = pod_catalog if factory is load_catalog else factory
         self._catalog: Catalog | None = None
@@ -278,6 +281,7 @@ class CatalogClient:
 
     def _load(self, identifier: tuple[str, ...]) -> Table:
         catalog = self.catalog()
+        self._on_load()
         try:
             table = catalog.load_table(identifier)
         except Exception as exc:

@@ -138,6 +138,13 @@ class Telemetry:
             ["result"],
             registry=registry,
         )
+        # Single-flight reloads (query.py) keep this near one per freshness period however
+        # many requests the pod serves; more means retries, credential renewals or a bug.
+        self.catalog_loads = Counter(
+            "datapic_catalog_loads",
+            "Table loads sent to the catalog (the first, then about one per freshness period).",
+            registry=registry,
+        )
         self.aborted = Counter(
             "datapic_streams_aborted",
             "Answers cut mid-body, by reason (disconnected or failed).",

@@ -119,9 +119,12 @@ class QueryEngine:
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        on_catalog_load: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
-        self.catalog = CatalogClient(config.source.catalog, catalog_factory)
+        self.catalog = CatalogClient(
+            config.source.catalog, catalog_factory, on_load=on_catalog_load
+        )
         self.limits = limits or load_limits()
         size_pyiceberg_pool(self.limits.cpus)
         self.slots = QuerySlots(self.limits.max_concurrent_queries, self.limits.queue_seconds)
