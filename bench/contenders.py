@@ -3,6 +3,8 @@
 - pod: the compiled pod over HTTP (uvicorn subprocess), as a client calls it;
 - duckdb: DuckDB in-process over exactly the current snapshot's data files (the practical
   limit: no catalog round trip, no HTTP, no serialization to JSON);
+- duckdb pruned: the same over only the files the pod reads (its pushdown planned by
+  pyiceberg): what is left of the pod's time is its per-request overhead;
 - naive: pyiceberg reads the whole table into DuckDB, then the query (the original dataPi);
 - roapi: ROAPI serving the same Parquet files, the query sent as SQL over HTTP.
 """
@@ -166,6 +168,14 @@ def snapshot_files(catalog: Catalog, identifier: str) -> list[str]:
     """Local paths of the data files of the table's current snapshot."""
     table = catalog.load_table(identifier)
     return [_local_path(task.file.file_path) for task in table.scan().plan_files()]
+
+
+def pruned_files(catalog: Catalog, identifier: str, compiled: Compiled) -> list[str]:
+    """Local paths of the data files the pod reads for `compiled`'s values: the current
+    snapshot's files that pyiceberg's planning keeps under the pod's pushdown (pod.json)."""
+    table = catalog.load_table(identifier)
+    tasks = table.scan(row_filter=compiled.row_filter()).plan_files()
+    return [_local_path(task.file.file_path) for task in tasks]
 
 
 def _local_path(location: str) -> str:

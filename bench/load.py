@@ -1,18 +1,29 @@
 """Issue 11: a pod under load. N normal clients call it in a loop for a fixed time, once alone
 and once beside slow clients (reading the answer at 64 KB/s) and stalled ones (sending the
-request, never reading); their p99 should stay within 2x, with no errors. Threads and raw
-sockets, so a slow reader really holds the pod's send buffer."""
+request, never reading); their p99 should stay within 2x, with no errors; on a small answer and
+on one of several MB. Then many clients on a pod with a short freshness, counting the table
+loads it sends its catalog (its /metrics). Threads and raw sockets, so a slow reader really
+holds the pod's send buffer."""
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from servers import HttpClient, Request
+from servers import HttpClient, Request, metric
+
+if TYPE_CHECKING:
+    from capacity import Settling
 
 CHUNK = 4096
+CATALOG_LOADS = "datapic_catalog_loads_total"
+# The pods of issue 11's rows besides the 1x measured ones (keys as in run.py).
+FRESH = ("fresh", 1, False)
+LARGE = ("large", 1, False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,19 +145,54 @@ def many_clients(port: int, request: Request, clients: int, seconds: float) -> d
     return run_load(port, request, Load(clients=clients, seconds=seconds), disturbed=False)
 
 
-def measure_load(args, compiled: dict, pods: dict) -> dict:
-    """Both rows of issue 11 on the running 1x pods: slow clients on the projection (answered
-    as CSV), many clients on the uncached reduction."""
-    key = ("projection", 1, False)
-    projection = Request(method="GET", path=compiled[key].path + "&format=csv")
-    load = Load(clients=args.load_clients, seconds=args.load_seconds)
-    found = {"slow_clients": slow_clients(pods[key].port, projection, load)}
-    key = ("reduction", 1, False)
-    reduction = Request(method="GET", path=compiled[key].path)
-    found["many_clients"] = many_clients(
-        pods[key].port, reduction, args.many_clients, args.load_seconds
-    )
-    # The pod exposes no count of its catalog requests (no metric, no log line), so catalog
-    # requests per freshness period are not measured here.
-    found["many_clients"]["catalog_requests_per_period"] = None
+def catalog_loads(port: int, request: Request, load: Load, freshness: float) -> dict:
+    """`load.clients` clients on a pod whose freshness is `freshness` seconds, and the table
+    loads it sent to its catalog meanwhile (its /metrics): per freshness period begun, at most
+    one is ideal (the first request of the run finds the table stale: it counts as the first)."""
+    before = metric(port, CATALOG_LOADS)
+    started = time.monotonic()
+    run = run_load(port, request, load, disturbed=False)
+    elapsed = time.monotonic() - started
+    after = metric(port, CATALOG_LOADS)
+    loads = None if before is None or after is None else after - before
+    periods = math.floor(elapsed / freshness) + 1
+    per_period = None if loads is None else loads / periods
+    return {
+        **run,
+        "freshness_s": freshness,
+        "seconds": elapsed,
+        "catalog_loads": loads,
+        "periods": periods,
+        "loads_per_period": per_period,
+    }
+
+
+def answer_bytes(port: int, request: Request) -> int:
+    """The size of one whole answer to `request`."""
+    client = HttpClient(port, 60.0)
+    try:
+        status, body = client.send(request)
+    finally:
+        client.close()
+    if status != 200:
+        raise RuntimeError(f"answered {status}: {body[:300]!r}")
+    return len(body)
+
+
+def measure_load(args, compiled: dict, pods: dict, memory: Settling | None) -> dict:
+    """Issue 11's rows on the running 1x pods: slow clients on the projection and on the
+    large projection (both answered as CSV), many clients on the uncached reduction with a
+    short freshness (errors and catalog loads), while the memory pod settles."""
+    found: dict = {}
+    for name, key in (("slow_clients", ("projection", 1, False)), ("large_answer", LARGE)):
+        request = Request(method="GET", path=compiled[key].path + "&format=csv")
+        clients = args.load_clients if key != LARGE else args.large_clients
+        load = Load(clients=clients, seconds=args.load_seconds)
+        found[name] = slow_clients(pods[key].port, request, load)
+        found[name]["answer_bytes"] = answer_bytes(pods[key].port, request)
+    request = Request(method="GET", path=compiled[FRESH].path)
+    load = Load(clients=args.many_clients, seconds=args.load_seconds)
+    found["many_clients"] = catalog_loads(pods[FRESH].port, request, load, args.fresh_seconds)
+    if memory is not None:
+        found["memory"] = memory.finish()
     return found

@@ -13,6 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import sqlglot
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+    Not,
+    NotEqualTo,
+    NotIn,
+    NotNull,
+    Or,
+    StartsWith,
+)
 from sqlglot import exp
 from table import customer_name, table_name
 
@@ -105,6 +123,31 @@ def cases() -> list[Case]:
     return [reduction, projection]
 
 
+def large_case() -> Case:
+    """Issue 11: a projection whose answer is several MB (one region's orders of a quarter,
+    every column, up to 100,000 rows a page), so slow and stalled readers hold big answers."""
+    projection = next(case for case in cases() if case.key == "projection")
+    spec = {
+        **projection.spec,
+        "filters": ["region = :region", "order_date BETWEEN :since AND :until"],
+        "parameters": [p for p in projection.spec["parameters"] if p["name"] != "customer"],
+        "order_by": ["order_id"],
+        "max_page_size": 100_000,
+    }
+    args = {"region": REGION, "since": "2024-01-01", "until": "2024-03-31"}
+    return Case(key="large", title="One region's orders of a quarter", spec=spec, args=args)
+
+
+def fresh_case(seconds: float) -> Case:
+    """Issue 11: the reduction with a short freshness, so a load run spans several periods
+    and the pod's count of catalog loads per period can be read."""
+    reduction = next(case for case in cases() if case.key == "reduction")
+    spec = {**reduction.spec, "freshness_seconds": seconds}
+    return replace(
+        reduction, key="fresh", title=f"{reduction.title}, freshness {seconds:g} s", spec=spec
+    )
+
+
 def eqdeletes_case(table: str) -> Case:
     """The reduction over `table`, the table with equality deletes (issue 9)."""
     reduction = next(case for case in cases() if case.key == "reduction")
@@ -124,6 +167,8 @@ class Compiled:
     pod_dir: Path
     sql: str
     types: dict[str, str] = field(default_factory=dict)
+    # pod.json's pushdown: the row filter the pod hands to Iceberg's planning.
+    pushdown: tuple = ()
 
     @property
     def path(self) -> str:
@@ -133,6 +178,11 @@ class Compiled:
     def duckdb_values(self) -> dict[str, Any]:
         """The case's values typed as the pod binds them, for DuckDB's $name parameters."""
         return {name: _typed(self.types[name], text) for name, text in self.case.args.items()}
+
+    def row_filter(self) -> BooleanExpression:
+        """The pod's pushdown with the case's values, as a pyiceberg row filter."""
+        values = {name: _iceberg_value(v) for name, v in self.duckdb_values().items()}
+        return And(AlwaysTrue(), *(_predicate(p, values) for p in self.pushdown))
 
     def literal_sql(self, table: str) -> str:
         """The compiled SQL with the values written in as literals, over `table` (for ROAPI)."""
@@ -166,7 +216,46 @@ def load_compiled(case: Case, pod_dir: Path) -> Compiled:
     """The compiled form of `case` in `pod_dir`, read from its pod.json."""
     pod = json.loads((pod_dir / "pod.json").read_text())
     types = {p["name"]: p["type"] for p in pod["parameters"]}
-    return Compiled(case=case, pod_dir=pod_dir, sql="\n".join(pod["sql"]), types=types)
+    sql = "\n".join(pod["sql"])
+    return Compiled(
+        case=case, pod_dir=pod_dir, sql=sql, types=types, pushdown=tuple(pod["pushdown"])
+    )
+
+
+_COMPARISONS = {
+    "eq": EqualTo,
+    "ne": NotEqualTo,
+    "lt": LessThan,
+    "le": LessThanOrEqual,
+    "gt": GreaterThan,
+    "ge": GreaterThanOrEqual,
+    "starts_with": StartsWith,
+}
+
+
+def _predicate(node: dict, values: dict[str, Any]) -> BooleanExpression:
+    """One pod.json pushdown predicate (schemas/pod.schema.json) as a pyiceberg expression."""
+    op = node["op"]
+    if op in ("and", "or"):
+        parts = [_predicate(arg, values) for arg in node["args"]]
+        return And(*parts) if op == "and" else Or(*parts)
+    if op == "not":
+        return Not(_predicate(node["arg"], values))
+    if op in ("is_null", "not_null"):
+        return (IsNull if op == "is_null" else NotNull)(node["column"])
+    if op in ("in", "not_in"):
+        listed = {_value(v, values) for v in node["values"]}
+        return (In if op == "in" else NotIn)(node["column"], listed)
+    return _COMPARISONS[op](node["column"], _value(node["value"], values))
+
+
+def _value(node: dict, values: dict[str, Any]) -> Any:
+    return values[node["parameter"]] if "parameter" in node else node["literal"]
+
+
+def _iceberg_value(value: Any) -> Any:
+    """Dates and timestamps as ISO text, which pyiceberg binds to the column's type."""
+    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 def _typed(kind: str, text: str) -> Any:

@@ -36,6 +36,13 @@ def targets(queries: list[str]) -> list[Target]:
                 bound=20 if query == "reduction" else 1.0,
                 at_most=False,
             ),
+            # Issue 11: what the pod adds to DuckDB reading only the files it reads.
+            Target(
+                key=f"{query}.pod-duckdb pruned ms",
+                label=f"{query} pod-pruned ms",
+                bound=2.0,
+                at_most=True,
+            ),
             Target(
                 key=f"{query}.scale16/scale1",
                 label=f"{query} pod 16x/1x",
@@ -68,9 +75,55 @@ def targets(queries: list[str]) -> list[Target]:
             bound=2.0,
             at_most=True,
         ),
+        Target(
+            key="load.large p99 beside slow/alone",
+            label="p99 beside slow, large",
+            bound=2.0,
+            at_most=True,
+        ),
         Target(key="load.errors", label="errors under load", bound=0, at_most=True),
+        Target(
+            key="load.catalog loads/period",
+            label="catalog loads per period",
+            bound=1.0,
+            at_most=True,
+        ),
+        Target(key="memory.peak/bound", label="peak RSS/(2 idle+query)", bound=1.0, at_most=True),
+        Target(key="memory.settled/idle", label="RSS settled/warm", bound=1.1, at_most=True),
+        Target(
+            key="throughput.pod/roapi per core",
+            label="per core pod/roapi",
+            bound=1.0,
+            at_most=False,
+        ),
     ]
     return found
+
+
+def issue11_figures(load: dict, throughput: dict) -> dict[str, float]:
+    """Issue 11's figures from the load, memory and throughput rows (None ones left out)."""
+    found = {
+        "load.p99 beside slow/alone": load["slow_clients"]["p99_ratio"],
+        "load.large p99 beside slow/alone": load["large_answer"]["p99_ratio"],
+        "load.catalog loads/period": load["many_clients"]["loads_per_period"],
+    }
+    runs = [
+        *(load[row][run] for row in ("slow_clients", "large_answer") for run in _RUNS),
+        load["many_clients"],
+        *throughput["by"].values(),
+    ]
+    if memory := load.get("memory"):
+        runs.append(memory)
+        found["memory.peak/bound"] = memory["peak/bound"]
+        found["memory.settled/idle"] = memory["settled/idle"]
+    found["load.errors"] = sum(run["errors"] for run in runs)
+    by = throughput["by"]
+    if "roapi" in by and by["pod"]["per_cpu_s"] and by["roapi"]["per_cpu_s"]:
+        found["throughput.pod/roapi per core"] = by["pod"]["per_cpu_s"] / by["roapi"]["per_cpu_s"]
+    return {key: value for key, value in found.items() if value is not None}
+
+
+_RUNS = ("alone", "beside_slow")
 
 
 def ratios(latency: dict[str, dict[str, dict]], scaling: dict[str, dict[str, dict]]) -> dict:
@@ -91,6 +144,8 @@ def ratios(latency: dict[str, dict[str, dict]], scaling: dict[str, dict[str, dic
         ):
             if median(top) is not None and median(bottom):
                 found[f"{query}.{key}"] = median(top) / median(bottom)
+        if median("pod") is not None and median("duckdb pruned") is not None:
+            found[f"{query}.pod-duckdb pruned ms"] = median("pod") - median("duckdb pruned")
     for query, by_scale in scaling.items():
         base = by_scale.get("1x", {}).get("median_ms")
         for scale, stats in by_scale.items():
@@ -201,9 +256,11 @@ def render(results: dict) -> str:
         lines += ["", _eqdeletes_line(eqdel)]
     if load := results.get("load"):
         lines += ["", *_load_lines(load)]
-    lines += ["", f"{'ratio (medians)':<30} {'value':>8}"]
+    if issue11 := results.get("issue11"):
+        lines += ["", *_issue11_lines(issue11)]
+    lines += ["", f"{'ratio (medians)':<34} {'value':>8}"]
     for key, value in results["ratios"].items():
-        lines.append(f"{key:<30} {value:>8.2f}")
+        lines.append(f"{key:<34} {value:>8.2f}")
     lines += ["", f"{'target':<30} {'value':>8} {'bound':>8}  met"]
     for row in results["targets"]:
         met = {True: "yes", False: "NO", None: "-"}[row["met"]]
@@ -234,14 +291,52 @@ def _load_lines(load: dict) -> list[str]:
     runs = {
         "projection csv, alone": load["slow_clients"]["alone"],
         "projection csv, beside slow": load["slow_clients"]["beside_slow"],
-        "reduction uncached": load["many_clients"],
+        "large csv, alone": load["large_answer"]["alone"],
+        "large csv, beside slow": load["large_answer"]["beside_slow"],
+        "reduction uncached, fresh": load["many_clients"],
     }
     for name, run in runs.items():
         lines.append(
             f"{name:<30} {run['clients']:>7} {run['answers']:>8} {_num(run['p50_ms'], '.1f'):>8} "
             f"{_num(run['p99_ms'], '.1f'):>8} {run['errors']:>6}"
         )
-    lines.append("catalog requests per freshness period: not observable (no pod metric or log)")
+    sizes = (load["slow_clients"]["answer_bytes"], load["large_answer"]["answer_bytes"])
+    lines.append(f"answers: projection {sizes[0]:,} bytes, large {sizes[1]:,} bytes (CSV)")
+    many = load["many_clients"]
+    lines.append(
+        f"catalog loads: {_num(many['catalog_loads'], '.0f')} in {many['seconds']:.1f} s at "
+        f"freshness {many['freshness_s']:g} s = {_num(many['loads_per_period'], '.2f')} per "
+        f"period begun ({many['periods']})"
+    )
+    if memory := load.get("memory"):
+        lines.append(
+            f"memory (projection, {memory['clients']} clients): idle {memory['idle_rss_mb']:.0f}"
+            f" MiB, peak {memory['peak_rss_mb']:.0f} MiB ({memory['peak_from']}), bound "
+            f"2x idle + {memory['configured_mb']} = {_num(memory['bound_mb'], '.0f')} MiB; "
+            f"after load {_num(memory['after_load_rss_mb'], '.0f')}, "
+            f"{memory['settle_seconds']:g} s later {_num(memory['settled_rss_mb'], '.0f')} MiB"
+        )
+    return lines
+
+
+def _issue11_lines(issue11: dict) -> list[str]:
+    """Throughput per core against ROAPI, and the files the pruned DuckDB contender read."""
+    t = issue11["throughput"]
+    lines = [
+        f"{'throughput (' + str(t['clients']) + ' clients)':<30} {'answers':>8} {'per s':>7} "
+        f"{'cores':>6} {'per cpu-s':>9} {'errors':>6}"
+    ]
+    for name, run in t["by"].items():
+        lines.append(
+            f"{name:<30} {run['answers']:>8} {_num(run['per_s'], '.1f'):>7} "
+            f"{_num(run['cores_used'], '.2f'):>6} {_num(run['per_cpu_s'], '.1f'):>9} "
+            f"{run['errors']:>6}"
+        )
+    for query, counts in issue11["pruned_files"].items():
+        lines.append(
+            f"{query}: duckdb pruned reads {counts['duckdb_pruned']} files, the pod read "
+            f"{_num(counts['pod'], 'd')} for one request"
+        )
     return lines
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from capacity import MEMORY_ENV, Served, Settling, memory_under_load, throughput
 from contenders import (
     DuckDBDirect,
     Naive,
@@ -27,15 +28,25 @@ from contenders import (
     RoapiContender,
     answers_differ,
     data_directory,
+    pruned_files,
     snapshot_files,
 )
 from eqdeletes import EqDeletes, ensure_eqdeletes
-from load import measure_load
+from load import FRESH, LARGE, measure_load
 from measure import Entry, round_robin
 from pyiceberg.catalog import Catalog
-from queries import Case, Compiled, cases, compile_pods, eqdeletes_case, load_compiled
-from report import machine, ratios, render, targets, verdicts, write_json
-from servers import Request, Server, roapi_binary, start_pod, start_roapi
+from queries import (
+    Case,
+    Compiled,
+    cases,
+    compile_pods,
+    eqdeletes_case,
+    fresh_case,
+    large_case,
+    load_compiled,
+)
+from report import issue11_figures, machine, ratios, render, targets, verdicts, write_json
+from servers import Request, Server, metric, roapi_binary, start_pod, start_roapi
 from table import Build, Lakehouse, ensure_lakehouse, table_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +78,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-clients", type=int, help="clients of the slow-client run (50)")
     parser.add_argument("--many-clients", type=int, help="clients on the reduction pod (100)")
     parser.add_argument("--load-seconds", type=float, help="seconds of each load run (8)")
+    parser.add_argument(
+        "--large-clients", type=int, help="clients of the slow-client run on a large answer (20)"
+    )
+    parser.add_argument(
+        "--fresh-seconds",
+        type=float,
+        default=2.0,
+        help="freshness of the pod whose catalog loads are counted under load (2)",
+    )
+    parser.add_argument(
+        "--settle-seconds", type=float, help="idle seconds before the memory pod's RSS is read (60)"
+    )
+    parser.add_argument(
+        "--throughput-clients", type=int, help="clients of the pod-against-ROAPI throughput (8)"
+    )
+    parser.add_argument(
+        "--throughput-seconds", type=float, help="seconds of each of its 2 slices per server (4)"
+    )
     parser.add_argument("--root", type=Path, default=ROOT / ".bench", help="work directory")
     parser.add_argument(
         "--runtime",
@@ -77,9 +106,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     quick = {"rows": 240_000, "rounds": 5, "warmup": 1, "naive_samples": 2, "cold_runs": 1}
-    quick |= {"load_clients": 12, "many_clients": 10, "load_seconds": 1.5}
+    quick |= {"load_clients": 12, "many_clients": 10, "load_seconds": 1.5, "large_clients": 10}
+    quick |= {"settle_seconds": 2.0, "throughput_clients": 4, "throughput_seconds": 1.0}
     full = {"rows": 10_000_000, "rounds": 30, "warmup": 2, "naive_samples": 5, "cold_runs": 3}
-    full |= {"load_clients": 50, "many_clients": 100, "load_seconds": 8.0}
+    full |= {"load_clients": 50, "many_clients": 100, "load_seconds": 8.0, "large_clients": 20}
+    full |= {"settle_seconds": 60.0, "throughput_clients": 8, "throughput_seconds": 4.0}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -95,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args.root.mkdir(parents=True, exist_ok=True)
     lakehouse = ensure_lakehouse(args.root, Build(rows=args.rows, scales=args.scales), progress)
     eqdel = ensure_eqdeletes(lakehouse, progress)
-    compiled = compile_all(lakehouse, eqdel, args.root / "pods", args.runtime)
+    compiled = compile_all(lakehouse, eqdel, args.root / "pods", args.runtime, args.fresh_seconds)
     with servers_stopped_at_exit() as servers:
         results = measure_all(args, lakehouse, eqdel, compiled, servers)
     problems = agreement_problems(results)
@@ -107,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compile_all(
-    lakehouse: Lakehouse, eqdel: EqDeletes, out: Path, runtime: Path | None
+    lakehouse: Lakehouse, eqdel: EqDeletes, out: Path, runtime: Path | None, fresh: float
 ) -> dict[tuple[str, int, bool], Compiled]:
     """Every pod of the run, compiled by the datapic CLI: (query, scale, cached) -> pod;
     with `runtime`, each pod's runtime replaced by that one."""
@@ -119,6 +150,8 @@ def compile_all(
         if case.key == "reduction":
             wanted[(case.key, 1, True)] = case
     wanted[EQDEL] = eqdeletes_case(eqdel.eqdel_table)
+    wanted[FRESH] = fresh_case(fresh)
+    wanted[LARGE] = large_case()
     specs = {
         _pod_name(case, scale, cached): case.spec_for(scale, cached)
         for (_, scale, cached), case in wanted.items()
@@ -178,12 +211,17 @@ def measure_all(
     roapi = None if args.no_roapi else start_roapi_server(files, compiled, servers, logs)
 
     entries = []
+    pruned: dict[str, list[str]] = {}
     for key in keys:
         contenders = [PodContender("pod", pods[(key, 1, False)], compiled[(key, 1, False)])]
         if (key, 1, True) in pods:
             cached = compiled[(key, 1, True)]
             contenders.append(PodContender("pod cached", pods[(key, 1, True)], cached))
         contenders.append(DuckDBDirect.over(files, compiled[(key, 1, False)]))
+        pruned[key] = pruned_files(catalog, table_name(1), compiled[(key, 1, False)])
+        contenders.append(
+            DuckDBDirect.over(pruned[key], compiled[(key, 1, False)], "duckdb pruned")
+        )
         contenders.append(Naive.over(catalog, table_name(1), compiled[(key, 1, False)]))
         if roapi:
             contenders.append(RoapiContender(roapi, compiled[(key, 1, False)], "orders"))
@@ -201,6 +239,8 @@ def measure_all(
         if scale == 1 and (key, scale, cached) != EQDEL:  # its figure comes after its run
             name = f"pod {key}{' cached' if cached else ''}"
             figures.setdefault(name, {"pid": server.pid})["peak_rss_mb"] = server.peak_rss_mb()
+    issue11 = {"pruned_files": pruned_file_counts(pruned, pods, compiled)}
+    issue11["throughput"] = measure_throughput(args, compiled, pods, roapi)
     if roapi:
         figures["roapi"] = {**roapi_figures(roapi), "peak_rss_mb": roapi.peak_rss_mb()}
         roapi.stop()  # its memory is not needed for the scaling run
@@ -208,16 +248,15 @@ def measure_all(
     scaling = measure_scaling(args, compiled, pods)
     latency["eqdeletes"], eqdel_figures = measure_eqdeletes(args, catalog, eqdel, compiled, pods)
     figures["pod eqdeletes"] = {"pid": pods[EQDEL].pid, "peak_rss_mb": pods[EQDEL].peak_rss_mb()}
-    progress(f"load: {args.load_clients} and {args.many_clients} clients, {args.load_seconds} s")
-    load = measure_load(args, compiled, pods)
-    found = ratios(latency, scaling)
-    if load["slow_clients"]["p99_ratio"] is not None:
-        found["load.p99 beside slow/alone"] = load["slow_clients"]["p99_ratio"]
-    found["load.errors"] = sum(
-        run["errors"]
-        for run in (*load["slow_clients"].values(), load["many_clients"])
-        if isinstance(run, dict)
+    memory = start_memory_row(args, lakehouse.env, compiled, servers, logs)
+    progress(
+        f"load: {args.load_clients}, {args.large_clients} and {args.many_clients} clients, "
+        f"{args.load_seconds} s each; the memory pod settles {args.settle_seconds} s meanwhile"
     )
+    load = measure_load(args, compiled, pods, memory)
+    figures["pod projection memory"] = {"pid": memory.server.pid}
+    found = ratios(latency, scaling)
+    found |= issue11_figures(load, issue11["throughput"])
     for key in keys:
         for figure in ("cold_start_s", "peak_rss_mb"):
             if figures[f"pod {key}"].get(figure) is not None:
@@ -248,6 +287,7 @@ def measure_all(
         "scaling": scaling,
         "eqdeletes": eqdel_figures,
         "load": load,
+        "issue11": issue11,
         "ratios": found,
         "targets": verdicts(found, targets(keys)),
     }
@@ -281,8 +321,9 @@ def start_measured_pods(args, env, compiled, servers, logs) -> tuple[dict, dict]
 
 def start_other_pods(args, env, compiled, servers, logs) -> dict:
     """The pods whose start-up is not measured, started together: the cached reduction, the
-    reduction over equality deletes and the pods over the bigger tables for the scaling run."""
-    keys = [key for key in compiled if key[2]] + [EQDEL]
+    reduction over equality deletes, issue 11's pods (short freshness, large answer) and the
+    pods over the bigger tables for the scaling run."""
+    keys = [key for key in compiled if key[2]] + [EQDEL, FRESH, LARGE]
     keys += [(case.key, scale, False) for case in cases() for scale in args.scales]
     if args.cold_runs == 0:  # start-up not measured: the 1x pods start with the others
         keys += [(case.key, 1, False) for case in cases()]
@@ -294,6 +335,48 @@ def start_other_pods(args, env, compiled, servers, logs) -> dict:
         pods[key].wait_for_answer(_get(compiled[key]), START_TIMEOUT)
     progress(f"started {len(keys)} more pods")
     return pods
+
+
+def start_memory_row(args, env, compiled, servers, logs) -> Settling:
+    """A projection pod of its own, with the query memory set (capacity.MEMORY_ENV), warmed,
+    then `many_clients` for `load_seconds`; its RSS is read again `settle_seconds` later."""
+    pod = compiled[("projection", 1, False)]
+    log = logs / "projection-memory.log"
+    server = _launch(servers, start_pod(pod.pod_dir, {**env, **MEMORY_ENV}, log))
+    server.wait_for_answer(_get(pod), START_TIMEOUT)
+    progress(f"memory: {args.many_clients} clients on a projection pod of its own")
+    return memory_under_load(
+        server, _get(pod), args.many_clients, args.load_seconds, args.settle_seconds
+    )
+
+
+def measure_throughput(args, compiled, pods, roapi: Server | None) -> dict:
+    """The uncached reduction pod against ROAPI (when it runs), the same clients and query."""
+    key = ("reduction", 1, False)
+    served = [Served(name="pod", server=pods[key], request=_get(compiled[key]))]
+    if roapi is not None:
+        body = compiled[key].literal_sql("orders").encode()
+        request = Request(method="POST", path="/api/sql", body=body)
+        served.append(Served(name="roapi", server=roapi, request=request))
+    progress(
+        f"throughput: {args.throughput_clients} clients, 2 slices of "
+        f"{args.throughput_seconds} s per server, alternating"
+    )
+    return throughput(served, args.throughput_clients, args.throughput_seconds, 2, progress)
+
+
+def pruned_file_counts(pruned: dict[str, list[str]], pods, compiled) -> dict:
+    """Per query: the files `duckdb pruned` reads and the files the pod read for one request
+    (its /metrics before and after); they must be the same number."""
+    counts = {}
+    for key, files in pruned.items():
+        server = pods[(key, 1, False)]
+        before = metric(server.port, "datapic_files_scanned_total")
+        PodContender("probe", server, compiled[(key, 1, False)]).run()
+        after = metric(server.port, "datapic_files_scanned_total")
+        read = None if before is None or after is None else int(after - before)
+        counts[key] = {"duckdb_pruned": len(files), "pod": read}
+    return counts
 
 
 def start_roapi_server(files, compiled, servers, logs) -> Server:
@@ -391,6 +474,9 @@ def agreement_problems(results: dict) -> list[str]:
             seen[f"pod {scale}"] = tuple(stats.get("rows", ()))
         if len(set(seen.values())) != 1 or any(len(rows) != 1 for rows in seen.values()):
             problems.append(f"{key}: the answers' row counts differ: {seen}")
+    for key, counts in results["issue11"]["pruned_files"].items():
+        if counts["pod"] is not None and counts["pod"] != counts["duckdb_pruned"]:
+            problems.append(f"{key}: the pod read {counts['pod']} files, duckdb pruned {counts}")
     if differ := results.get("eqdeletes", {}).get("values_differ"):
         problems.append(f"eqdeletes: the pod's answer differs from the compacted table's: {differ}")
     return problems

@@ -115,12 +115,33 @@ class Server:
 
     def peak_rss_mb(self) -> float | None:
         """The process's peak resident set (VmHWM), in MB; None where /proc does not say."""
+        return self._status_mb("VmHWM:")
+
+    def rss_mb(self) -> float | None:
+        """The process's resident set now (VmRSS), in MB; None where /proc does not say."""
+        return self._status_mb("VmRSS:")
+
+    def reset_peak_rss(self) -> bool:
+        """Start VmHWM again from the current RSS (Linux: 5 into clear_refs); False if refused."""
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
+
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far, user and system, all its threads."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        # After the command name: state is field 3, utime and stime fields 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _status_mb(self, key: str) -> float | None:
         try:
             status = Path(f"/proc/{self.pid}/status").read_text()
         except OSError:
             return None
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
         return None
 
@@ -135,6 +156,22 @@ class Server:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def metric(port: int, name: str) -> float | None:
+    """The value of an unlabelled sample `name` in the pod's GET /metrics; None if absent."""
+    client = HttpClient(port, 30.0)
+    try:
+        status, body = client.send(Request(method="GET", path="/metrics"))
+    finally:
+        client.close()
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}")
+    for line in body.decode().splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample == name:
+            return float(value)
+    return None
 
 
 def start_pod(pod_dir: Path, env: dict[str, str], log: Path) -> Server:

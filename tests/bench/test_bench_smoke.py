@@ -38,7 +38,7 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
     assert results["problems"] == []
     for query in ("reduction", "projection"):
         contenders = results["latency"][query]
-        assert {"pod", "duckdb", "naive", "roapi"} <= set(contenders)
+        assert {"pod", "duckdb", "duckdb pruned", "naive", "roapi"} <= set(contenders)
         # Every contender got the same, non-empty answer (row counts), every time.
         [rows] = {tuple(stats["rows"]) for stats in contenders.values()}
         assert len(rows) == 1 and rows[0] > 0
@@ -63,6 +63,26 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
     for run in (load["slow_clients"]["alone"], load["slow_clients"]["beside_slow"]):
         assert run["answers"] > 0
     assert load["many_clients"]["clients"] == 10 and load["many_clients"]["answers"] > 0
+    # The pod counted its catalog loads (the run's first request found the table stale).
+    assert load["many_clients"]["catalog_loads"] >= 1
+    for run in (load["large_answer"]["alone"], load["large_answer"]["beside_slow"]):
+        assert run["answers"] > 0
+    assert load["large_answer"]["answer_bytes"] > load["slow_clients"]["answer_bytes"]
+    memory = load["memory"]
+    assert memory["answers"] > 0 and memory["idle_rss_mb"] > 0 and memory["settled_rss_mb"] > 0
+    assert memory["peak_rss_mb"] >= memory["idle_rss_mb"] * 0.5
+    throughput = results["issue11"]["throughput"]["by"]
+    assert set(throughput) == {"pod", "roapi"}
+    assert all(run["answers"] > 0 and run["cpu_s"] > 0 for run in throughput.values())
+    # The pruned DuckDB contender read exactly as many files as the pod, fewer than all.
+    for query in ("reduction", "projection"):
+        counts = results["issue11"]["pruned_files"][query]
+        assert counts["pod"] == counts["duckdb_pruned"] < results["settings"]["data_files"]
+        assert f"{query}.pod-duckdb pruned ms" in results["ratios"]
+    for label in ("catalog loads per period", "per core pod/roapi", "RSS settled/warm"):
+        assert label in result.stdout, output
     pids = [figures["pid"] for figures in results["servers"].values()]
-    assert len(pids) == 5
+    # The 1x pods (reduction, projection, cached, short freshness, large answer), ROAPI, the
+    # pod over equality deletes and the memory row's projection pod.
+    assert len(pids) == 8
     assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
