@@ -11,6 +11,7 @@ import math
 import pyarrow as pa
 import pytest
 from datapic_runtime import catalog as runtime_catalog
+from datapic_runtime import oauth
 from datapic_runtime.catalog import (
     CatalogClient,
     catalog_properties,
@@ -163,13 +164,13 @@ def test_rest_catalogs_get_renewing_tokens_and_bounded_sessions(monkeypatch, tok
     monkeypatch.setattr(runtime_catalog, "load_catalog", lambda name, **p: captured.update(p))
     pod_catalog("polaris")
     auth = captured["auth"]
-    assert auth["type"] == runtime_catalog.AUTH_TYPE
-    config = auth[runtime_catalog.AUTH_TYPE]
+    assert auth["type"] == oauth.AUTH_TYPE
+    config = auth[oauth.AUTH_TYPE]
     assert config["token_url"] == server.url
     assert config["scope"] == "PRINCIPAL_ROLE:ALL"
     from pyiceberg.catalog import rest
 
-    assert rest.Session is runtime_catalog._BoundedSession
+    assert rest.Session is oauth.BoundedSession
 
 
 # --- a SQLite catalog's file replaced or removed under a running pod ----------------------------
