@@ -14,15 +14,18 @@ nothing else: no local file, no other bucket.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import duckdb
 from fsspec import AbstractFileSystem
 from fsspec.implementations.arrow import ArrowFSWrapper
 from pyiceberg.io import FileIO
-from pyiceberg.io.fsspec import FsspecFileIO
 from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
+
+if TYPE_CHECKING:
+    from pyiceberg.io.fsspec import FsspecFileIO
 
 S3_SCHEMES = ("s3", "s3a", "s3n")
 GCS_SCHEMES = ("gs", "gcs")
@@ -119,4 +122,8 @@ def _pyarrow_io(io: FileIO) -> PyArrowFileIO:
 
 
 def _fsspec_io(io: FileIO) -> FsspecFileIO:
+    # Imported for ADLS only: it brings pyiceberg's REST client and requests, a tenth of a
+    # second of every pod's start-up otherwise.
+    from pyiceberg.io.fsspec import FsspecFileIO
+
     return io if isinstance(io, FsspecFileIO) else FsspecFileIO(io.properties)

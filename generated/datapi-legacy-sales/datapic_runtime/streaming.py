@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pyarrow as pa
-from fastapi.responses import StreamingResponse
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .answer import Answer

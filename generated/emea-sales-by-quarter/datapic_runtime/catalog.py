@@ -34,7 +34,6 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.io import load_file_io
 from pyiceberg.table import Table
@@ -42,7 +41,6 @@ from pyiceberg.utils.config import Config
 
 from .errors import RETRY_AFTER_SECONDS, PodError
 from .features import refuse_unloadable
-from .oauth import AUTH_TYPE, DEFAULT_TIMEOUT
 from .secrets import named_secrets, redact, remember
 
 log = logging.getLogger("datapic.pod")
@@ -51,8 +49,9 @@ log = logging.getLogger("datapic.pod")
 _STALE_CLIENT = {"UnauthorizedError", "AuthorizationExpiredError", "OAuthError"}
 
 # Seconds any one request to the catalog (config, token, load_table) may take, if not
-# oauth.DEFAULT_TIMEOUT.
+# DEFAULT_TIMEOUT.
 TIMEOUT_VARIABLE = "DATAPIC_CATALOG_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
 # Comma-separated table property names (fnmatch patterns: `s3.*`) allowed to shape storage.
 TABLE_IO_VARIABLE = "DATAPIC_TABLE_IO_PROPERTIES"
 # Vended credentials are renewed this long before they lapse (a request may be under way).
@@ -75,20 +74,14 @@ def timeout_seconds() -> float:
     return value if 0 < value < math.inf else DEFAULT_TIMEOUT
 
 
-class _BoundedSession(requests.Session):
-    """A requests session whose every request has a timeout unless given one."""
-
-    def request(self, method, url, **kwargs):  # noqa: ANN001, ANN201 - requests' signature
-        kwargs.setdefault("timeout", timeout_seconds())
-        return super().request(method, url, **kwargs)
-
-
 def _bound_rest_sessions() -> None:
     """Give pyiceberg's REST catalog sessions a timeout (it creates them itself, in its
     constructor too, so the class it instantiates is replaced; idempotent)."""
     from pyiceberg.catalog import rest
 
-    rest.Session = _BoundedSession
+    from .oauth import BoundedSession
+
+    rest.Session = BoundedSession
 
 
 def catalog_properties(name: str) -> dict[str, Any]:
@@ -107,6 +100,10 @@ def pod_catalog(name: str) -> Catalog:
         properties.setdefault("init_catalog_tables", "false")
     if _is_rest(properties):
         _bound_rest_sessions()
+        # Imported here, not at start-up: pyiceberg's REST client (and requests) take a tenth
+        # of a second to import, which a pod over another catalog never needs.
+        from .oauth import AUTH_TYPE
+
         credential = properties.get("credential")
         if credential and not properties.get("auth") and not properties.get("token"):
             properties["auth"] = {"type": AUTH_TYPE, AUTH_TYPE: _auth_config(properties)}

@@ -1,4 +1,5 @@
-"""OAuth2 client credentials for an Iceberg REST catalog (Apache Polaris and others).
+"""The HTTP of an Iceberg REST catalog (Apache Polaris and others): requests with a timeout,
+and OAuth2 client credentials. Imported only when the pod's catalog is a REST one (catalog.py).
 
 `ClientCredentials` fetches a token and fetches the next one *before* the current one expires:
 pyiceberg's legacy flow only reacts to a 401, and its `auth` block cannot be set from the
@@ -19,16 +20,22 @@ import requests
 from pyiceberg.catalog.rest.auth import AuthManager, AuthManagerFactory
 from pyiceberg.exceptions import OAuthError
 
+from .catalog import DEFAULT_TIMEOUT, timeout_seconds
 from .secrets import remember
 
 AUTH_TYPE = "datapic-client-credentials"
-# Seconds any one request to the catalog (config, token, load_table) may take, unless
-# DATAPIC_CATALOG_TIMEOUT says otherwise (catalog.timeout_seconds).
-DEFAULT_TIMEOUT = 10.0
 # An OAuth2 token is renewed this long before it expires, or at half its life if shorter.
 TOKEN_MARGIN_SECONDS = 300.0
 # Lifetime assumed for a token whose response says nothing (RFC 6749 makes expires_in optional).
 DEFAULT_TOKEN_SECONDS = 3600.0
+
+
+class BoundedSession(requests.Session):
+    """A requests session whose every request has a timeout unless given one."""
+
+    def request(self, method, url, **kwargs):  # noqa: ANN001, ANN201 - requests' signature
+        kwargs.setdefault("timeout", timeout_seconds())
+        return super().request(method, url, **kwargs)
 
 
 class ClientCredentials(AuthManager):
