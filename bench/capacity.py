@@ -75,6 +75,7 @@ def memory_under_load(
         "clients": clients,
         "answers": run["answers"],
         "errors": run["errors"],
+        "first_errors": run["first_errors"],
         "idle_rss_mb": idle,
         "peak_rss_mb": peak,
         "peak_from": "VmHWM and samples" if peak_reset else "samples",

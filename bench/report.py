@@ -237,11 +237,14 @@ def render(results: dict) -> str:
     for query, by in results["latency"].items():
         for name, stats in by.items():
             lines.append(_latency_line(query, name, stats))
-    lines += ["", f"{'server':<24} {'cold start s':>12} {'peak RSS MB':>12}"]
+    lines += ["", f"{'server':<24} {'cold start s':>12} {'its CPU s':>10} {'peak RSS MB':>12}"]
     for name, figures in results["servers"].items():
         cold = figures.get("cold_start_s")
+        cpu = figures.get("cold_start_cpu_s")
         rss = figures.get("peak_rss_mb")
-        lines.append(f"{name:<24} {_num(cold, '.2f'):>12} {_num(rss, '.0f'):>12}")
+        lines.append(
+            f"{name:<24} {_num(cold, '.2f'):>12} {_num(cpu, '.2f'):>10} {_num(rss, '.0f'):>12}"
+        )
     if results["scaling"]:
         lines += ["", f"{'scaling (pod)':<24} {'median ms':>10} {'p95 ms':>9} {'rows':>6}"]
         for query, by_scale in results["scaling"].items():
