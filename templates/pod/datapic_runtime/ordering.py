@@ -4,7 +4,8 @@ Pages are separate queries (LIMIT/OFFSET), so the rows must come in the same ord
 The spec's ORDER BY may leave ties (or there is none), and DuckDB's parallel scan breaks ties
 differently from run to run. Every output column, by position, is appended as a tie-breaker
 after the spec's own order; the spec's LIMIT/OFFSET then bound the pages. The query is parsed
-and re-printed by DuckDB itself (json_serialize_sql), once, when the pod starts.
+and re-printed by DuckDB itself (json_serialize_sql), once, by the first request's cursor: a
+database of its own at start-up would add a few tens of milliseconds to every cold start.
 """
 
 from __future__ import annotations
@@ -34,42 +35,42 @@ class PagedQuery:
         return f"{self.ordered_sql}\nLIMIT {max(0, int(count))} OFFSET {self.offset + int(offset)}"
 
 
-def paged_query(sql: str, column_count: int) -> PagedQuery:
-    """`sql` prepared for paging; if DuckDB cannot re-print it, all columns order it."""
+def paged_query(sql: str, column_count: int, connection: duckdb.DuckDBPyConnection) -> PagedQuery:
+    """`sql` prepared for paging by `connection`; if DuckDB cannot re-print it, all columns
+    order it."""
+    own = connection.cursor()  # its results never stand in the way of the caller's
     try:
-        return _rewritten(sql, column_count)
+        return _rewritten(sql, column_count, own)
     except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
         log.warning("pages fall back to ORDER BY ALL (%s)", type(exc).__name__)
         return PagedQuery(f"SELECT * FROM ({sql}) AS answer ORDER BY ALL")
-
-
-def _rewritten(sql: str, column_count: int) -> PagedQuery:
-    connection = duckdb.connect(config={"enable_external_access": False})
-    try:
-        tree = _parse(connection, sql)
-        node = tree["statements"][0]["node"]
-        orders = next((m for m in node["modifiers"] if m["type"] == "ORDER_MODIFIER"), None)
-        limits = [m for m in node["modifiers"] if m["type"] == "LIMIT_MODIFIER"]
-        if len(node["modifiers"]) != (orders is not None) + len(limits) or len(limits) > 1:
-            raise ValueError("unexpected modifiers")
-        limit, offset = _bounds(limits[0]) if limits else (None, 0)
-        template = _parse(connection, "SELECT 1 ORDER BY 1")["statements"][0]["node"]
-        position = template["modifiers"][0]["orders"][0]
-        if orders is None:
-            orders = {**template["modifiers"][0], "orders": []}
-        if not any(o["expression"]["class"] == "STAR" for o in orders["orders"]):  # ORDER BY ALL
-            orders["orders"] += [_position(position, i) for i in range(1, column_count + 1)]
-        node["modifiers"] = [orders]
-        printed = connection.execute(
-            "SELECT json_deserialize_sql($tree)", {"tree": json.dumps(tree)}
-        ).fetchone()[0]
     finally:
-        connection.close()
+        own.close()
+
+
+def _rewritten(sql: str, column_count: int, connection: duckdb.DuckDBPyConnection) -> PagedQuery:
+    tree = _parse(connection, sql)
+    node = tree["statements"][0]["node"]
+    orders = next((m for m in node["modifiers"] if m["type"] == "ORDER_MODIFIER"), None)
+    limits = [m for m in node["modifiers"] if m["type"] == "LIMIT_MODIFIER"]
+    if len(node["modifiers"]) != (orders is not None) + len(limits) or len(limits) > 1:
+        raise ValueError("unexpected modifiers")
+    limit, offset = _bounds(limits[0]) if limits else (None, 0)
+    template = _parse(connection, "SELECT 1 ORDER BY 1")["statements"][0]["node"]
+    position = template["modifiers"][0]["orders"][0]
+    if orders is None:
+        orders = {**template["modifiers"][0], "orders": []}
+    if not any(o["expression"]["class"] == "STAR" for o in orders["orders"]):  # ORDER BY ALL
+        orders["orders"] += [_position(position, i) for i in range(1, column_count + 1)]
+    node["modifiers"] = [orders]
+    [(printed,)] = connection.execute(
+        "SELECT json_deserialize_sql($tree)", {"tree": json.dumps(tree)}
+    ).fetchall()
     return PagedQuery(printed, limit, offset)
 
 
 def _parse(connection: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
-    printed = connection.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()[0]
+    [(printed,)] = connection.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchall()
     tree = json.loads(printed)
     if tree.get("error") or len(tree["statements"]) != 1:
         raise ValueError(tree.get("error_message", "not one statement"))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import logging
 import math
 import threading
@@ -134,7 +133,7 @@ class QueryEngine:
         self.results = (
             ResultCache(max_bytes=self.limits.result_cache_bytes) if config.result_cache else None
         )
-        self.paged: PagedQuery = paged_query(config.sql, len(config.columns))
+        self._paged: dict[int, PagedQuery] = {}  # by output column count, see _paged_query
         self._prefix = parameter_prefix(p.name for p in config.parameters)
         self._clock = clock
         self._wall_clock = wall_clock  # compared with the table's commit times
@@ -302,10 +301,15 @@ class QueryEngine:
         finally:
             cursor.close()
 
-    @functools.lru_cache(maxsize=8)  # noqa: B019 - one engine per process, a few schemas
-    def _paged_over(self, column_count: int) -> PagedQuery:
-        """The paged query of a pod answering every column, for a table of this many."""
-        return paged_query(self.config.sql, column_count)
+    def _paged_query(self, cursor: duckdb.DuckDBPyConnection, column_count: int) -> PagedQuery:
+        """The query prepared for pages of `column_count` output columns (a pod answering
+        every column has as many as its table), by the first such request's cursor
+        (ordering.py). Requests that race to prepare it all get the same text: none waits."""
+        paged = self._paged.get(column_count)
+        if paged is None:
+            paged = paged_query(self.config.sql, column_count, cursor)
+            self._paged[column_count] = paged
+        return paged
 
     def _age(self, state: _TableState) -> float:
         return max(0.0, self._clock() - state.loaded_at)
@@ -316,12 +320,11 @@ class QueryEngine:
         """The query over `source` (the planned files) and the parameters that name those files."""
         source, params = read_planned(cursor, table, plan, self._prefix)
         if page is None:
-            query = self.config.sql
-        elif self.config.all_columns:  # as many columns as the plan reads
+            return with_source(source, self.config.sql), params
+        count = len(self.config.columns)
+        if self.config.all_columns:  # as many columns as the plan reads
             count = sum(c.read_by_query for c in plan.columns)
-            query = self._paged_over(count).sql(page.offset, page.limit)
-        else:
-            query = self.paged.sql(page.offset, page.limit)
+        query = self._paged_query(cursor, count).sql(page.offset, page.limit)
         return with_source(source, query), params
 
 
