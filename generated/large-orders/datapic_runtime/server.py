@@ -122,7 +122,7 @@ def _routes(get_data: _GetData, openapi: bytes) -> list[Route]:
     # all would stall until the queue timeout (mass 503s). Now a streamed body always gets a
     # thread: its query runs back to back with the waiting ones.
     request_threads = anyio.CapacityLimiter(get_data.engine.limits.request_threads)
-    lists = frozenset(p.name for p in config.parameters if p.element)
+    lists = frozenset(p.name for p in get_data.config.parameters if p.element)
 
     async def get_data_route(request: Request) -> Response:
         return await anyio.to_thread.run_sync(
