@@ -9,6 +9,7 @@ datapic's templates: every pod gets a byte-identical copy of it, so one import s
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class PodBuilder:
         return self._started(None, directory, None)
 
     def _started(self, name: str | None, directory: Path, spec: Path | None) -> ServedPod:
-        """The pod's app; a pod folder is named by its pod.json (the app's title), as compiled,
+        """The pod's app; a pod folder is named by its pod.json (its `name`), as compiled,
         whatever the folder is called."""
         try:
             # The runtime's own catalog code, as deployed (catalog.py): read-only SQLite,
@@ -93,4 +94,6 @@ class PodBuilder:
             app = self.create_app(directory)
         except Exception as exc:  # noqa: BLE001 - ConfigError, or pod.json unreadable
             raise ServeError(f"{directory.as_posix()}: cannot serve this pod: {exc}") from None
-        return ServedPod(name=name or app.title, app=app, directory=directory, spec=spec)
+        if name is None:  # create_app has read and checked pod.json
+            name = json.loads((directory / "pod.json").read_text(encoding="utf-8"))["name"]
+        return ServedPod(name=name, app=app, directory=directory, spec=spec)
