@@ -8,9 +8,16 @@ from .. import __version__
 from ..spec.ir import MAX_LIST_VALUES, POD_ARGUMENTS, CompiledQuery, ParamType, Pod, SchemaLock
 from .columntypes import arrow_type, json_schema
 
-_SCHEMAS: dict[ParamType, dict[str, str]] = {
+# An integer parameter is an int64 in the pod (datapic_runtime.values): a fuzzer, or a client
+# generated from this document, must know that a larger one is refused.
+_SCHEMAS: dict[ParamType, dict[str, Any]] = {
     ParamType.STRING: {"type": "string"},
-    ParamType.INTEGER: {"type": "integer"},
+    ParamType.INTEGER: {
+        "type": "integer",
+        "format": "int64",
+        "minimum": -(2**63),
+        "maximum": 2**63 - 1,
+    },
     ParamType.NUMBER: {"type": "number"},
     ParamType.BOOLEAN: {"type": "boolean"},
     ParamType.DATE: {"type": "string", "format": "date"},

@@ -172,3 +172,14 @@ def test_a_locked_column_is_typed_as_the_pod_answers_it(kind, written, never):
 def test_without_a_lock_the_answer_columns_are_untyped():
     items = document()["paths"]["/get_data"]["get"]["responses"]["200"]["content"]
     assert items["application/json"]["schema"]["items"]["properties"] == {"a": {}}
+
+
+def test_an_integer_parameter_is_declared_with_the_runtimes_int64_range():
+    from datapic_runtime import values
+
+    the_pod = pod(projection("a"), filters=("a = :n",), parameters=(parameter("n", "integer"),))
+    query, problems = lower(the_pod)
+    assert problems == []
+    (declared,) = openapi(the_pod, query)["paths"]["/get_data"]["get"]["parameters"][:1]
+    schema = declared["schema"]
+    assert (schema["minimum"], schema["maximum"]) == values._INT64
