@@ -199,6 +199,68 @@ main.add_command(init_command)
 main.add_command(demo_lakehouse_command)
 
 
+@main.group("docs")
+def docs_group() -> None:
+    """The HTML docs of the compiled pods: a static site, and a local server for it."""
+
+
+@docs_group.command("build")
+@click.option(
+    "--pods",
+    "pods_folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("generated"),
+    show_default=True,
+    help="Folder of compiled pods.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("site"),
+    show_default=True,
+    help="Folder to write the site to (replaced).",
+)
+@click.option(
+    "--base-url",
+    default="",
+    help="Prefills each page's pod URL: <URL>/<name>/ (as `datapic serve` mounts pods), or "
+    "URL with {name} replaced by the pod's name.",
+)
+def docs_build_command(pods_folder: Path, out: Path, base_url: str) -> None:
+    """Write one static site for every pod in --pods: an index with search, a page per pod."""
+    from .docs.site import SiteProblem, build_site
+
+    try:
+        count = build_site(pods_folder, out, base_url)
+    except (SiteProblem, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote   {out.as_posix()}/ ({count} pod(s)); open {out.as_posix()}/index.html")
+
+
+@docs_group.command("serve")
+@click.option(
+    "-d",
+    "--dir",
+    "site",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("site"),
+    show_default=True,
+    help="The site `datapic docs build` wrote.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
+def docs_serve_command(site: Path, port: int) -> None:
+    """Serve the docs site on 127.0.0.1 (Ctrl-C stops)."""
+    from .docs.serve import serve_site
+
+    try:
+        serve_site(site, port, click.echo)
+    except OSError as exc:
+        click.echo(f"error: cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+
 def _pod_folders(path: Path) -> list[Path]:
     """The compiled pods directly inside a folder holding no spec (such as generated/)."""
     if not path.is_dir() or any(_is_spec_file(p) for p in path.iterdir()):

@@ -17,6 +17,8 @@ import jinja2
 
 from .. import __version__
 from ..assets import templates_dir
+from ..docs.model import pod_docs
+from ..docs.page import pod_page
 from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Deployment, Pod, SchemaLock
 from .lock import KEY as LOCK_KEY
 from .lock import lock_document
@@ -25,6 +27,8 @@ from .podhash import LABEL as HASH_LABEL
 from .podhash import PLACEHOLDER, stamp
 
 RUNTIME_DIR = "pod"
+# The docs page of the pod, beside its app.js and style.css (copied from templates/pod/docs/).
+DOCS_PAGE = "docs/index.html"
 GENERATOR = f"datapic {__version__}"
 # The runtime's key for page tokens (datapic_runtime.paging.TOKEN_SECRET_ENV): on Cloud Run it
 # always comes from Secret Manager, from the spec's own secret or from one `datapic deploy`
@@ -65,7 +69,17 @@ def render(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> Ma
     context = _template_context(pod, query)
     for template in sorted(_environment().list_templates(filter_func=_is_pod_template)):
         files[template.removesuffix(".jinja")] = _render_template(template, context)
+    files[DOCS_PAGE] = _docs_page(pod, files)
     return dict(sorted(stamp(files).items()))
+
+
+def _docs_page(pod: Pod, files: Mapping[str, bytes]) -> bytes:
+    """The page the pod serves at GET /docs, from the pod.json and openapi.json just rendered
+    (as `datapic docs build` reads them), so it shows what the pod serves."""
+    docs = pod_docs(json.loads(files["pod.json"]), json.loads(files["openapi.json"]))
+    # A "--" in the spec's path would end the comment early.
+    comment = f"<!-- {header(pod, '').strip().replace('--', '- -')} -->"
+    return pod_page(docs, header=comment).encode("utf-8")
 
 
 def pod_document(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> dict[str, Any]:
@@ -76,6 +90,8 @@ def pod_document(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None)
         "spec": {"path": pod.provenance.spec_path, "sha256": pod.provenance.spec_sha256},
         "name": pod.name,
         "description": pod.short_description,
+        # The Markdown text; the docs page renders it. Only when the spec has one.
+        **({"long_description": pod.long_description} if pod.long_description else {}),
         "operation": pod.operation.value,
         "source": {
             "catalog": pod.source.catalog,

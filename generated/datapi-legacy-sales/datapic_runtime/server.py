@@ -52,6 +52,7 @@ from .querystring import query_items
 from .requestlog import Exchange, setup_logging
 from .serialize import error_json
 from .streaming import AnswerBody, ClosingStreamingResponse
+from .webdocs import docs_routes
 
 log = logging.getLogger("datapic.pod")
 JSON = "application/json"
@@ -106,7 +107,8 @@ def create_app(
     )
     # Starlette, not FastAPI: the pod validates its own arguments and serves its compiled
     # openapi.json, so FastAPI would add nothing but a tenth of a second to every cold start.
-    app = Starlette(routes=_routes(get_data, openapi), exception_handlers=_ERROR_HANDLERS)
+    routes = [*_routes(get_data, openapi), *docs_routes(pod_dir, GET)]
+    app = Starlette(routes=routes, exception_handlers=_ERROR_HANDLERS)
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so
     # anyone could have the pod send clients to a host of their choosing; /get_data/ is a 404.
     app.router.redirect_slashes = False
