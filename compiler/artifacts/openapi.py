@@ -77,6 +77,20 @@ def openapi(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> d
                     },
                 }
             },
+            "/docs": {
+                "get": {
+                    "operationId": "docs",
+                    "summary": "This pod's page for people: what it answers, its parameters "
+                    "and columns, calls to copy, and a form that runs the query.",
+                    "responses": {
+                        "200": {
+                            "description": "An HTML page (its script and style are "
+                            "/docs/app.js and /docs/style.css).",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
         },
         "components": {
             "parameters": _pod_arguments(pod),

@@ -1,5 +1,5 @@
 """The pod's HTTP API: GET /get_data, GET /healthz, GET /readyz, GET /metrics, GET /openapi.json;
-every error as JSON.
+GET /docs (webdocs.py); every error as JSON.
 
 /healthz is liveness (the process is up); /readyz is readiness (the table loads from the
 catalog), which Cloud Run's startup probe asks. A pod whose catalog is not configured at all
@@ -56,7 +56,7 @@ from .webdocs import docs_routes
 
 log = logging.getLogger("datapic.pod")
 JSON = "application/json"
-ROUTES = "GET /get_data, GET /healthz, GET /readyz, GET /metrics, GET /openapi.json"
+ROUTES = "GET /get_data, GET /healthz, GET /readyz, GET /metrics, GET /openapi.json, GET /docs"
 # Starlette answers HEAD wherever GET is allowed.
 GET = ["GET"]
 # Query-string arguments of the pod itself, never parameters of a spec.
