@@ -20,13 +20,12 @@ import markupsafe
 from ..assets import templates_dir
 from .model import ParameterDoc, PodDocs
 
-# What the page may load and call: its own files only; the pod's page calls its own pod. The
-# site's pages call pods elsewhere (the URL typed into the form), hence its connect-src.
-POD_POLICY = (
-    "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
-)
+# What the page may load and call (its <meta>; the servers add frame-ancestors, which a meta
+# cannot): its own files only; the pod's page calls its own pod. The site's pages call pods
+# elsewhere (the URL typed into the form), hence its connect-src.
+POD_POLICY = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 SITE_POLICY = POD_POLICY + "; connect-src 'self' http: https:"
+NO_FRAMING = "; frame-ancestors 'none'"
 # Stands for the pod's URL in the calls shown; app.js puts the real one in its place.
 URL_PLACEHOLDER = "https://POD-URL"
 _NUMERIC = {"integer", "number"}

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .page import SITE_POLICY
+from .page import NO_FRAMING, SITE_POLICY
 
 
 class _SiteHandler(SimpleHTTPRequestHandler):
     """Files of the site, with the site's policy, no directory listings, and no access log."""
 
     def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", SITE_POLICY)
+        self.send_header("Content-Security-Policy", SITE_POLICY + NO_FRAMING)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()

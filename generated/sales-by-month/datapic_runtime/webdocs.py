@@ -19,7 +19,8 @@ from starlette.routing import Route
 from .errors import ConfigError
 
 log = logging.getLogger("datapic.pod")
-# The same policy as the page's own <meta> (compiler/docs/page.py POD_POLICY).
+# The page's own <meta> policy (compiler/docs/page.py POD_POLICY), and no framing (which a
+# <meta> cannot say).
 POLICY = (
     "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
