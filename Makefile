@@ -14,7 +14,7 @@ EXTRAS_bench := bench
 # come along.
 EXTRAS_test := test,deploy,check,client
 
-.PHONY: demo test regen lint bench clean
+.PHONY: demo test regen lint bench clean chromium
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ demo: $(VENV)/.installed-demo
 $(AZURITE):
 	npm install --silent --no-audit --no-fund --prefix .cache/azurite azurite@$(AZURITE_VERSION)
 
-test: $(VENV)/.installed-test $(AZURITE)
+# The browser tests drive Debian's chromium (Playwright downloads no browser): installed here
+# when missing and possible (root with apt-get); otherwise those tests skip, saying why.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		>/dev/null; } || echo "chromium not installed: the browser tests will skip"
+
+test: $(VENV)/.installed-test $(AZURITE) chromium
 	$(PY) -m ruff check compiler datapic templates tests examples
 	$(PY) -m pytest
 

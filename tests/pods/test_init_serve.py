@@ -157,6 +157,10 @@ def test_init_demo_compile_serve_then_edit_break_and_stop(tmp_path):
         )
         status, body = get(f"{pod}/openapi.json")
         assert status == 200 and json.loads(body)["info"]["title"]
+        # The docs page under the mount, and the script its relative URL leads to there.
+        status, body = get(f"{pod}/docs")
+        assert status == 200 and b'<script src="docs/app.js" defer>' in body
+        assert get(f"{pod}/docs/app.js")[0] == 200
         assert get(f"{pod.rsplit('/', 1)[0]}/")[1] == b'{"pods": ["/sales-by-quarter/"]}'
         assert get(f"{pod}x/get_data")[0] == 404
 
