@@ -23,6 +23,8 @@
       return;
     }
     for (const span of document.querySelectorAll(".pod-url")) span.textContent = shown;
+    const own = $("pod-docs");
+    if (own && /^https?:$/.test(podBase().protocol)) own.href = new URL("docs", podBase()).href;
   }
 
   function setStatus(text) {

@@ -113,6 +113,14 @@ def test_search_filters_the_index_and_a_link_opens_the_pod(site, tmp_path):
                 assert page.inner_text("#pod-name") == target.name
                 assert page.inner_text("#description") == target.description
                 shot(page, tmp_path, "site-pod")
+                # The form calls the URL typed in (here a closed port), and says so.
+                page.fill("#pod-url", "http://127.0.0.1:9/")
+                assert page.get_attribute("#pod-docs", "href") == "http://127.0.0.1:9/docs"
+                page.click("#run")
+                page.wait_for_selector("#error:not([hidden])")
+                assert page.inner_text("#error").startswith(
+                    "Could not reach the pod at http://127.0.0.1:9"
+                )
                 page.click("#to-index")
                 page.wait_for_url(f"{url}index.html")
         finally:
