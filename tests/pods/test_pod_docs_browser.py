@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 from browserkit import chromium_page, shot, table_rows
-from podkit import make_pod, param, pod_json, serving
+from podkit import json_form, make_pod, param, pod_json, serving
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -28,7 +28,7 @@ POD = {
         columns=COLUMNS,
         read_columns=COLUMNS,
         parameters=[
-            param("country", "string", required=True),
+            param("country", "string", "DE"),
             param("max_quantity", "integer", 10),
         ],
     ),
@@ -106,13 +106,20 @@ def test_an_error_shows_the_pods_message(pod, tmp_path):
     assert shown == f"Error 400: {message.json()['error']}"
 
 
-def test_the_calls_name_the_pods_own_url(pod):
+def test_the_calls_run_as_copied(pod, reference):
     _, url = pod
     with chromium_page() as page:
         page.goto(f"{url}/docs")
         expect(page.locator(".pod-url").first).to_have_text(url)
-        curl = page.locator("#calls pre").first.inner_text()
+        curl, python = page.locator("#calls pre").all_inner_texts()[:2]
     command = curl.removeprefix("curl '").removesuffix("'")
+    assert command.startswith(f"{url}/get_data?")
     answer = httpx.get(command, timeout=60)  # the copied call, as a user would run it
     assert answer.status_code == 200, answer.text
-    assert command.startswith(f"{url}/get_data?")
+    # The Python call, with the client SDK, up to (not including) its print.
+    scope: dict = {}
+    exec(python.rsplit("\n", 1)[0], scope)  # noqa: S102 - the page's own example, run as copied
+    assert scope["table"].column_names == COLUMNS
+    rows = [{k: json_form(v) for k, v in row.items()} for row in scope["table"].to_pylist()]
+    assert rows == answer.json() == reference(POD, {"country": "DE", "max_quantity": 10})
+    assert rows
