@@ -42,9 +42,8 @@ HEADERS = {
 
 def docs_routes(pod_dir: Path, methods: list[str]) -> list[Route]:
     """The routes serving the docs files of `pod_dir`, read once at start-up. A pod directory
-    without a docs
-    page (one written by hand, as some tests do) serves none; one with a page but not its
-    files fails to start."""
+    without a docs page (one written by hand, as some tests do) serves none; one with a page
+    but not its files fails to start."""
     if not (pod_dir / FILES["/docs"][0]).is_file():
         log.warning("no docs page in %s: GET /docs is not served", pod_dir.name)
         return []
