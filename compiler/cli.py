@@ -19,18 +19,8 @@ from .diagnostics import Severity, escaped, format_diagnostic, sort_key
 from .pipeline import Result, compile_specs
 from .scaffold.commands import demo_lakehouse_command, init_command
 from .scaffold.project import PROJECT_SPEC_DIRS, project_specs
-from .spec.datapi import DATAPI_CONFIG
-from .spec.project import DATAPIC_CONFIG
+from .spec.project import specs_in
 from .typedclient import client_command
-
-SPEC_SUFFIXES = (".yaml", ".yml")
-# A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
-PROJECT_FILES = {DATAPI_CONFIG, DATAPIC_CONFIG}
-
-
-def _is_spec_file(path: Path) -> bool:
-    """Whether a folder entry is a spec: a YAML file that is not one of the project's files."""
-    return path.suffix in SPEC_SUFFIXES and path.name not in PROJECT_FILES and path.is_file()
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -44,7 +34,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     specs: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if _is_spec_file(p))
+            found = specs_in(path)
             if not found:
                 raise click.UsageError(f"{path.as_posix()}: no .yaml or .yml spec in this folder")
             specs += found
@@ -263,7 +253,7 @@ def docs_serve_command(site: Path, port: int) -> None:
 
 def _pod_folders(path: Path) -> list[Path]:
     """The compiled pods directly inside a folder holding no spec (such as generated/)."""
-    if not path.is_dir() or any(_is_spec_file(p) for p in path.iterdir()):
+    if not path.is_dir() or specs_in(path):
         return []
     return sorted(p for p in path.iterdir() if (p / "pod.json").is_file())
 
@@ -294,6 +284,7 @@ def serve_command(targets: tuple[Path, ...], host: str, port: int) -> None:
     try:
         serve(
             specs,
+            [folder for folder in others if folder.is_dir()],
             pods,
             host,
             port,

@@ -60,6 +60,22 @@ class Pods:
         elif name is not None:
             self.warn(f"kept    /{name}/ as it was: {spec.as_posix()} did not compile or start")
 
+    def added(self, spec: Path) -> None:
+        """A spec saved into a served folder: served from now on, once it compiles."""
+        self.echo(f"new     {spec.as_posix()}: compiling")
+        pod = self.load_spec(spec)
+        if pod is not None:
+            self.echo(f"serving /{pod.name}/ from {spec.as_posix()}")
+
+    def removed(self, spec: Path) -> None:
+        """A spec deleted from a served folder: its pod is no longer served."""
+        with self._lock:
+            name = self.by_spec.pop(spec, None)
+            if name is not None:
+                self.router.remove(name)
+        if name is not None:
+            self.echo(f"removed /{name}/: {spec.as_posix()} was deleted")
+
 
 def use_project_catalog(folder: Path = Path(".")) -> None:
     """Have pyiceberg read the project's .pyiceberg.yaml before ~/.pyiceberg.yaml, unless
@@ -85,6 +101,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def serve(
     specs: list[Path],
+    folders: list[Path],
     pod_dirs: list[Path],
     host: str,
     port: int,
@@ -92,7 +109,8 @@ def serve(
     echo: Echo,
     warn: Echo,
 ) -> None:
-    """Serve the pods of `specs` (recompiled when edited) and `pod_dirs` until interrupted."""
+    """Serve the pods of `specs` (recompiled when edited), of the specs saved into `folders`
+    later, and of `pod_dirs`, until interrupted."""
     use_project_catalog()
     import uvicorn
 
@@ -107,7 +125,7 @@ def serve(
             pods.load_spec(spec)
         base = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
         _print_urls(base, router.names(), echo, warn)
-        watcher = SpecWatcher(specs, pods.reload)
+        watcher = SpecWatcher(specs, folders, pods)
         watcher.start()
         config = uvicorn.Config(router, log_level="warning", lifespan="on")
         try:

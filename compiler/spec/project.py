@@ -23,6 +23,9 @@ from .validate import project_validator, validate_against
 # What marks a project's root: it fixes the config files read and a spec's provenance path.
 PROJECT_MARKERS = (".git", "pyproject.toml", "config.yml", "datapic.yaml")
 DATAPIC_CONFIG = "datapic.yaml"
+SPEC_SUFFIXES = (".yaml", ".yml")
+# A folder's project files are YAML too but no specs (and config.yml holds the catalog secret).
+PROJECT_FILES = {DATAPI_CONFIG, DATAPIC_CONFIG}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +42,16 @@ class ProjectDefaults:
 
 
 NO_DEFAULTS = ProjectDefaults()
+
+
+def is_spec_file(path: Path) -> bool:
+    """Whether a folder entry is a spec: a YAML file that is not one of the project's files."""
+    return path.suffix in SPEC_SUFFIXES and path.name not in PROJECT_FILES and path.is_file()
+
+
+def specs_in(folder: Path) -> list[Path]:
+    """The specs directly inside `folder`, by name."""
+    return sorted(path for path in folder.iterdir() if is_spec_file(path))
 
 
 def project_root(spec: Path) -> Path | None:

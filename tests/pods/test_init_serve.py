@@ -191,6 +191,16 @@ def test_init_demo_compile_serve_then_edit_break_and_stop(tmp_path):
         # (beside the warning that Cloud Run would find no catalog: init leaves it commented)
         assert any("error[DP0301]" in line for line in located), server.stderr
         assert answer(get(f"{url}?region=APAC")[1]) == edited
+
+        # A spec saved into specs/ while serving is served too; deleting it stops that.
+        copy = project / "specs" / "apac-copy.yaml"
+        copy.write_text(text.replace("resource_name: sales-by-quarter", "resource_name: apac-copy"))
+        assert server.line("serving /apac-copy/ from specs/apac-copy.yaml")
+        status, body = get(url.replace("sales-by-quarter", "apac-copy") + "?region=APAC")
+        assert status == 200 and answer(body) == sorted(expected, key=str)
+        copy.unlink()
+        assert server.line("removed /apac-copy/: specs/apac-copy.yaml was deleted")
+        assert get(url.replace("sales-by-quarter", "apac-copy"))[0] == 404
     finally:
         code = server.stop()
     assert code == 0, "\n".join(server.stderr)

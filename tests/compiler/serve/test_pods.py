@@ -108,28 +108,73 @@ def test_config_yml_naming_an_unset_variable_is_said(clean):
     assert configured() == {}
 
 
+class _Recorder:
+    """The watcher's events, in order, with a wait for the next one."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Path]] = []
+        self.seen = threading.Event()
+
+    def _record(self, kind: str, spec: Path) -> None:
+        self.events.append((kind, spec))
+        self.seen.set()
+
+    def reload(self, spec: Path) -> None:
+        self._record("reload", spec)
+
+    def added(self, spec: Path) -> None:
+        self._record("added", spec)
+
+    def removed(self, spec: Path) -> None:
+        self._record("removed", spec)
+
+    def next(self) -> None:
+        assert self.seen.wait(60)
+        self.seen.clear()
+
+
+def _watching(specs, folders, recorder):
+    watcher = SpecWatcher(specs, folders, recorder, interval=0.05)
+    watcher.start()
+    return watcher
+
+
 def test_the_watcher_calls_back_after_the_spec_or_its_markdown_changes(tmp_path):
     spec, notes = tmp_path / "a.yaml", tmp_path / "a.md"
     spec.write_text("resource_name: a\n")
-    changed: list[Path] = []
-    seen = threading.Event()
-
-    def record(path: Path) -> None:
-        changed.append(path)
-        seen.set()
-
-    watcher = SpecWatcher([spec], record, interval=0.05)
-    watcher.start()
+    recorder = _Recorder()
+    watcher = _watching([spec], [], recorder)
     try:
         notes.write_text("new docs\n")  # a Markdown file appearing beside the spec
-        assert seen.wait(60)
-        seen.clear()
+        recorder.next()
         spec.write_text("resource_name: a\nshort_description: longer now\n")
-        assert seen.wait(60)
+        recorder.next()
     finally:
         watcher.stop()
         watcher.join(60)
-    assert changed == [spec, spec]
+    assert recorder.events == [("reload", spec), ("reload", spec)]
+
+
+def test_the_watcher_follows_specs_saved_into_and_deleted_from_a_folder(tmp_path):
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    first = folder / "a.yaml"
+    first.write_text("resource_name: a\n")
+    recorder = _Recorder()
+    watcher = _watching([first], [folder], recorder)
+    try:
+        (folder / "notes.txt").write_text("not a spec\n")
+        second = folder / "b.yml"
+        second.write_text("resource_name: b\n")
+        recorder.next()
+        first.unlink()
+        recorder.next()
+        second.write_text("resource_name: b\nshort_description: edited\n")
+        recorder.next()
+    finally:
+        watcher.stop()
+        watcher.join(60)
+    assert recorder.events == [("added", second), ("removed", first), ("reload", second)]
 
 
 def test_a_port_in_use_is_one_line_before_anything_compiles(clean):
