@@ -66,6 +66,14 @@ class Code(enum.Enum):
     COLUMN_TYPE_MISMATCH = "DP0503"
     CATALOG_UNAVAILABLE = "DP0504"
     UNSUPPORTED_FEATURE = "DP0505"
+    # DP07xx: callers: auth, binding, limits
+    AUTH_JWT_FORM = "DP0701"
+    AUTH_ISSUER_NOT_HTTPS = "DP0702"
+    AUTH_SECRET_ENV = "DP0703"
+    BAD_CLAIM_PATH = "DP0704"
+    BIND_UNDECLARED_PARAMETER = "DP0705"
+    BIND_LIST_PARAMETER = "DP0706"
+    PUBLIC_WITHOUT_AUTH = "DP0707"  # a warning
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import __version__
 from ..spec.ir import MAX_LIST_VALUES, POD_ARGUMENTS, CompiledQuery, ParamType, Pod, SchemaLock
+from .authdoc import AUTH_ERRORS, SCHEME, auth_description, bound_parameters, security_scheme
 from .columntypes import arrow_type, json_schema
 
 # An integer parameter is an int64 in the pod (datapic_runtime.values): a fuzzer, or a client
@@ -34,7 +35,7 @@ _NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 def openapi(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> dict[str, Any]:
     """The pod's API: GET /get_data with every parameter, GET /healthz, /readyz, /metrics."""
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": pod.name,
@@ -103,16 +104,21 @@ def openapi(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None) -> d
             },
         },
     }
+    if pod.auth is not None:
+        document["components"]["securitySchemes"] = {SCHEME: security_scheme(pod.auth)}
+    return document
 
 
 def _get_data(pod: Pod, query: CompiledQuery, lock: SchemaLock | None) -> dict[str, Any]:
-    """GET /get_data: the spec's parameters and the pod's own arguments, a page of the answer."""
-    return {
+    """GET /get_data: the spec's parameters and the pod's own arguments, a page of the answer;
+    with auth, its security and the parameters tokens fix (not query arguments)."""
+    bound = bound_parameters(pod)
+    operation = {
         "operationId": "get_data",
         "summary": pod.short_description or f"Answer the {pod.name} query",
         "description": _GET_DATA,
         "parameters": [
-            *(_parameter(p) for p in pod.parameters),
+            *(_parameter(p) for p in pod.parameters if p.name not in bound),
             *({"$ref": f"#/components/parameters/{name}"} for name in POD_ARGUMENTS),
         ],
         "responses": {
@@ -138,12 +144,22 @@ def _get_data(pod: Pod, query: CompiledQuery, lock: SchemaLock | None) -> dict[s
             **{code: _error_response(text) for code, text in _ERRORS.items()},
         },
     }
+    if pod.auth is not None:
+        operation["description"] = f"{_GET_DATA} {auth_description(pod)}"
+        operation["security"] = [{SCHEME: []}]
+        operation["x-datapic-bound-parameters"] = bound
+        errors = {**_ERRORS, **AUTH_ERRORS}
+        operation["responses"].update(
+            {code: _error_response(errors[code]) for code in sorted(errors)}
+        )
+    return operation
 
 
 def _next_page_link(pod: Pod) -> dict[str, Any]:
     """The next page: the same request with the token the pod issued (the only valid tokens,
     since the pod signs them; a stateful client or fuzzer follows this link)."""
-    same = {p.name: f"$request.query.{p.name}" for p in pod.parameters}
+    bound = bound_parameters(pod)
+    same = {p.name: f"$request.query.{p.name}" for p in pod.parameters if p.name not in bound}
     return {
         "operationId": "get_data",
         "description": "The next page of the same answer, present when more rows follow.",

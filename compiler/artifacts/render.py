@@ -20,6 +20,7 @@ from ..assets import templates_dir
 from ..docs.model import pod_docs
 from ..docs.page import pod_page
 from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Deployment, Pod, SchemaLock
+from .authdoc import auth_document
 from .lock import KEY as LOCK_KEY
 from .lock import lock_document
 from .openapi import openapi
@@ -118,6 +119,8 @@ def pod_document(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None)
         "result_cache": pod.result_cache,
         # Only in pods that answer every column: the others' pod.json stays as it was.
         **({"all_columns": True} if query.all_columns else {}),
+        # Only in pods with auth: the others' pod.json stays as it was.
+        **({"auth": auth_document(pod.auth)} if pod.auth is not None else {}),
     }
     if lock is not None:
         document[LOCK_KEY] = lock_document(lock)

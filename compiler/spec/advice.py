@@ -14,7 +14,11 @@ from .load import Document
 
 def advice(pod: Pod, document: Document) -> list[Diagnostic]:
     """Every warning about the pod as a whole."""
-    return [*_no_catalog_for_deployment(pod, document), *_unordered_pages(pod, document)]
+    return [
+        *_no_catalog_for_deployment(pod, document),
+        *_unordered_pages(pod, document),
+        *_public_without_auth(pod, document),
+    ]
 
 
 def catalog_prefix(catalog: str) -> str:
@@ -61,3 +65,19 @@ def _unordered_pages(pod: Pod, document: Document) -> list[Diagnostic]:
         f"sorts every answer by all its columns; say which order you mean, e.g. order_by: [{first}]"
     )
     return [warning(Code.UNORDERED_PAGES, message, document.span(("select",), key=True))]
+
+
+def _public_without_auth(pod: Pod, document: Document) -> list[Diagnostic]:
+    """A public pod with no auth block: anyone on the internet may read what it answers."""
+    deployment = pod.deployment
+    if not deployment.enabled or not deployment.public or pod.auth is not None:
+        return []
+    block = document.data.get("deploy")
+    # public: true in the spec, or else from datapic.yaml: then the pod's name is the place.
+    own = isinstance(block, dict) and "public" in block
+    where = ("deploy", "public") if own else ("resource_name",)
+    message = (
+        "a public pod without auth: anyone who finds its URL may call it; add an auth: block "
+        "(auth.jwt: the pod verifies callers' tokens) or leave public false (Cloud Run IAM)"
+    )
+    return [warning(Code.PUBLIC_WITHOUT_AUTH, message, document.span(where, key=True))]

@@ -16,12 +16,14 @@ from dataclasses import replace
 from typing import Any
 
 from ..diagnostics import Code, Diagnostic, error
+from .auth import resolve_auth
 from .deployment import resolve_deployment
 from .ir import (
     DEFAULT_CATALOG,
     MAX_LIST_VALUES,
     POD_ARGUMENTS,
     Aggregate,
+    Auth,
     Column,
     Deployment,
     Filter,
@@ -117,6 +119,7 @@ class _Builder:
             deploy=deployment.enabled,
             provenance=Provenance(spec_path=self.spec_path, spec_sha256=self.doc.sha256),
             deployment=deployment,
+            auth=self.auth(parameters, deployment),
             span=self.doc.span(("resource_name",)),
             unchecked_parameters=frozenset(self.unchecked),
         )
@@ -402,6 +405,13 @@ class _Builder:
         deployment, found = resolve_deployment(document, self.defaults)
         self.diagnostics += found
         return deployment
+
+    def auth(self, parameters: tuple[Parameter, ...], deployment: Deployment) -> Auth | None:
+        """The spec's auth block over the project's (see auth.py)."""
+        document = replace(self.doc, data=self.pruned(self.data, ()))
+        auth, found = resolve_auth(document, self.defaults, parameters, deployment)
+        self.diagnostics += found
+        return auth
 
     def pruned(self, mapping: dict, path: JsonPath) -> dict:
         """A mapping without the keys the schema refused, mappings inside pruned likewise."""

@@ -218,6 +218,51 @@ DEFAULT_DEPLOYMENT = Deployment()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Jwt(Located):
+    """How bearer tokens are verified: an OIDC `issuer` (keys from its discovery document) with
+    its `audience`, or HS256 with the secret in the environment variable `secret_env`."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    secret_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRequirement(Located):
+    """A claim the token must hold: the claim's keys from the claims' root, and the value it
+    must be or contain."""
+
+    claim: tuple[str, ...]
+    value: str | int | bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimBinding(Located):
+    """A parameter fixed by a claim: `claim` the keys from the claims' root."""
+
+    parameter: str
+    claim: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerLimits:
+    """Per token subject and instance: requests a minute and queries at once (0: no limit)."""
+
+    requests_per_minute: int = 600
+    concurrent_queries: int = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Auth(Located):
+    """Who may call the pod (the spec's auth block over datapic.yaml's)."""
+
+    jwt: Jwt
+    require: tuple[ClaimRequirement, ...] = ()
+    bind: tuple[ClaimBinding, ...] = ()
+    limits: CallerLimits = CallerLimits()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pod:
     """Everything a spec says, normalised: the input of lowering and rendering."""
 
@@ -236,6 +281,9 @@ class Pod:
     deploy: bool
     provenance: Provenance
     deployment: Deployment = DEFAULT_DEPLOYMENT
+    # Bearer-token verification, required claims and bound parameters; None: no caller is
+    # asked who it is (Cloud Run IAM, when not public, is then the only gate).
+    auth: Auth | None = None
     span: Span = field(default=NO_SPAN, compare=False)  # where resource_name's value stands
     # Where the spec sets result_cache itself; None when the default for the operation applies.
     result_cache_set_at: Span | None = field(default=None, compare=False)

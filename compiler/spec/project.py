@@ -2,8 +2,9 @@
 
 Two files at the project root (the nearest folder above the spec holding a project marker) can
 set defaults for every spec's `deploy:` block: datapic's own `datapic.yaml` (its `deploy:`
-block has the spec's shape, schemas/project.schema.json) and the original dataPi `config.yml`
-(read by datapi.py, which also turns its metastore into the catalog).
+block has the spec's shape, schemas/project.schema.json; its `auth:` block is every spec's
+default auth, see auth.py) and the original dataPi `config.yml` (read by datapi.py, which also
+turns its metastore into the catalog).
 Precedence, weakest first: built-in defaults, config.yml, datapic.yaml, the spec
 (deployment.py applies it).
 """
@@ -39,6 +40,9 @@ class ProjectDefaults:
     spans: Mapping[Any, Span] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     metastore: Metastore | None = None
+    # datapic.yaml's auth: block (jwt, require, limits), and where each of its keys stands.
+    auth: Mapping[str, Any] = field(default_factory=dict)
+    auth_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
 NO_DEFAULTS = ProjectDefaults()
@@ -84,6 +88,8 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
     files: list[str] = []
     diagnostics: list[Diagnostic] = []
     metastore: Metastore | None = None
+    auth: dict[str, Any] = {}
+    auth_spans: dict[str, Span] = {}
     for name, read in ((DATAPI_CONFIG, datapi_settings), (DATAPIC_CONFIG, _datapic_settings)):
         path = root / name
         if not path.is_file() or _blank(path):
@@ -97,7 +103,10 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
         if name == DATAPI_CONFIG and not has_errors(found):
             metastore, found = datapi_metastore(document)
             diagnostics += found
-        if values or (name == DATAPI_CONFIG and metastore):
+        if name == DATAPIC_CONFIG and not has_errors(found):
+            auth = document.data.get("auth", {})
+            auth_spans = {key: document.span(("auth", key)) for key in auth}
+        if values or auth or (name == DATAPI_CONFIG and metastore):
             files.append(name)
         for key, value in values.items():
             if key in ("env", "secrets"):
@@ -106,7 +115,12 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
                 settings[key] = value
         spans.update(where)
     defaults = ProjectDefaults(
-        settings=settings, spans=spans, files=tuple(files), metastore=metastore
+        settings=settings,
+        spans=spans,
+        files=tuple(files),
+        metastore=metastore,
+        auth=auth,
+        auth_spans=auth_spans,
     )
     return defaults, diagnostics
 
