@@ -22,8 +22,13 @@ from compiler.artifacts.emit import emit
 from compiler.artifacts.render import GENERATOR, render
 from compiler.spec.ir import (
     Aggregate,
+    Auth,
+    CallerLimits,
+    ClaimBinding,
+    ClaimRequirement,
     Column,
     CompiledQuery,
+    Jwt,
     Parameter,
     ParamType,
     Pod,
@@ -97,6 +102,7 @@ def _compiled(pod_json: dict) -> tuple[Pod, CompiledQuery]:
         provenance=Provenance(
             spec_path=pod_json["spec"]["path"], spec_sha256=pod_json["spec"]["sha256"]
         ),
+        auth=_auth(pod_json.get("auth")),
     )
     query = CompiledQuery(
         sql="\n".join(pod_json["sql"]),
@@ -105,6 +111,22 @@ def _compiled(pod_json: dict) -> tuple[Pod, CompiledQuery]:
         pushdown=tuple(pod_json["pushdown"]),
     )
     return pod, query
+
+
+def _auth(raw: dict | None) -> Auth | None:
+    """The IR of a pod.json's auth block (render writes it back as it was)."""
+    if raw is None:
+        return None
+    return Auth(
+        jwt=Jwt(**raw["jwt"]),
+        require=tuple(
+            ClaimRequirement(claim=tuple(r["claim"]), value=r["value"]) for r in raw["require"]
+        ),
+        bind=tuple(
+            ClaimBinding(parameter=b["parameter"], claim=tuple(b["claim"])) for b in raw["bind"]
+        ),
+        limits=CallerLimits(**raw["limits"]),
+    )
 
 
 def pod_json(
