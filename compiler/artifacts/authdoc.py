@@ -106,6 +106,26 @@ def auth_description(pod: Pod) -> str:
     return " ".join(lines)
 
 
+def who_authenticates(pod: Pod) -> str:
+    """One sentence for service.yaml and the README: which layer decides who may call."""
+    auth, public = pod.auth, pod.deployment.public
+    if auth is None:
+        if public:
+            return "Nobody authenticates callers: the pod is public and has no auth block."
+        return "Cloud Run authenticates callers (IAM: roles/run.invoker); the pod does not."
+    kind = (
+        f"ID or access tokens of {auth.jwt.issuer}"
+        if auth.jwt.secret_env is None
+        else f"HS256 tokens signed with the secret in {auth.jwt.secret_env}"
+    )
+    gate = (
+        "Cloud Run lets anyone reach it (public)"
+        if public
+        else "Cloud Run first requires roles/run.invoker (IAM)"
+    )
+    return f"The pod authenticates callers itself: {kind} (Authorization: Bearer). {gate}."
+
+
 AUTH_ERRORS = {
     "401": "No bearer token, or one the pod does not accept (signature, issuer, audience, "
     "expiry); WWW-Authenticate says which kind of failure.",

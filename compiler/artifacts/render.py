@@ -20,7 +20,7 @@ from ..assets import templates_dir
 from ..docs.model import pod_docs
 from ..docs.page import pod_page
 from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Deployment, Pod, SchemaLock
-from .authdoc import auth_document
+from .authdoc import auth_document, bound_parameters, who_authenticates
 from .lock import KEY as LOCK_KEY
 from .lock import lock_document
 from .openapi import openapi
@@ -146,6 +146,8 @@ def _template_context(pod: Pod, query: CompiledQuery) -> dict[str, Any]:
         "generator": GENERATOR,
         "source_name": ".".join((*pod.source.namespace, pod.source.table)),
         "has_list_parameters": any(p.type.is_list for p in pod.parameters),
+        "bound": bound_parameters(pod),
+        "who_authenticates": who_authenticates(pod),
         "max_list_values": MAX_LIST_VALUES,
         **_deploy_context(pod),
     }

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Callable
 
 import orjson
 
@@ -35,7 +36,14 @@ class Exchange:
         self.rows = 0
         self.bytes_sent = 0
         self.first_byte_ms: float | None = None
+        # The verified caller's token subject (never the token), for the log line.
+        self.subject: str | None = None
+        self._ends: list[Callable[[], None]] = []
         telemetry.started()
+
+    def on_end(self, action: Callable[[], None]) -> None:
+        """Run `action` when the request ends, however it ends (a caller's query count)."""
+        self._ends.append(action)
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
@@ -72,6 +80,8 @@ class Exchange:
     def end(self, status: int, outcome: str, error: str | None = None) -> None:
         """Log and count the request (called exactly once per request)."""
         declared = {p.name for p in self.config.parameters}
+        for action in self._ends:
+            action()
         self.telemetry.finished(
             RequestRecord(
                 pod=self.config.name,
@@ -90,6 +100,7 @@ class Exchange:
                 ms=self.elapsed_ms(),
                 first_byte_ms=self.first_byte_ms,
                 error=error,
+                subject=self.subject,
             )
         )
 

@@ -32,6 +32,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .answer import Page
+from .auth import Gate
+from .callers import CallerTable
 from .catalog import catalog_properties
 from .config import PodConfig, load_config
 from .errors import INTERNAL_ERROR, RETRY_AFTER_SECONDS, ConfigError, PodError, classify
@@ -97,6 +99,7 @@ def create_app(
     if catalog_factory is load_catalog:  # tests hand in catalogs of their own
         _check_catalog_configured(config.source.catalog)
     telemetry = Telemetry(config.name)
+    auth = config.auth
     get_data = _GetData(
         config,
         QueryEngine(
@@ -104,6 +107,8 @@ def create_app(
         ),
         PageTokens(token_key(_pod_json(pod_dir), os.environ.get(TOKEN_SECRET_ENV))),
         telemetry,
+        gate=Gate(auth, config.parameters, config.name) if auth else None,
+        callers=CallerTable(auth.limits, telemetry.registry) if auth else None,
     )
     # Starlette, not FastAPI: the pod validates its own arguments and serves its compiled
     # openapi.json, so FastAPI would add nothing but a tenth of a second to every cold start.
@@ -133,6 +138,7 @@ def _routes(get_data: _GetData, openapi: bytes) -> list[Route]:
             query_items(request.scope["query_string"], lists),
             request.headers.get("accept"),
             request.method == "HEAD",
+            request.headers.get("authorization"),
             limiter=request_threads,
         )
 
@@ -171,15 +177,23 @@ class _GetData:
     engine: QueryEngine
     tokens: PageTokens
     telemetry: Telemetry
+    gate: Gate | None = None  # the pod's auth block (auth.py); None: no caller is asked who
+    callers: CallerTable | None = None
 
     def answer(
-        self, path: str, query: list[tuple[str, str]], accept: str | None, head: bool = False
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        accept: str | None,
+        head: bool = False,
+        authorization: str | None = None,
     ) -> Response:
         """One request's answer (in a worker thread); every failure a PodError. `head`: the
         headers GET would send (the query runs as far as they need), without the body."""
         exchange = Exchange(self.config, self.telemetry, path)
         try:
-            asked = _read_request(self.config, self.tokens, query, accept, exchange)
+            bound = self._admit(authorization, query, exchange)
+            asked = _read_request(self.config, self.tokens, query, accept, exchange, bound)
             answer = self.engine.answer(asked.values, asked.page)
             try:
                 exchange.snapshot_id, exchange.stats = answer.snapshot_id, answer.stats
@@ -205,6 +219,21 @@ class _GetData:
         if whole is not None:
             return Response(whole, media_type=asked.format.media_type, headers=headers)
         return ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
+
+    def _admit(
+        self, authorization: str | None, query: list[tuple[str, str]], exchange: Exchange
+    ) -> dict[str, Any]:
+        """The caller's bound parameter values once its token is verified (401, 403) and it
+        is within its limits (429; its count ends with the request)."""
+        if self.gate is None:
+            return {}
+        caller = self.gate.admit(authorization)
+        exchange.subject = caller.subject
+        self.gate.authorize(caller)
+        bound = self.gate.bound_values(caller, query)
+        if self.callers is not None:
+            exchange.on_end(self.callers.enter(caller.subject))
+        return bound
 
 
 def _head(body: AnswerBody, whole: bytes | None, media_type: str, headers: dict) -> Response:
@@ -234,8 +263,11 @@ def _read_request(
     query: Sequence[tuple[str, str]],
     accept: str | None,
     exchange: Exchange,
+    bound: Mapping[str, Any] | None = None,
 ) -> _Asked:
-    """The request's parameters, format and page, or the PodError (400, 406) saying what's wrong."""
+    """The request's parameters, format and page, or the PodError (400, 406) saying what's wrong.
+    `bound`: the values the caller's token fixes; they join the values the result cache and
+    page tokens key on, so callers of different bindings never share an answer or a page."""
     reserved: dict[str, str] = {}
     parameters: list[tuple[str, str]] = []
     for name, text in query:
@@ -250,7 +282,9 @@ def _read_request(
     exchange.format = chosen.name
     limit = parse_limit(reserved.get("limit"), config.max_page_size)
     exchange.limit = limit
-    values = bind_parameters(config.parameters, parameters)
+    bound = bound or {}
+    declared = [p for p in config.parameters if p.name not in bound]
+    values = {**bind_parameters(declared, parameters), **bound}
     position = FIRST_PAGE
     if "page_token" in reserved:
         position = tokens.read(reserved["page_token"], values)

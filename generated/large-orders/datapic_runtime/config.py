@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .authspec import AuthSpec, parse_auth
 from .errors import ConfigError
 from .predicates import Predicate, parse_predicate
 from .values import LIST_TYPES, TYPES, element_type, from_json
@@ -69,6 +70,8 @@ class PodConfig:
     # `select: "*"` compiled without --check: `columns` and `read_columns` are empty, and the
     # answer is every column of the table as its schema is when the pod answers.
     all_columns: bool = False
+    # How callers are identified (bearer tokens); None: whoever reaches the pod may call it.
+    auth: AuthSpec | None = None
     description: str = field(default="", compare=False)
 
 
@@ -124,6 +127,7 @@ def _parse(raw: dict) -> PodConfig:
         max_page_size=_positive_integer(raw["max_page_size"], "max_page_size"),
         result_cache=_boolean(raw["result_cache"], "result_cache"),
         all_columns=_boolean(raw.get("all_columns", False), "all_columns"),
+        auth=parse_auth(raw.get("auth"), frozenset(names)),
     )
 
 

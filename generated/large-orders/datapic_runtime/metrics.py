@@ -64,6 +64,7 @@ class RequestRecord:
     ms: float = 0.0
     first_byte_ms: float | None = None
     error: str | None = None
+    subject: str | None = None  # the caller's token `sub` on a pod with auth
 
 
 def shown_parameters(given: Mapping[str, str], declared: set[str]) -> dict[str, str]:
@@ -89,6 +90,8 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
         first_byte_ms=None if record.first_byte_ms is None else round(record.first_byte_ms, 1),
     )
     fields["parameters"] = dict(record.parameters)
+    if record.subject is None:  # only pods with auth have callers to name
+        del fields["subject"]
     return fields
 
 

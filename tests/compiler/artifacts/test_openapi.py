@@ -4,6 +4,8 @@ documented, and agree with what the runtime serves."""
 from __future__ import annotations
 
 import dataclasses
+import pathlib
+import re
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -13,14 +15,15 @@ from factories import parameter, pod, projection
 from jsonschema import Draft202012Validator, FormatChecker
 
 from compiler.artifacts.openapi import POD_ARGUMENTS, openapi
-from compiler.spec.ir import SchemaLock
+from compiler.spec.ir import Auth, Jwt, SchemaLock
 from compiler.sql.lower import lower
 
 
-def document(max_page_size: int = 10_000) -> dict:
+def document(max_page_size: int = 10_000, auth: Auth | None = None) -> dict:
     the_pod = dataclasses.replace(
         pod(projection("a"), filters=("a = :c",), parameters=(parameter("c", "string"),)),
         max_page_size=max_page_size,
+        auth=auth,
     )
     query, problems = lower(the_pod)
     assert problems == []
@@ -51,9 +54,6 @@ def test_every_served_media_type_and_the_paging_headers_are_documented():
 
 
 def test_every_status_the_runtime_raises_is_documented():
-    import pathlib
-    import re
-
     import datapic_runtime
 
     runtime = pathlib.Path(datapic_runtime.__file__).parent
@@ -63,8 +63,19 @@ def test_every_status_the_runtime_raises_is_documented():
         for code in re.findall(r"PodError\(\s*(\d{3})", module.read_text())
     }
     assert {"400", "410", "422", "501", "502"} <= raised  # the search finds what it looks for
+    # A pod's callers are asked who they are only with an auth block (auth.py, callers.py).
+    auth = {code for name in ("auth.py", "callers.py") for code in _raised(runtime / name)}
+    assert auth == {"401", "403", "429", "503"}
     responses = document()["paths"]["/get_data"]["get"]["responses"]
-    assert raised <= set(responses)
+    assert raised - {"401", "429"} <= set(responses)
+    with_auth = document(auth=Auth(jwt=Jwt(secret_env="S")))
+    assert raised <= set(with_auth["paths"]["/get_data"]["get"]["responses"])
+
+
+def _raised(module) -> set[str]:
+    """The statuses a runtime module answers with (PodError or its helpers)."""
+    text = module.read_text()
+    return set(re.findall(r"PodError\(\s*(\d{3})", text))
 
 
 def test_the_document_is_the_same_on_every_build():

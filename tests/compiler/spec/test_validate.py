@@ -23,7 +23,7 @@ def problems(tmp_path, text: str) -> list[tuple[str, int, int, str]]:
 
 
 ALLOWED = (
-    "aggregate, depends_on, deploy, filters, freshness_seconds, group_by, having, limit, "
+    "aggregate, auth, depends_on, deploy, filters, freshness_seconds, group_by, having, limit, "
     "local_engine, "
     "long_description, max_page_size, operation_type, order_by, parameters, resource_name, "
     "result_cache, select, short_description, type"

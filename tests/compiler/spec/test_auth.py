@@ -1,0 +1,166 @@
+"""The auth block: claims paths, the IR it builds, datapic.yaml's defaults under the spec's
+own keys, and what the compiled pod's documents say of it (read back by the runtime)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datapic_runtime.config import parse_config
+from podkit import POD_SCHEMA
+
+from compiler.pipeline import compile_spec
+from compiler.spec.auth import parse_claim_path
+from compiler.spec.ir import Auth, CallerLimits, ClaimBinding, ClaimRequirement, Jwt
+
+SPEC = """\
+resource_name: my-orders
+depends_on: [{namespace: sales, table: orders}]
+select: [order_id, region]
+filters: [region = :region, order_id > :after]
+parameters:
+  - {name: region, type: string}
+  - {name: after, type: integer, default: 0}
+order_by: [order_id]
+deploy: false
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("claims.region", ("region",)),
+        ("claims.a.b", ("a", "b")),
+        ('claims["https://example.com/region"]', ("https://example.com/region",)),
+        ("claims['x y'].z", ("x y", "z")),
+        (' claims [ "a" ] ', None),
+        ("claims", None),
+        ("claims.", None),
+        ("claims.a..b", None),
+        ("claims.1a", None),
+        ('claims[""]', None),
+        ("token.region", None),
+        ("claims.region; drop", None),
+    ],
+)
+def test_claims_paths(text, keys):
+    assert parse_claim_path(text) == keys
+
+
+def compiled(tmp_path, auth: str, project: str | None = None):
+    if project is not None:
+        (tmp_path / "datapic.yaml").write_text(project)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC + auth)
+    return compile_spec(spec)
+
+
+def test_the_issue_s_block_builds_its_ir(tmp_path):
+    result = compiled(
+        tmp_path,
+        """\
+auth:
+  jwt:
+    issuer: https://login.example.com/
+    audience: orders-api
+  require:
+    scope: orders:read
+  bind:
+    region: claims.region
+""",
+    )
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.pod.auth == Auth(
+        jwt=Jwt(issuer="https://login.example.com/", audience="orders-api"),
+        require=(ClaimRequirement(claim=("scope",), value="orders:read"),),
+        bind=(ClaimBinding(parameter="region", claim=("region",)),),
+        limits=CallerLimits(requests_per_minute=600, concurrent_queries=8),
+    )
+
+
+def test_datapic_yaml_gives_defaults_the_spec_overrides_key_by_key(tmp_path):
+    project = """\
+auth:
+  jwt: {issuer: "https://accounts.google.com", audience: project-aud}
+  require: {hd: example.com}
+  limits: {requests_per_minute: 60, concurrent_queries: 2}
+"""
+    result = compiled(
+        tmp_path,
+        "auth:\n  require: {email_verified: true}\n  bind: {region: claims.region}\n",
+        project,
+    )
+    assert result.ok, [d.message for d in result.diagnostics]
+    auth = result.pod.auth
+    assert auth.jwt == Jwt(issuer="https://accounts.google.com", audience="project-aud")
+    assert auth.require == (ClaimRequirement(claim=("email_verified",), value=True),)
+    assert auth.limits == CallerLimits(requests_per_minute=60, concurrent_queries=2)
+    assert compiled(tmp_path, "auth: false\n", project).pod.auth is None
+    assert compiled(tmp_path, "", project).pod.auth.bind == ()
+
+
+def test_a_bad_default_in_datapic_yaml_is_reported_at_its_line(tmp_path):
+    result = compiled(
+        tmp_path, "", "auth:\n  jwt: {issuer: http://login.example.com, audience: a}\n"
+    )
+    [problem] = result.diagnostics
+    assert (problem.code.value, problem.span.line) == ("DP0702", 2)
+    assert problem.span.file.endswith("datapic.yaml")
+
+
+def test_a_loopback_issuer_may_be_plain_http(tmp_path):
+    auth = 'auth:\n  jwt: {issuer: "http://127.0.0.1:8080", audience: a}\n'
+    assert compiled(tmp_path, auth).ok
+
+
+def test_pod_json_carries_the_block_the_runtime_reads_back(tmp_path):
+    result = compiled(
+        tmp_path,
+        """\
+auth:
+  jwt: {secret_env: ORDERS_JWT_SECRET}
+  require: {'https://example.com/roles': reader}
+  bind: {region: 'claims["https://example.com/region"]'}
+  limits: {requests_per_minute: 0}
+""",
+    )
+    assert result.ok, [d.message for d in result.diagnostics]
+    document = json.loads(result.files["pod.json"])
+    POD_SCHEMA.validate(document)
+    assert document["auth"] == {
+        "jwt": {"secret_env": "ORDERS_JWT_SECRET"},
+        "require": [{"claim": ["https://example.com/roles"], "value": "reader"}],
+        "bind": [{"parameter": "region", "claim": ["https://example.com/region"]}],
+        "limits": {"requests_per_minute": 0, "concurrent_queries": 8},
+    }
+    auth = parse_config(document).auth
+    assert auth.bound == {"region"}
+    assert auth.bind[0].path == ("https://example.com/region",)
+    assert auth.limits.concurrent_queries == 8
+
+
+def test_openapi_declares_the_scheme_and_bound_parameters(tmp_path):
+    hs = compiled(tmp_path, "auth:\n  jwt: {secret_env: S}\n  bind: {region: claims.org.region}\n")
+    document = json.loads(hs.files["openapi.json"])
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    operation = document["paths"]["/get_data"]["get"]
+    assert operation["security"] == [{"bearer": []}]
+    names = [p.get("name") for p in operation["parameters"]]
+    assert "region" not in names and "after" in names
+    assert operation["x-datapic-bound-parameters"] == {"region": "claims.org.region"}
+    assert "claims.org.region" in operation["description"]
+    assert "region" not in operation["responses"]["200"]["links"]["next"]["parameters"]
+    assert {"401", "403", "429"} <= set(operation["responses"])
+    oidc = compiled(tmp_path, "auth:\n  jwt: {issuer: 'https://login.example.com/', audience: a}\n")
+    scheme = json.loads(oidc.files["openapi.json"])["components"]["securitySchemes"]["bearer"]
+    assert (
+        scheme["openIdConnectUrl"] == "https://login.example.com/.well-known/openid-configuration"
+    )
+
+
+def test_a_pod_without_auth_keeps_its_documents_as_they_were(tmp_path):
+    result = compiled(tmp_path, "")
+    assert "auth" not in json.loads(result.files["pod.json"])
+    document = json.loads(result.files["openapi.json"])
+    assert "securitySchemes" not in document["components"]
+    assert "security" not in document["paths"]["/get_data"]["get"]
