@@ -17,6 +17,7 @@ import time
 import jwt
 import pytest
 from datapic_runtime.auth import LEEWAY_SECONDS, Gate, KeySet, Verifier, path_text
+from datapic_runtime.auth import _fetch_json as fetch_json
 from datapic_runtime.authspec import AuthSpec, Binding, JwtSpec, Requirement
 from datapic_runtime.config import ParameterSpec
 from datapic_runtime.errors import ConfigError, PodError
@@ -262,3 +263,27 @@ def test_claim_paths_read_as_the_spec_writes_them():
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_a_down_issuer_is_asked_again_only_after_a_rest_and_known_keys_still_verify(issuer):
+    now, calls = [0.0], []
+
+    def fetch(url: str):
+        calls.append(url)
+        return fetch_json(url)
+
+    keys = KeySet(issuer.url, fetch=fetch, clock=lambda: now[0], refetch_seconds=0)
+    verifier = Verifier(JwtSpec(issuer=issuer.url, audience=AUDIENCE), "pod", keys)
+    token = issuer.token()
+    assert verifier.claims(token)["sub"] == "alice"
+    issuer.close()  # the issuer goes down
+    fetched = len(calls)
+    refused(verifier, issuer.token(key=new_key()))  # an unknown kid: one failed fetch
+    assert len(calls) == fetched + 1
+    for _ in range(5):  # while it rests, no request waits for the issuer's timeouts
+        refused(verifier, issuer.token(key=new_key()))
+        assert verifier.claims(token)["sub"] == "alice"  # the known key still verifies
+    assert len(calls) == fetched + 1
+    now[0] += 10
+    refused(verifier, issuer.token(key=new_key()))
+    assert len(calls) == fetched + 2

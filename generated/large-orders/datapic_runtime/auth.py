@@ -42,6 +42,7 @@ _DEFAULT_REFETCH_SECONDS = 60.0
 # Keys are fetched again after this long even when every token's key id is known.
 KEYS_TTL_SECONDS = 3600.0
 _FETCH_TIMEOUT = (3.0, 5.0)
+_FAILURE_REST = 2.0
 _MAX_DOCUMENT_BYTES = 1 << 20
 # A longer Authorization header is no token this pod verifies.
 _MAX_TOKEN_BYTES = 16 * 1024
@@ -124,6 +125,9 @@ class KeySet:
         self._keys: dict[str | None, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
         self._fetched_at: float | None = None
         self._refetched_at: float | None = None
+        # After a failed fetch the issuer is left alone for a while: requests neither wait for
+        # its timeouts one after another nor hammer it while it is down.
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
 
     def key(self, kid: str | None, realm: str) -> tuple[Mapping[str, Any], tuple[str, ...]]:
@@ -131,8 +135,15 @@ class KeySet:
         with self._lock:
             now = self._clock()
             stale = self._fetched_at is None or now - self._fetched_at >= KEYS_TTL_SECONDS
-            if stale or (kid not in self._keys and self._may_refetch(now)):
-                self._refresh(now, realm)
+            resting = self._failed_at is not None and now - self._failed_at < _FAILURE_REST
+            if not resting and (stale or (kid not in self._keys and self._may_refetch(now))):
+                self._refresh(now)
+            if self._fetched_at is None:
+                raise PodError(
+                    503,
+                    "the token issuer cannot be reached; retry later",
+                    {"Retry-After": RETRY_AFTER_SECONDS},
+                )
             found = self._keys.get(kid)
             if found is None and kid is None and len(self._keys) == 1:
                 found = next(iter(self._keys.values()))
@@ -147,18 +158,13 @@ class KeySet:
         self._refetched_at = now
         return True
 
-    def _refresh(self, now: float, realm: str) -> None:
+    def _refresh(self, now: float) -> None:
+        """Fetch the keys; on failure keep the ones known (tokens they sign still verify)."""
         try:
-            self._keys = self._load()
-            self._fetched_at = now
+            self._keys, self._fetched_at, self._failed_at = self._load(), now, None
         except Exception as exc:  # noqa: BLE001 - any failure of the issuer is the same to callers
             log.warning("keys of issuer %s not fetched (%s)", self.issuer, type(exc).__name__)
-            if self._fetched_at is None:
-                raise PodError(
-                    503,
-                    "the token issuer cannot be reached; retry later",
-                    {"Retry-After": RETRY_AFTER_SECONDS},
-                ) from None
+            self._failed_at = now
 
     def _load(self) -> dict[str | None, tuple[Mapping[str, Any], tuple[str, ...]]]:
         base = self.issuer.rstrip("/")
@@ -166,7 +172,7 @@ class KeySet:
         if discovery.get("issuer", "").rstrip("/") != base:
             raise ValueError("the discovery document names another issuer")
         jwks_uri = discovery["jwks_uri"]
-        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", base)):
+        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", f"{base}/")):
             raise ValueError("jwks_uri is neither https nor under the issuer")
         keys: dict[str | None, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
         for jwk in self._fetch(jwks_uri).get("keys", []):
@@ -230,7 +236,7 @@ class Verifier:
             raise _invalid(self.realm, "the bearer token has expired") from None
         except jwt.PyJWTError:
             raise _invalid(self.realm) from None
-        if spec.issuer is not None and not _same_issuer(claims.get("iss"), spec.issuer):
+        if spec.issuer is not None and not same_issuer(claims.get("iss"), spec.issuer):
             raise _invalid(self.realm)
         return claims
 
@@ -242,7 +248,17 @@ def _public_key(jwk: Mapping[str, Any], alg: str, realm: str) -> Any:
         raise _invalid(realm) from None
 
 
-def _same_issuer(claimed: Any, issuer: str) -> bool:
+def same_issuer(claimed: Any, issuer: str) -> bool:
+    """Whether a token's `iss` names the configured issuer (a trailing slash aside; Google's
+    ID tokens may say `accounts.google.com` without the scheme).
+
+    >>> same_issuer("accounts.google.com", "https://accounts.google.com")
+    True
+    >>> same_issuer("https://login.example.com", "https://login.example.com/")
+    True
+    >>> same_issuer("login.example.com", "https://login.example.com")
+    False
+    """
     if not isinstance(claimed, str):
         return False
     if issuer.rstrip("/") == _GOOGLE and claimed == "accounts.google.com":
