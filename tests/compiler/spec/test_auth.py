@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from datapic_runtime.config import parse_config
 from podkit import POD_SCHEMA
 
@@ -164,3 +165,39 @@ def test_a_pod_without_auth_keeps_its_documents_as_they_were(tmp_path):
     document = json.loads(result.files["openapi.json"])
     assert "securitySchemes" not in document["components"]
     assert "security" not in document["paths"]["/get_data"]["get"]
+
+
+def test_a_public_pod_with_auth_mounts_its_secret_and_says_who_authenticates(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        SPEC.replace("deploy: false\n", "")
+        + """\
+auth:
+  jwt: {secret_env: ORDERS_JWT_SECRET}
+deploy:
+  public: true
+  env: {PYICEBERG_CATALOG__DEFAULT__URI: https://polaris.example.com/api/catalog}
+  secrets: {ORDERS_JWT_SECRET: orders-jwt-secret:3}
+"""
+    )
+    result = compile_spec(spec)
+    assert result.ok and result.diagnostics == (), [d.message for d in result.diagnostics]
+    service = yaml.safe_load(result.files["service.yaml"])
+    assert service["metadata"]["annotations"]["run.googleapis.com/invoker-iam-disabled"] == "true"
+    [container] = service["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["ORDERS_JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "orders-jwt-secret",
+        "key": "3",
+    }
+    text = result.files["service.yaml"].decode()
+    assert (
+        "The pod authenticates callers itself: HS256 tokens signed with the secret in "
+        "ORDERS_JWT_SECRET" in text
+    )
+    assert "Cloud Run lets anyone reach it (public)" in result.files["README.md"].decode()
+    # Without auth, the same public pod is a warning (DP0707).
+    spec.write_text(
+        spec.read_text().split("auth:")[0] + "deploy:" + spec.read_text().split("deploy:")[1]
+    )
+    assert [d.code.value for d in compile_spec(spec).diagnostics] == ["DP0707"]
