@@ -71,7 +71,8 @@ def pod_docs(pod: Mapping[str, Any], openapi: Mapping[str, Any]) -> PodDocs:
         operation=pod["operation"],
         table=".".join((*source["namespace"], source["table"])),
         spec_path=pod["spec"]["path"],
-        parameters=tuple(_parameter(p) for p in pod["parameters"]),
+        # A parameter a token's claim fixes (auth.bind) is no query argument: not in the form.
+        parameters=tuple(_parameter(p) for p in pod["parameters"] if p["name"] not in _bound(pod)),
         columns=tuple(
             ColumnDoc(name=name, type=kind)
             for name, kind in zip(pod["columns"], column_types(pod, openapi), strict=True)
@@ -79,6 +80,11 @@ def pod_docs(pod: Mapping[str, Any], openapi: Mapping[str, Any]) -> PodDocs:
         depends_on=tuple(sorted(_upstreams(pod))),
         max_page_size=pod["max_page_size"],
     )
+
+
+def _bound(pod: Mapping[str, Any]) -> set[str]:
+    """The parameters the caller's token fixes (pod.json's auth.bind)."""
+    return {b["parameter"] for b in pod.get("auth", {}).get("bind", [])}
 
 
 def column_types(pod: Mapping[str, Any], openapi: Mapping[str, Any]) -> list[str]:

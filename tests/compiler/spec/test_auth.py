@@ -201,3 +201,9 @@ deploy:
         spec.read_text().split("auth:")[0] + "deploy:" + spec.read_text().split("deploy:")[1]
     )
     assert [d.code.value for d in compile_spec(spec).diagnostics] == ["DP0707"]
+
+
+def test_the_docs_page_offers_no_input_for_a_bound_parameter(tmp_path):
+    result = compiled(tmp_path, "auth:\n  jwt: {secret_env: S}\n  bind: {region: claims.region}\n")
+    page = result.files["docs/index.html"].decode()
+    assert 'name="after"' in page and 'name="region"' not in page
