@@ -24,7 +24,11 @@ from datapic_runtime.errors import ConfigError, PodError
 from oidckit import AUDIENCE, hs256, new_key, running_issuer, unsigned
 
 SECRET = "s" * 40
-NOW = int(time.time())
+
+
+def now() -> int:
+    """The clock as tokens write it (at the test's own time: the module loads long before)."""
+    return int(time.time())
 
 
 @pytest.fixture
@@ -62,9 +66,9 @@ def test_an_ec_issuer_signs_es256_tokens_the_pod_accepts():
 @pytest.mark.parametrize(
     "claims",
     [
-        {"exp": NOW - LEEWAY_SECONDS - 5},  # expired beyond the leeway
-        {"nbf": NOW + LEEWAY_SECONDS + 60},  # not yet valid
-        {"iat": NOW + LEEWAY_SECONDS + 60},  # issued in the future
+        {"exp": -LEEWAY_SECONDS - 5},  # expired beyond the leeway (seconds from now)
+        {"nbf": LEEWAY_SECONDS + 60},  # not yet valid
+        {"iat": LEEWAY_SECONDS + 60},  # issued in the future
         {"aud": "another-api"},
         {"aud": None},
         {"iss": "https://evil.example.com"},
@@ -74,18 +78,20 @@ def test_an_ec_issuer_signs_es256_tokens_the_pod_accepts():
     ids=["expired", "nbf", "iat", "audience", "no-aud", "issuer", "no-iss", "no-exp"],
 )
 def test_tokens_outside_their_claims_are_refused(issuer, claims):
+    timed = {"exp", "nbf", "iat"}
+    claims = {k: now() + v if k in timed and v is not None else v for k, v in claims.items()}
     refused(oidc(issuer), issuer.token(**claims))
 
 
 def test_a_token_expired_within_the_leeway_is_still_accepted(issuer):
-    assert oidc(issuer).claims(issuer.token(exp=NOW - 5))["sub"] == "alice"
+    assert oidc(issuer).claims(issuer.token(exp=now() - 5))["sub"] == "alice"
 
 
 def test_alg_none_and_hs256_signed_with_the_public_key_are_refused(issuer):
     verifier = oidc(issuer)
     refused(verifier, unsigned(iss=issuer.url, aud=AUDIENCE))
     # HS/RS confusion: the public key's PEM as an HMAC secret, with the real kid.
-    payload = {"iss": issuer.url, "aud": AUDIENCE, "sub": "mallory", "exp": NOW + 600}
+    payload = {"iss": issuer.url, "aud": AUDIENCE, "sub": "mallory", "exp": now() + 600}
     header = {"kid": issuer.key.kid, "alg": "HS256"}
     segments = [_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode())]
     signing = ".".join(segments).encode()
@@ -136,9 +142,9 @@ def test_hs256_with_the_secret_from_the_environment(monkeypatch):
     verifier = Verifier(JwtSpec(secret_env="ORDERS_JWT_SECRET"), "pod")
     assert verifier.claims(hs256(SECRET, region="EMEA"))["region"] == "EMEA"
     refused(verifier, hs256("t" * 40))
-    refused(verifier, hs256(SECRET, exp=NOW - 3600))
+    refused(verifier, hs256(SECRET, exp=now() - 3600))
     key = new_key()  # an RS256 token on an HS256 pod
-    refused(verifier, jwt.encode({"sub": "x", "exp": NOW + 60}, key.private, algorithm="RS256"))
+    refused(verifier, jwt.encode({"sub": "x", "exp": now() + 60}, key.private, algorithm="RS256"))
 
 
 def test_hs256_checks_the_audience_when_the_spec_names_one(monkeypatch):
