@@ -58,6 +58,11 @@ _EC = {"P-256": ("ES256",), "P-384": ("ES384",), "P-521": ("ES512",)}
 _OKP = ("EdDSA",)
 
 
+# A verifying key of the issuer (a `cryptography` public key, built once per fetch) and the
+# algorithms it may verify.
+_Key = tuple[Any, tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """A verified caller: the token's `sub` ('' when it has none) and all its claims."""
@@ -122,7 +127,7 @@ class KeySet:
         if refetch_seconds is None:
             refetch_seconds = float(os.environ.get(REFETCH_ENV, _DEFAULT_REFETCH_SECONDS))
         self._refetch_seconds = refetch_seconds
-        self._keys: dict[str | None, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
+        self._keys: dict[str | None, _Key] = {}
         self._fetched_at: float | None = None
         self._refetched_at: float | None = None
         # After a failed fetch the issuer is left alone for a while: requests neither wait for
@@ -130,7 +135,7 @@ class KeySet:
         self._failed_at: float | None = None
         self._lock = threading.Lock()
 
-    def key(self, kid: str | None, realm: str) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+    def key(self, kid: str | None, realm: str) -> _Key:
         """The JWK with this key id and its algorithms; 401 if the issuer has none such."""
         with self._lock:
             now = self._clock()
@@ -166,7 +171,7 @@ class KeySet:
             log.warning("keys of issuer %s not fetched (%s)", self.issuer, type(exc).__name__)
             self._failed_at = now
 
-    def _load(self) -> dict[str | None, tuple[Mapping[str, Any], tuple[str, ...]]]:
+    def _load(self) -> dict[str | None, _Key]:
         base = self.issuer.rstrip("/")
         discovery = self._fetch(f"{base}/.well-known/openid-configuration")
         if discovery.get("issuer", "").rstrip("/") != base:
@@ -174,12 +179,15 @@ class KeySet:
         jwks_uri = discovery["jwks_uri"]
         if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", f"{base}/")):
             raise ValueError("jwks_uri is neither https nor under the issuer")
-        keys: dict[str | None, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
+        keys: dict[str | None, _Key] = {}
         for jwk in self._fetch(jwks_uri).get("keys", []):
             usable = isinstance(jwk, dict) and jwk.get("use", "sig") == "sig"
             algorithms = _algorithms(jwk) if usable else ()
             if algorithms:
-                keys[jwk.get("kid")] = (jwk, algorithms)
+                try:
+                    keys[jwk.get("kid")] = (jwt.PyJWK(jwk, algorithm=algorithms[0]).key, algorithms)
+                except jwt.PyJWTError:  # a key this PyJWT cannot read verifies nothing
+                    continue
         return keys
 
 
@@ -210,9 +218,7 @@ class Verifier:
             allowed: Sequence[str] = ("HS256",)
         else:
             kid = header.get("kid")
-            jwk, allowed = self._keys.key(kid if isinstance(kid, str) else None, self.realm)
-            if alg in allowed:
-                key = _public_key(jwk, alg, self.realm)
+            key, allowed = self._keys.key(kid if isinstance(kid, str) else None, self.realm)
         if alg not in allowed:
             raise _invalid(self.realm)
         return self._decode(token, key, alg)
@@ -239,13 +245,6 @@ class Verifier:
         if spec.issuer is not None and not same_issuer(claims.get("iss"), spec.issuer):
             raise _invalid(self.realm)
         return claims
-
-
-def _public_key(jwk: Mapping[str, Any], alg: str, realm: str) -> Any:
-    try:
-        return jwt.PyJWK(dict(jwk), algorithm=alg).key
-    except jwt.PyJWTError:
-        raise _invalid(realm) from None
 
 
 def same_issuer(claimed: Any, issuer: str) -> bool:
