@@ -8,6 +8,7 @@ service (DP0004)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from .spec.build import build
 from .spec.ir import Column, CompiledQuery, Pod, Projection, SchemaLock
 from .spec.load import Document, display_path, load, shown_text
 from .spec.project import ProjectDefaults, project_defaults, project_root
+from .spec.upstream import Project, resolve_upstream
 from .spec.validate import invalid_paths, validate
 from .sql.lower import clock_safe_cache, lower
 
@@ -49,10 +51,14 @@ class Result:
 
 
 def compile_spec(
-    spec: Path, lookup: SchemaLookup | None = None, output: Path | None = None
+    spec: Path,
+    lookup: SchemaLookup | None = None,
+    output: Path | None = None,
+    project: Project | None = None,
 ) -> Result:
     """Run every stage on one spec file; with `lookup`, check it against its table first.
-    Without, the schema lock of the pod already in `output` is kept if still true.
+    Without, the schema lock of the pod already in `output` is kept if still true. A pod
+    reading another pod finds it in `project` (by default: the pods in `output`).
 
     A stage's errors do not stop the next one: each goes on with what is valid, so one run
     reports every independent problem. Only the catalog check and rendering need a clean spec.
@@ -69,6 +75,8 @@ def compile_spec(
     defaults, found = project_defaults(spec)
     diagnostics += found
     pod, found = build(document, provenance_path(spec), defaults, invalid_paths(document))
+    diagnostics += found
+    pod, found = resolve_upstream(pod, project or Project(output=output))
     diagnostics += found
     query, found = lower(pod)
     diagnostics += found
@@ -105,6 +113,8 @@ def _checked(
     and its query with `select: "*"` resolved to the table's columns, and its schema lock."""
     from .check.checker import check
 
+    if pod.upstream is not None:
+        return _checked_upstream(pod, query, document, check)
     where = {key: document.span(("depends_on", 0, key)) for key in ("namespace", "table")}
     schema, found = lookup.schema(pod.source, defaults.metastore, where)
     if schema is not None and isinstance(pod.query, Projection) and pod.query.all_columns:
@@ -117,6 +127,27 @@ def _checked(
         refused = lookup.unsupported(pod.source, query.read_columns, defaults.metastore, where)
         found = [*refused, *check(pod, schema, document.text)]
     lock = None if has_errors(found) else lookup.lock(pod, query, schema)
+    return pod, query, lock, found
+
+
+def _checked_upstream(
+    pod: Pod, query: CompiledQuery, document: Document, check
+) -> tuple[Pod, CompiledQuery | None, SchemaLock | None, list[Diagnostic]]:
+    """`--check` of a pod reading another pod: against the upstream's answer as its schema lock
+    types it (no catalog is asked; the upstream was checked against its table)."""
+    from .check.lock import schema_lock
+    from .check.upstream import upstream_schema
+
+    upstream = pod.upstream
+    if len(upstream.column_types) < len(upstream.columns):
+        message = (
+            f"upstream pod '{upstream.resource}' has no schema lock to check against; "
+            "compile it with --check too (before or together with this one)"
+        )
+        return pod, query, None, [error(Code.UPSTREAM_NOT_LOCKED, message, upstream.span)]
+    schema = upstream_schema(upstream.column_types)
+    found = check(pod, schema, document.text)
+    lock = None if has_errors(found) else schema_lock(pod, query, schema)
     return pod, query, lock, found
 
 
@@ -137,8 +168,55 @@ def compile_specs(
     specs: list[Path], lookup: SchemaLookup | None = None, output: Path | None = None
 ) -> list[Result]:
     """Compile each spec (into `output`, whose pods' locks are kept where they still hold); a
-    pod whose name another pod already took fails (DP0004)."""
-    return _with_unique_names([compile_spec(spec, lookup, output) for spec in specs])
+    pod whose name another pod already took fails (DP0004). Pods that read other pods of the
+    run are compiled after them; the results come in the order of `specs`."""
+    reads = _reads(specs)
+    project = Project(reads={name: up for name, up in reads.values() if name}, output=output)
+    results: dict[int, Result] = {}
+    for index in _upstreams_first(reads):
+        result = compile_spec(specs[index], lookup, output, project)
+        if result.ok:
+            project.compiled.setdefault(result.pod.name, json.loads(result.files["pod.json"]))
+        results[index] = result
+    return _with_unique_names([results[index] for index in range(len(specs))])
+
+
+def _reads(specs: list[Path]) -> dict[int, tuple[str | None, str | None]]:
+    """Each spec's resource_name and the pod it reads (None for a table), as far as it loads."""
+    found = {}
+    for index, spec in enumerate(specs):
+        document, _ = load(spec, display_path(spec))
+        data = document.data if document is not None else {}
+        name = data.get("resource_name") if isinstance(data, dict) else None
+        items = data.get("depends_on") if isinstance(data, dict) else None
+        first = items[0] if isinstance(items, list) and items else None
+        upstream = first.get("resource") if isinstance(first, dict) else None
+        found[index] = (
+            name if isinstance(name, str) else None,
+            upstream if isinstance(upstream, str) else None,
+        )
+    return found
+
+
+def _upstreams_first(reads: dict[int, tuple[str | None, str | None]]) -> list[int]:
+    """The specs' indexes, each pod after the pod it reads when that is in the run (a cycle
+    keeps the given order: its pods fail with DP0602 anyway)."""
+    index_of = {name: index for index, (name, _) in reversed(reads.items()) if name}
+    order: list[int] = []
+    visiting: set[int] = set()
+
+    def visit(index: int) -> None:
+        if index in order or index in visiting:
+            return
+        visiting.add(index)
+        upstream = reads[index][1]
+        if upstream in index_of:
+            visit(index_of[upstream])
+        order.append(index)
+
+    for index in reads:
+        visit(index)
+    return order
 
 
 def _with_unique_names(results: list[Result]) -> list[Result]:

@@ -121,10 +121,22 @@ def pod_document(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None)
         **({"all_columns": True} if query.all_columns else {}),
         # Only in pods with auth: the others' pod.json stays as it was.
         **({"auth": auth_document(pod.auth)} if pod.auth is not None else {}),
+        # Only in pods that read another pod (then `source` is that pod's table, for the record).
+        **({"upstream": _upstream_document(pod)} if pod.upstream is not None else {}),
     }
     if lock is not None:
         document[LOCK_KEY] = lock_document(lock)
     return document
+
+
+def _upstream_document(pod: Pod) -> dict[str, Any]:
+    """pod.json's `upstream`: the pod read, where its URL comes from, what is passed to it."""
+    upstream = pod.upstream
+    return {
+        "resource": upstream.resource,
+        "env": upstream.env,
+        "parameters": list(upstream.parameters),
+    }
 
 
 def header(pod: Pod, comment: str = "#") -> str:

@@ -142,6 +142,10 @@ def query_text(value: Any) -> str:
 
 
 def _upstreams(pod: Mapping[str, Any]) -> list[str]:
-    """The pods this one reads: pod.json's `depends_on` entries naming a `resource` (dataPi's
-    form, not compiled yet: the page lists them once pod.json carries them)."""
-    return [item["resource"] for item in pod.get("depends_on", []) if "resource" in item]
+    """The pods this one reads: pod.json's `upstream` (a spec's `depends_on: - resource:`), and
+    `depends_on` entries naming a `resource` in a pod.json written by hand."""
+    found = [item["resource"] for item in pod.get("depends_on", []) if "resource" in item]
+    upstream = pod.get("upstream")
+    if isinstance(upstream, Mapping) and isinstance(upstream.get("resource"), str):
+        found.append(upstream["resource"])
+    return found

@@ -38,6 +38,8 @@ def _no_catalog_for_deployment(pod: Pod, document: Document) -> list[Diagnostic]
     the image has none.
     """
     deployment = pod.deployment
+    if pod.upstream is not None:
+        return []  # it reads another pod's answer, never a catalog
     prefix = catalog_prefix(pod.source.catalog)
     names = [name for name, _ in deployment.env] + [s.env for s in deployment.secrets]
     if not deployment.enabled or any(name.upper().startswith(prefix) for name in names):

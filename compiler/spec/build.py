@@ -35,6 +35,7 @@ from .ir import (
     Provenance,
     Reduction,
     Source,
+    Upstream,
 )
 from .legacy import legacy_aggregate, split_names
 from .load import MAX_SPEC_BYTES, Document, JsonPath
@@ -66,6 +67,8 @@ class _Builder:
         self.unchecked: set[str] = set()
         # Whether an output column was left out: order_by cannot tell a wrong name then.
         self.partial = False
+        # The pod this one reads (`depends_on: - resource:`), if any: see source().
+        self.upstream: Upstream | None = None
 
     def broken(self, *path: str | int) -> bool:
         """Whether the schema reported the value at `path`, or a value holding it."""
@@ -122,6 +125,7 @@ class _Builder:
             auth=self.auth(parameters, deployment),
             span=self.doc.span(("resource_name",)),
             unchecked_parameters=frozenset(self.unchecked),
+            upstream=self.upstream,
         )
 
     def operation(self) -> str:
@@ -151,22 +155,19 @@ class _Builder:
         if self.broken("depends_on") or "depends_on" not in self.data:
             return None
         items = self.data["depends_on"]
-        for index, item in enumerate(items):
-            if not self.touched("depends_on", index) and "resource" in item:
-                self.fail(
-                    Code.NOT_SUPPORTED,
-                    f"reading another pod (depends_on resource '{item['resource']}') "
-                    "is not supported yet; depend on a table",
-                    ("depends_on", index),
-                )
         if len(items) > 1:
             self.fail(
                 Code.NOT_SUPPORTED,
-                f"a pod reads exactly one table for now; depends_on lists {len(items)}",
+                f"a pod reads exactly one table or pod for now; depends_on lists {len(items)}",
                 ("depends_on", 1),
             )
         first = items[0]
-        if self.touched("depends_on", 0) or "resource" in first:
+        if self.touched("depends_on", 0):
+            return None
+        if "resource" in first:
+            # Resolved against the upstream's pod.json before lowering (upstream.py).
+            span = self.doc.span(("depends_on", 0, "resource"))
+            self.upstream = Upstream(resource=first["resource"], span=span)
             return None
         return Source(
             catalog=first.get("catalog", DEFAULT_CATALOG),

@@ -102,6 +102,24 @@ class Source(Located):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Upstream(Located):
+    """Another pod of the project this pod reads (`depends_on: - resource: NAME`), its answer
+    standing where a table would; the span is the `resource:` value's.
+
+    As built only `resource` is known; resolving it against the upstream's pod.json
+    (compiler/spec/upstream.py) fills in the rest: the variable its URL comes from, the
+    parameters passed through (those both pods declare) and its answer's columns with their
+    types (Iceberg names, from its schema lock; empty when it has none).
+    """
+
+    resource: str
+    env: str = ""
+    parameters: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    column_types: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Column(Located):
     """An output of select or group_by: a table column, or a computed one (`name: expression`).
 
@@ -290,6 +308,9 @@ class Pod:
     # Parameters whose declaration has errors (only in a spec that fails): lowering does not
     # judge their uses again, neither as undeclared nor by a type it does not know.
     unchecked_parameters: frozenset[str] = field(default=frozenset(), compare=False)
+    # The pod it reads instead of a table (`source` is then the upstream's own source, for
+    # the record: the table the answer comes from in the end).
+    upstream: Upstream | None = None
 
     @property
     def operation(self) -> Operation:

@@ -54,6 +54,16 @@ class SourceSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UpstreamSpec:
+    """The pod a pod reads instead of a table: its name, the variable holding its URL, and the
+    parameters passed through to it."""
+
+    resource: str
+    env: str
+    parameters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PodConfig:
     """Everything the runtime needs from the compiled pod."""
 
@@ -72,6 +82,8 @@ class PodConfig:
     all_columns: bool = False
     # How callers are identified (bearer tokens); None: whoever reaches the pod may call it.
     auth: AuthSpec | None = None
+    # Set when the pod reads another pod's answer (`source` is then only for the record).
+    upstream: UpstreamSpec | None = None
     description: str = field(default="", compare=False)
 
 
@@ -128,7 +140,17 @@ def _parse(raw: dict) -> PodConfig:
         result_cache=_boolean(raw["result_cache"], "result_cache"),
         all_columns=_boolean(raw.get("all_columns", False), "all_columns"),
         auth=parse_auth(raw.get("auth"), frozenset(names)),
+        upstream=_upstream(raw.get("upstream"), set(names)),
     )
+
+
+def _upstream(raw: Any, declared: set[str]) -> UpstreamSpec | None:
+    if raw is None:
+        return None
+    passed = tuple(_text(name) for name in raw["parameters"])
+    if not declared.issuperset(passed):
+        raise ConfigError("pod.json: upstream.parameters: names a parameter not declared")
+    return UpstreamSpec(resource=_text(raw["resource"]), env=_text(raw["env"]), parameters=passed)
 
 
 def _parameter(raw: dict, where: str) -> ParameterSpec:

@@ -36,7 +36,9 @@ from .auth import Gate
 from .callers import CallerTable
 from .catalog import catalog_properties
 from .config import PodConfig, load_config
+from .downstream import DownstreamEngine, check_upstream_configured
 from .errors import INTERNAL_ERROR, RETRY_AFTER_SECONDS, ConfigError, PodError, classify
+from .etag import entity_tag, none_match, pod_fingerprint
 from .formats import Format, choose_format
 from .metrics import METRICS_MEDIA_TYPE, Outcome, Telemetry
 from .paging import (
@@ -96,19 +98,24 @@ def create_app(
     config = load_config(pod_dir)
     _check_reserved(config)
     openapi = _openapi_document(pod_dir)
-    if catalog_factory is load_catalog:  # tests hand in catalogs of their own
-        _check_catalog_configured(config.source.catalog)
     telemetry = Telemetry(config.name)
     auth = config.auth
+    if config.upstream is not None:  # it reads another pod's answer, not a table
+        engine = DownstreamEngine(config, check_upstream_configured(config.upstream), clock=clock)
+    else:
+        if catalog_factory is load_catalog:  # tests hand in catalogs of their own
+            _check_catalog_configured(config.source.catalog)
+        engine = QueryEngine(
+            config, catalog_factory, clock=clock, on_catalog_load=telemetry.catalog_loads.inc
+        )
     get_data = _GetData(
         config,
-        QueryEngine(
-            config, catalog_factory, clock=clock, on_catalog_load=telemetry.catalog_loads.inc
-        ),
+        engine,
         PageTokens(token_key(_pod_json(pod_dir), os.environ.get(TOKEN_SECRET_ENV))),
         telemetry,
         gate=Gate(auth, config.parameters, config.name) if auth else None,
         callers=CallerTable(auth.limits, telemetry.registry) if auth else None,
+        fingerprint=pod_fingerprint(_pod_json(pod_dir)),
     )
     # Starlette, not FastAPI: the pod validates its own arguments and serves its compiled
     # openapi.json, so FastAPI would add nothing but a tenth of a second to every cold start.
@@ -139,6 +146,7 @@ def _routes(get_data: _GetData, openapi: bytes) -> list[Route]:
             request.headers.get("accept"),
             request.method == "HEAD",
             request.headers.get("authorization"),
+            request.headers.get("if-none-match"),
             limiter=request_threads,
         )
 
@@ -174,11 +182,12 @@ class _GetData:
     """GET /get_data of one pod: what answering needs, built once at start-up."""
 
     config: PodConfig
-    engine: QueryEngine
+    engine: QueryEngine | DownstreamEngine
     tokens: PageTokens
     telemetry: Telemetry
     gate: Gate | None = None  # the pod's auth block (auth.py); None: no caller is asked who
     callers: CallerTable | None = None
+    fingerprint: str = ""  # of pod.json, in every ETag
 
     def answer(
         self,
@@ -187,13 +196,19 @@ class _GetData:
         accept: str | None,
         head: bool = False,
         authorization: str | None = None,
+        if_none_match: str | None = None,
     ) -> Response:
         """One request's answer (in a worker thread); every failure a PodError. `head`: the
-        headers GET would send (the query runs as far as they need), without the body."""
+        headers GET would send (the query runs as far as they need), without the body; a 304
+        when `if_none_match` holds the answer's ETag (found before the query runs)."""
         exchange = Exchange(self.config, self.telemetry, path)
         try:
             bound = self._admit(authorization, query, exchange)
             asked = _read_request(self.config, self.tokens, query, accept, exchange, bound)
+            if if_none_match is not None:
+                unchanged = self._not_modified(asked, if_none_match, exchange)
+                if unchanged is not None:
+                    return unchanged
             answer = self.engine.answer(asked.values, asked.page)
             try:
                 exchange.snapshot_id, exchange.stats = answer.snapshot_id, answer.stats
@@ -207,6 +222,7 @@ class _GetData:
             exchange.end(error.status, Outcome.REJECTED, error.message)
             raise error from None
         headers = _cache_headers(self.config.freshness_seconds, answer.state_age_seconds)
+        headers["ETag"] = self._etag(asked, answer.snapshot_id)
         if body.more:
             position = Position(answer.snapshot_id, asked.page.offset + asked.limit)
             token = self.tokens.issue(position, asked.values)
@@ -234,6 +250,30 @@ class _GetData:
         if self.callers is not None:
             exchange.on_end(self.callers.enter(caller.subject))
         return bound
+    def _etag(self, asked: _Asked, version: int | None) -> str:
+        """The answer's ETag: pod, data version, final values, format and page."""
+        page = asked.page
+        return entity_tag(
+            self.fingerprint, version, asked.values, asked.format.name, page.offset, asked.limit
+        )
+
+    def _not_modified(
+        self, asked: _Asked, if_none_match: str, exchange: Exchange
+    ) -> Response | None:
+        """A 304 when the answer the request would get has a tag `if_none_match` lists: the
+        data version is found without running the query (the table's current snapshot, or
+        the upstream's answer as revalidated), so an unchanged answer costs no query."""
+        try:
+            version, age = self.engine.version(asked.values, asked.page)
+        except Exception:  # noqa: BLE001 - answering will say what is wrong, if anything
+            return None
+        etag = self._etag(asked, version)
+        if not none_match(if_none_match, etag):
+            return None
+        exchange.snapshot_id = version
+        exchange.end(304, Outcome.COMPLETE)
+        headers = {**_cache_headers(self.config.freshness_seconds, age), "ETag": etag}
+        return Response(status_code=304, headers=headers)
 
 
 def _head(body: AnswerBody, whole: bytes | None, media_type: str, headers: dict) -> Response:

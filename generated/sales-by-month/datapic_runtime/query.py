@@ -154,6 +154,12 @@ class QueryEngine:
             log.warning("storage refused access (%s): reloading the table", type(exc).__name__)
             return self._answer(values, page, self._fresh_state(stale=state))
 
+    def version(self, values: Mapping[str, Any], page: Page | None) -> tuple[int | None, float]:
+        """The snapshot this request would be answered from and the state's age, without
+        answering it (for its ETag): the pinned one of a page token, else the current one."""
+        state = self._fresh_state()
+        return snapshot_of(state.table, page.snapshot_id if page else None), self._age(state)
+
     def ready(self) -> int | None:
         """The current snapshot's id once the table loads from the catalog (within the
         freshness, as a request would find it); raises what loading it raised."""
