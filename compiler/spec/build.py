@@ -164,7 +164,9 @@ class _Builder:
         first = items[0]
         if self.touched("depends_on", 0):
             return None
-        if "resource" in first:
+        if "resource" in first and len(items) > 1:
+            return None
+        if "resource" in first and len(items) == 1:
             # Resolved against the upstream's pod.json before lowering (upstream.py).
             span = self.doc.span(("depends_on", 0, "resource"))
             self.upstream = Upstream(resource=first["resource"], span=span)

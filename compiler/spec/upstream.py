@@ -113,7 +113,7 @@ def _unknown(upstream: Upstream, project: Project) -> Diagnostic:
     if upstream.resource in project.reads:
         message = f"upstream pod '{upstream.resource}' did not compile (see its errors)"
     else:
-        where = f" or in {project.output.as_posix()}/" if project.output is not None else ""
+        where = " or in the output folder" if project.output is not None else ""
         message = (
             f"no pod named '{upstream.resource}' among the specs compiled{where}; "
             "compile its spec first or together with this one"

@@ -66,6 +66,28 @@ def test_same_resource_name_in_one_compile(snapshot, monkeypatch, tmp_path) -> N
     assert result.stderr == snapshot
 
 
+def test_pods_that_read_each_other(snapshot, monkeypatch, tmp_path) -> None:
+    result, out = compile_through_the_cli(
+        monkeypatch, tmp_path, "tests/diagnostics/specs/upstream-cycle"
+    )
+    assert not out.exists() or not any(out.iterdir())
+    assert result.stdout.splitlines()[-1] == "2 spec(s): 0 compiled, 2 failed"
+    assert result.stderr == snapshot
+
+
+def test_parameters_an_upstream_needs(snapshot, monkeypatch, tmp_path) -> None:
+    """The downstream is listed first: its upstream compiles first all the same."""
+    result, out = compile_through_the_cli(
+        monkeypatch,
+        tmp_path,
+        "tests/diagnostics/specs/upstream-parameters/down.yaml",
+        "tests/diagnostics/specs/upstream-parameters/up.yaml",
+    )
+    assert [p.name for p in out.iterdir()] == ["params-up"]
+    assert result.stdout.splitlines()[-1] == "2 spec(s): 1 compiled, 1 failed"
+    assert result.stderr == snapshot
+
+
 def test_unreadable_spec(snapshot, monkeypatch, tmp_path) -> None:
     result, _ = compile_through_the_cli(
         monkeypatch, tmp_path, "tests/diagnostics/specs/does-not-exist.yaml"
@@ -99,12 +121,18 @@ def test_every_diagnostic_code_a_spec_can_cause_is_exercised(monkeypatch, tmp_pa
     warned = sorted((HERE / "warnings").glob("*.yaml"))
     arguments = [p.relative_to(ROOT).as_posix() for p in [*SPECS, *warned]]
     arguments += ["tests/diagnostics/specs/same-resource-name", "missing.yaml"]
+    arguments += [
+        "tests/diagnostics/specs/upstream-cycle",
+        "tests/diagnostics/specs/upstream-parameters",
+    ]
     badly_named = tmp_path / "x\n#.yaml"
     badly_named.write_text("resource_name: t\n", encoding="utf-8")
     arguments.append(str(badly_named))
     result = CliRunner().invoke(main, ["validate", *arguments])
     seen = set(re.findall(r"\[(DP\d{4})\]", result.stderr))
     spec_codes = {c.value for c in Code if c.value < "DP0400"}  # DP04xx: deploy settings
+    # DP06xx: pods read by pods (DP0605: a pod.json broken by hand, DP0606: --check only)
+    spec_codes |= {"DP0601", "DP0602", "DP0603", "DP0604"}
     assert spec_codes - seen == set()
 
 

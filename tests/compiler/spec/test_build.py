@@ -514,35 +514,13 @@ def test_structural_problems(tmp_path, body, expected):
 # depends_on -> diagnostics; these specs carry their own first lines
 NOT_SUPPORTED = [
     pytest.param(
-        "depends_on: [{resource: other-pod}]",
-        [
-            (
-                "DP0203",
-                2,
-                14,
-                "reading another pod (depends_on resource 'other-pod') is not supported yet; "
-                "depend on a table",
-            )
-        ],
-        id="another-pod",
-    ),
-    pytest.param(
         "depends_on:\n  - {namespace: sales, table: orders}\n  - {namespace: sales, table: items}",
-        [("DP0203", 4, 5, "a pod reads exactly one table for now; depends_on lists 2")],
+        [("DP0203", 4, 5, "a pod reads exactly one table or pod for now; depends_on lists 2")],
         id="two-tables",
     ),
     pytest.param(
         "depends_on:\n  - resource: other-pod\n  - {namespace: sales, table: orders}",
-        [
-            (
-                "DP0203",
-                3,
-                5,
-                "reading another pod (depends_on resource 'other-pod') is not supported yet; "
-                "depend on a table",
-            ),
-            ("DP0203", 4, 5, "a pod reads exactly one table for now; depends_on lists 2"),
-        ],
+        [("DP0203", 4, 5, "a pod reads exactly one table or pod for now; depends_on lists 2")],
         id="both",
     ),
 ]
@@ -638,3 +616,14 @@ def test_what_the_schema_refused_is_left_out_and_the_rest_still_checked(tmp_path
     assert [k.column for k in pod.order_by] == ["zzz"] and pod.limit is None
     assert [p.name for p in pod.parameters] == ["format"]
     assert pod.unchecked_parameters == {"region"}
+
+
+def test_another_pod_is_an_upstream_located_at_its_resource(tmp_path):
+    pod, diagnostics = built(
+        tmp_path,
+        "resource_name: t\ndepends_on: [{resource: other-pod}]\nselect: [a]\n",
+        header=False,
+    )
+    assert diagnostics == []
+    assert pod.upstream.resource == "other-pod"
+    assert (pod.upstream.span.line, pod.upstream.span.column) == (2, 25)
