@@ -9,8 +9,9 @@ datapi.py, legacy.py); what it changes is what datapic cannot or should not take
 - `metastore_credentials` written out (CLIENT_ID:CLIENT_SECRET): moved to the git-ignored
   .pyiceberg.yaml (catalog `default`, where serve and --check look first), config.yml then
   names an environment variable, ${DATAPI_METASTORE_CREDENTIALS}, for CI;
-- a resource reading another pod (`depends_on: - resource: …`), which datapic cannot compile
-  yet: moved to resources/not-yet-supported/, out of the way of `datapic compile`.
+
+A resource reading another pod (`depends_on: - resource: …`) compiles as it is: datapic
+compiles it after the pod it reads (compiler/spec/upstream.py).
 
 Then it adds what a datapic project has: datapic.yaml, the CI definitions, .gitignore lines.
 Edits are made on the lines themselves, so comments and quoting stay as they were.
@@ -30,7 +31,6 @@ from .catalog import PYICEBERG_FILE
 from .project import DEFAULT_REGION, GITIGNORE, ci_files, merged_gitignore
 
 RESOURCES = "resources"
-PENDING = f"{RESOURCES}/not-yet-supported"
 CREDENTIAL_VARIABLE = "DATAPI_METASTORE_CREDENTIALS"
 REPOSITORY = "datapic"
 _GCR = re.compile(r"^(?:[a-z]+\.)?gcr\.io/(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])/?$")
@@ -66,7 +66,6 @@ def plan_conversion(folder: Path) -> Conversion:
     plan = Conversion()
     if (folder / DATAPI_CONFIG).is_file():
         _convert_config(folder, plan)
-    _set_aside_pod_readers(folder, plan)
     _add_project_files(folder, plan)
     return plan
 
@@ -141,30 +140,6 @@ def _pyiceberg_yaml(data: dict, credential: str) -> bytes:
 
 def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def _set_aside_pod_readers(folder: Path, plan: Conversion) -> None:
-    """Resources reading another pod move to resources/not-yet-supported/."""
-    resources = folder / RESOURCES
-    if not resources.is_dir():
-        return
-    for path in sorted(p for p in resources.iterdir() if p.suffix in (".yml", ".yaml")):
-        if path.name == DATAPI_CONFIG or not path.is_file():
-            continue
-        items = _load(path).get("depends_on")
-        upstream = [
-            item["resource"]
-            for item in (items if isinstance(items, list) else [])
-            if isinstance(item, dict) and "resource" in item
-        ]
-        if upstream:
-            target = f"{PENDING}/{path.name}"
-            plan.moved.append((f"{RESOURCES}/{path.name}", target))
-            plan.changes.append(
-                f"moved   {RESOURCES}/{path.name} -> {target}: it reads pod "
-                f"'{upstream[0]}' (depends_on resource), which datapic cannot compile yet; "
-                "move it back when it can"
-            )
 
 
 def _add_project_files(folder: Path, plan: Conversion) -> None:
