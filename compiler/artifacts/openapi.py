@@ -125,6 +125,7 @@ def _get_data(pod: Pod, query: CompiledQuery, lock: SchemaLock | None) -> dict[s
             "200": {
                 "description": "One page of the answer, in the format asked for.",
                 "headers": {
+                    "ETag": _ETAG_HEADER,
                     _NEXT_PAGE_HEADER: {
                         "description": "Present when more rows follow: the page_token of the "
                         "next page.",
@@ -140,6 +141,11 @@ def _get_data(pod: Pod, query: CompiledQuery, lock: SchemaLock | None) -> dict[s
                 },
                 "content": _answer_content(query, lock),
                 "links": {"next": _next_page_link(pod)},
+            },
+            "304": {
+                "description": "Not modified: the request's If-None-Match names this answer's "
+                "ETag (same data, parameter values, format and page); no body.",
+                "headers": {"ETag": _ETAG_HEADER},
             },
             **{code: _error_response(text) for code, text in _ERRORS.items()},
         },
@@ -178,6 +184,13 @@ def _next_page_link(pod: Pod) -> dict[str, Any]:
 PAGE_TOKEN_PATTERN = "^[A-Za-z0-9_-]{67}$"
 
 
+_ETAG_HEADER = {
+    "description": "A strong tag of this exact answer page (the pod, its data version, the "
+    "parameter values, format, offset and limit): send it as If-None-Match to get a 304 while "
+    "the answer is unchanged.",
+    "schema": {"type": "string"},
+}
+
 _ERRORS = {
     "400": "A parameter is missing, unknown, or not of its type; or a bad format, limit or "
     "page_token.",
@@ -191,7 +204,8 @@ _ERRORS = {
     "500": "The query failed inside the pod.",
     "501": "The table uses an Iceberg feature pods do not serve (the error names it).",
     "502": "The catalog rejected the pod's credentials, or the table or a SQLite catalog's "
-    "file is damaged (a file missing or unreadable; the error says which).",
+    "file is damaged (a file missing or unreadable; the error says which); for a pod reading "
+    "another pod, that upstream pod failed (the error names it).",
     "503": "The catalog or storage cannot be reached; retry after the Retry-After delay.",
 }
 

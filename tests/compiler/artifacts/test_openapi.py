@@ -47,8 +47,9 @@ def test_the_pod_arguments_are_the_runtimes_reserved_ones_each_documented():
 def test_every_served_media_type_and_the_paging_headers_are_documented():
     ok = document()["paths"]["/get_data"]["get"]["responses"]["200"]
     assert list(ok["content"]) == [f.accepts[0] for f in formats.FORMATS.values()]
-    assert set(ok["headers"]) == {server.NEXT_PAGE_HEADER, "Link"}
+    assert set(ok["headers"]) == {server.NEXT_PAGE_HEADER, "Link", "ETag"}
     responses = document()["paths"]["/get_data"]["get"]["responses"]
+    assert set(responses["304"]["headers"]) == {"ETag"}
     assert "406" in responses and "400" in responses
     assert "/metrics" in document()["paths"]
 
