@@ -201,6 +201,28 @@ def _secret_env(deployment: Deployment, service: str) -> list[dict[str, str]]:
     return sorted(secrets, key=lambda item: item["name"])
 
 
+def _runtime_env(pod: Pod) -> list[dict[str, str]]:
+    """The plain env vars of service.yaml, sorted by name: the spec's, and the upstream's URL
+    as a placeholder cloudbuild.yaml fills in (a Cloud Run URL is known only once deployed)."""
+    items = [{"name": name, "value": value} for name, value in pod.deployment.env]
+    upstream = _upstream_deploy(pod)
+    if upstream is not None:
+        items.append({"name": upstream["env"], "value": upstream["placeholder"]})
+    return sorted(items, key=lambda item: item["name"])
+
+
+def _upstream_deploy(pod: Pod) -> dict[str, str] | None:
+    """The pod this one reads, as cloudbuild.yaml looks its URL up: its Cloud Run service."""
+    if pod.upstream is None:
+        return None
+    return {
+        "resource": pod.upstream.resource,
+        "service": service_name(pod.upstream.resource),
+        "env": pod.upstream.env,
+        "placeholder": f"__{pod.upstream.env}__",
+    }
+
+
 def _deploy_context(pod: Pod) -> dict[str, Any]:
     """What cloudbuild.yaml and service.yaml need, decided here, not in the templates."""
     deployment = pod.deployment
@@ -224,7 +246,8 @@ def _deploy_context(pod: Pod) -> dict[str, Any]:
         "substitutions": substitutions,
         "image": image,
         "labels": {"datapic-pod": service, HASH_LABEL: PLACEHOLDER},
-        "runtime_env": [{"name": name, "value": value} for name, value in deployment.env],
+        "runtime_env": _runtime_env(pod),
+        "upstream": _upstream_deploy(pod),
         "secret_env": _secret_env(deployment, service),
         "config_note": (
             f"Deploy settings: the spec's deploy block over {', '.join(deployment.config_files)}."

@@ -204,6 +204,35 @@ def plan(pod_dir: Path, project: str | None, region: str | None) -> Plan:
     )
 
 
+def _reads(pod_dir: Path) -> tuple[str | None, str | None]:
+    """A pod directory's pod name and the pod it reads (None: a table), from its pod.json."""
+    try:
+        document = json.loads((pod_dir / "pod.json").read_text(encoding="utf-8"))
+        return document.get("name"), (document.get("upstream") or {}).get("resource")
+    except (OSError, ValueError, AttributeError):
+        return None, None
+
+
+def upstreams_first(pod_dirs: tuple[Path, ...]) -> list[Path]:
+    """The pod directories, each after the one it reads when that is deployed too: a
+    downstream's build looks up its upstream's URL, which exists once that is deployed."""
+    reads = {pod_dir: _reads(pod_dir) for pod_dir in pod_dirs}
+    by_name = {name: pod_dir for pod_dir, (name, _) in reads.items() if name}
+    order: list[Path] = []
+
+    def visit(pod_dir: Path, seen: frozenset[Path]) -> None:
+        if pod_dir in order or pod_dir in seen:
+            return
+        upstream = by_name.get(reads[pod_dir][1])
+        if upstream is not None:
+            visit(upstream, seen | {pod_dir})
+        order.append(pod_dir)
+
+    for pod_dir in pod_dirs:
+        visit(pod_dir, frozenset())
+    return order
+
+
 def _service(pod_dir: Path) -> tuple[str, str | None]:
     """The service's name and the page-token secret deploy owns for it (see pagetoken.py)."""
     try:
@@ -283,7 +312,7 @@ def deploy_command(
     check_location(project, region)
     with reported():
         require_clients()
-        plans = [plan(pod_dir, project, region) for pod_dir in pod_dirs]
+        plans = [plan(pod_dir, project, region) for pod_dir in upstreams_first(pod_dirs)]
     if dry_run:
         document = [
             {"pod": p.pod_dir.as_posix(), "requests": p.requests(api_endpoint)} for p in plans
@@ -292,8 +321,14 @@ def deploy_command(
         return
     with reported():
         creds = credentials(anonymous)
-    failed = 0
+    failed, broken = 0, set()
     for p in plans:
+        upstream = _reads(p.pod_dir)[1]
+        if upstream in broken:
+            failed += 1
+            broken.add(_reads(p.pod_dir)[0])
+            click.echo(f"FAILED  {p.service}: the pod it reads, {upstream}, did not deploy")
+            continue
         cloud = Cloud(project=p.project, region=p.region, credentials=creds, endpoint=api_endpoint)
 
         def progress(line: str, service: str = p.service) -> None:
@@ -303,6 +338,7 @@ def deploy_command(
             url = run(p, cloud, progress, poll_interval, timeout)
         except CloudError as exc:
             failed += 1
+            broken.add(_reads(p.pod_dir)[0])
             click.echo(f"FAILED  {p.service}: {exc}")
             continue
         click.echo(f"deployed {p.service}: {url}")

@@ -159,8 +159,9 @@ def _resolved(pod: Pod, upstream: Upstream, document: Any) -> tuple[Pod, list[Di
             span=upstream.span,
         ),
     )
-    if isinstance(pod.query, Projection) and pod.query.all_columns:
-        # `select: "*"`: every column of the upstream's answer, known now.
+    if isinstance(pod.query, Projection) and pod.query.all_columns and columns:
+        # `select: "*"`: every column of the upstream's answer, known now (unless the upstream
+        # answers every column of its table too: then both pods learn them at run time).
         every = tuple(Column(name=name, span=upstream.span) for name in columns)
         pod = replace(pod, query=Projection(columns=every))
     return pod, diagnostics

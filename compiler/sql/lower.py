@@ -186,6 +186,8 @@ def _declared(pod: Pod) -> dict[str, Parameter | None]:
 def _unused_parameters(pod: Pod, conditions: list[Checked]) -> list[Diagnostic]:
     """A declared parameter no filter or having condition uses: a warning, since the pod still
     answers correctly, but the caller could never affect the answer with it."""
+    if pod.upstream is not None and not pod.upstream.env:
+        return []  # an upstream not resolved (reported): which parameters it takes is unknown
     used = set().union(*(c.parameters for c in conditions))
     # A parameter passed through to the pod this one reads affects the answer there.
     used |= set(pod.upstream.parameters if pod.upstream is not None else ())

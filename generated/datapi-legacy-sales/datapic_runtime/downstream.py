@@ -149,6 +149,7 @@ class DownstreamEngine:
         self._clock = clock
         self._connection = _database(self.limits)
         self._paged: PagedQuery | None = None
+        self._paged_count = 0
 
     def version(self, values: Mapping[str, Any], page: Page | None) -> tuple[int, float]:
         """The upstream answer's version this request would be answered from, and its age."""
@@ -190,8 +191,11 @@ class DownstreamEngine:
             cursor.register("source", table)
             sql = self.config.sql
             if page is not None:
-                if self._paged is None:
-                    self._paged = paged_query(sql, len(self.config.columns), cursor)
+                # `select: "*"` over an upstream answering every column: as many as it has.
+                count = len(self.config.columns) or table.num_columns
+                if self._paged is None or self._paged_count != count:
+                    self._paged = paged_query(sql, count, cursor)
+                    self._paged_count = count
                 sql = self._paged.sql(page.offset, page.limit)
             params = {name: value for name, value in values.items() if name in self._used}
             relation = cursor.sql(sql, params=params or None)

@@ -13,7 +13,7 @@ from gcp_fake import FORBIDDEN, INTERNAL, serving
 
 from compiler.artifacts.podhash import LABEL, compiled_hash, pod_files
 from compiler.cli import main
-from compiler.pipeline import compile_spec
+from compiler.pipeline import compile_specs
 
 ROOT = Path(__file__).resolve().parents[3]
 PROJECT, REGION = "test-proj", "europe-west1"
@@ -24,8 +24,7 @@ SERVICES = f"/v2/projects/{PROJECT}/locations/{REGION}/services"
 def generated(tmp_path: Path) -> Path:
     """The example pods, compiled into a fresh generated/."""
     root = tmp_path / "generated"
-    for spec in sorted((ROOT / "examples").glob("*.yaml")):
-        result = compile_spec(spec)
+    for result in compile_specs(sorted((ROOT / "examples").glob("*.yaml"))):
         for relative, content in result.files.items():
             target = root / result.pod.name / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +115,7 @@ def test_a_changed_pod_becomes_stale(generated: Path) -> None:
     lines = result.stdout.splitlines()
     header = ["POD", "HASH", "SPEC", "TABLE", "STATE", "READY", "REVISION", "URL"]
     assert lines[0].split() == header
-    (row,) = [line for line in lines if line.startswith("large-orders")]
+    (row,) = [line for line in lines if line.startswith("large-orders ")]
     assert row.split()[4] == "stale"
 
 
