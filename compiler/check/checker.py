@@ -69,7 +69,11 @@ class _Checker:
 
     def __init__(self, pod: Pod, schema: Schema, source_text: str | None) -> None:
         self.pod = pod
-        self.table = pod.source.qualified_name
+        self.table = (
+            f"the answer of upstream pod '{pod.upstream.resource}'"
+            if pod.upstream is not None
+            else pod.source.qualified_name
+        )
         self.columns = {field.name: field.field_type for field in schema.fields}
         self.parameters = {p.name: p for p in pod.parameters}
         self.where = Locator(source_text)

@@ -87,7 +87,10 @@ def schema_lock(pod: Pod, query: CompiledQuery, schema: Schema) -> SchemaLock | 
 
 def _answer_types(pod: Pod, query: CompiledQuery, arrow: pa.Schema) -> dict[tuple[str, str], str]:
     """DuckDB's type of each read column ("source", name) and answer column ("answer", name)."""
-    values = {p.name: _sample(p.type.value) for p in pod.parameters}
+    # Only those the SQL names: DuckDB refuses others (one passed through to an upstream pod
+    # and used nowhere here, say).
+    named = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", query.sql))
+    values = {p.name: _sample(p.type.value) for p in pod.parameters if p.name in named}
     with duckdb.connect() as connection:
         connection.execute(f"SET TimeZone = '{_TIME_ZONE}'")
         connection.register("source", arrow.empty_table())

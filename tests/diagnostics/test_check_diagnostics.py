@@ -155,3 +155,41 @@ def test_select_every_column_is_resolved_into_the_tables_columns(catalog, tmp_pa
             assert "every column of the table" in row["description"].lower()
         sql = "\n".join(document["sql"])
         assert sql.startswith("SELECT\n  *" if not check else "SELECT\n  order_id,\n  region,")
+
+
+def test_a_pod_reading_a_pod_is_checked_against_the_upstreams_lock(
+    catalog, tmp_path, snapshot
+) -> None:
+    """The downstreams are listed first: the upstream is checked (and locked) first anyway; the
+    downstreams are checked against its locked answer, not against its table."""
+    upstream = "tests/diagnostics/check/upstream"
+    specs = [f"{upstream}/down-bad.yaml", f"{upstream}/down-good.yaml", f"{upstream}/up.yaml"]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compile", "--check", *specs, "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[-1] == "3 spec(s): 2 compiled, 1 failed"
+    assert result.stderr == snapshot
+    good = json.loads((out / "check-down-good" / "pod.json").read_text())
+    assert good["schema_lock"] == {
+        "columns": {"region": "string", "total": "decimal(38, 2)", "orders": "long"},
+        "table_columns": {"quantity": "int", "region": "string", "sales": "decimal(12, 2)"},
+    }
+    openapi = json.loads((out / "check-down-good" / "openapi.json").read_text())
+    content = openapi["paths"]["/get_data"]["get"]["responses"]["200"]["content"]
+    assert content["application/json"]["schema"]["items"]["required"] == [
+        "region",
+        "total",
+        "orders",
+    ]
+
+
+def test_an_upstream_without_a_lock_cannot_check_its_readers(catalog, tmp_path, snapshot) -> None:
+    upstream = "tests/diagnostics/check/upstream"
+    out = tmp_path / "out"
+    compiled = CliRunner().invoke(main, ["compile", f"{upstream}/up.yaml", "-o", str(out)])
+    assert compiled.exit_code == 0, compiled.output
+    checked = ["compile", "--check", f"{upstream}/down-good.yaml", "-o", str(out)]
+    result = CliRunner().invoke(main, checked)
+    assert result.exit_code == 1, result.output
+    assert "error[DP0606]" in result.stderr
+    assert result.stderr == snapshot
