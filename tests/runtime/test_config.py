@@ -10,7 +10,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from datapic_runtime.config import ParameterSpec, SourceSpec, load_config, parse_config
+from datapic_runtime.config import (
+    ParameterSpec,
+    SourceSpec,
+    UpstreamSpec,
+    load_config,
+    parse_config,
+)
 from datapic_runtime.errors import ConfigError
 from datapic_runtime.predicates import Comparison, Literal, ParameterRef
 
@@ -174,3 +180,21 @@ def test_unreadable_pod_json_is_a_config_error(tmp_path):
     (tmp_path / "pod.json").write_text("{not json")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path)
+
+
+def test_a_pod_reading_a_pod_names_it_and_what_it_passes():
+    raw = copy.deepcopy(EXAMPLE)
+    raw["upstream"] = {
+        "resource": "emea",
+        "env": "DATAPIC_UPSTREAM_EMEA_URL",
+        "parameters": ["region"],
+    }
+    jsonschema.validate(raw, json.loads(POD_SCHEMA.read_text()))
+    config = parse_config(raw)
+    assert config.upstream == UpstreamSpec(
+        resource="emea", env="DATAPIC_UPSTREAM_EMEA_URL", parameters=("region",)
+    )
+    assert parse_config(EXAMPLE).upstream is None
+    raw["upstream"]["parameters"] = ["nowhere"]
+    with pytest.raises(ConfigError, match="upstream.parameters: names a parameter not declared"):
+        parse_config(raw)

@@ -24,8 +24,8 @@ from google.cloud.devtools.cloudbuild_v1 import Build
 
 from compiler.artifacts.podhash import compiled_hash, pod_files
 from compiler.cli import main
-from compiler.cloud.deploy import source_archive
-from compiler.pipeline import compile_spec
+from compiler.cloud.deploy import source_archive, upstreams_first
+from compiler.pipeline import compile_spec, compile_specs
 
 ROOT = Path(__file__).resolve().parents[3]
 PROJECT, REGION = "test-proj", "europe-west4"
@@ -499,3 +499,23 @@ def test_a_pod_keyed_by_a_secret_of_its_own_spec_makes_no_secret_calls(tmp_path:
     assert deployed.exit_code == 0, deployed.output
     planned = json.loads(_deploy(fake, own, "--dry-run").stdout)[0]["requests"]
     assert not [r for r in planned if "secretmanager" in r["url"] or SECRETS in r["url"]]
+
+
+def test_upstreams_deploy_first(tmp_path: Path, monkeypatch) -> None:
+    """A pod reading a pod looks up its upstream's URL while it builds: given in any order, the
+    upstream is deployed (here: planned) first."""
+    monkeypatch.chdir(ROOT)
+    results = compile_specs(
+        [
+            ROOT / "examples" / "large-orders-by-product.yaml",
+            ROOT / "examples" / "large-orders.yaml",
+        ]
+    )
+    down = _write(results[0].files, tmp_path / "large-orders-by-product")
+    up = _write(results[1].files, tmp_path / "large-orders")
+    assert upstreams_first((down, up)) == [up, down]
+    assert upstreams_first((up, down)) == [up, down]
+    arguments = ["deploy", str(down), str(up), "--project", PROJECT, "--dry-run"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    assert [p["pod"] for p in json.loads(result.stdout)] == [up.as_posix(), down.as_posix()]

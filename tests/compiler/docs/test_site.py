@@ -125,3 +125,13 @@ def test_search_filters_the_index_and_a_link_opens_the_pod(site, tmp_path):
                 page.wait_for_url(f"{url}index.html")
         finally:
             server.shutdown()
+
+
+def test_the_example_pod_reading_a_pod_links_to_it_and_back():
+    """generated/ as compiled: pod.json's `upstream` is what links the two pages."""
+    files = site_files(load_pods(GENERATED))
+    down = files["pods/large-orders-by-product.html"].decode()
+    assert 'href="large-orders.html" class="depends-on"' in down
+    assert 'href="large-orders-by-product.html" class="used-by"' in (
+        files["pods/large-orders.html"].decode()
+    )
