@@ -25,6 +25,9 @@ from compiler.scaffold.catalog import PYICEBERG_FILE, pyiceberg_yaml  # noqa: E4
 
 ROOT = Path(__file__).resolve().parents[1]
 POD = "emea-sales-by-quarter"
+# A pod that reads a pod: the downstream's answer is computed over the upstream's.
+UPSTREAM, DOWNSTREAM = "large-orders", "large-orders-by-product"
+DOWNSTREAM_REQUEST = "/get_data?country=DE&min_quantity=10"
 PYICEBERG_YAML = ROOT / PYICEBERG_FILE
 ROWS = 300_000
 SHOWN_ROWS = 8
@@ -48,11 +51,14 @@ def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def fetch(url: str) -> tuple[int, dict[str, str], bytes, float]:
+def fetch(
+    url: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes, float]:
     """Status, headers, body and milliseconds of one GET."""
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=60) as response:
             status, headers, body = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         status, headers, body = exc.code, dict(exc.headers), exc.read()
@@ -115,6 +121,28 @@ def serve(pod_dir: Path, env: dict[str, str]) -> None:
         raise SystemExit(1) from None
 
 
+def serve_pod_reading_a_pod(env: dict[str, str]) -> None:
+    """Start large-orders and large-orders-by-product (told the first one's URL, as Cloud Run
+    is told by service.yaml), ask the second, then ask again with its ETag: a 304."""
+    generated, log = ROOT / "generated", DEFAULT_ROOT / "demo-pod.log"
+    try:
+        with running_pod(generated / UPSTREAM, env, timeout=60, log_path=log) as upstream:
+            reader_env = {**env, "DATAPIC_UPSTREAM_LARGE_ORDERS_URL": upstream}
+            with running_pod(generated / DOWNSTREAM, reader_env, timeout=60) as url:
+                print(f"    {UPSTREAM} at {upstream}, {DOWNSTREAM} at {url}")
+                status, headers, body, ms = fetch(url + DOWNSTREAM_REQUEST)
+                etag = {name.lower(): value for name, value in headers.items()}.get("etag", "")
+                step(f"GET {DOWNSTREAM_REQUEST}   (it reads every page of {UPSTREAM}'s answer)")
+                print(f"    {status} in {ms:.0f} ms, ETag {etag}")
+                show(DOWNSTREAM_REQUEST, headers, body)
+                step("the same again with If-None-Match: its ETag   (unchanged: no body)")
+                status, _, body, ms = fetch(url + DOWNSTREAM_REQUEST, {"If-None-Match": etag})
+                print(f"    {status} in {ms:.0f} ms, {len(body)} bytes")
+    except RuntimeError as exc:
+        print(f"a pod did not start: {exc}")
+        raise SystemExit(1) from None
+
+
 def main() -> None:
     """Run the demo end to end."""
     where = f"{DEFAULT_ROOT.relative_to(ROOT)}/"
@@ -133,7 +161,9 @@ def main() -> None:
 
     step(f"starting generated/{POD} with uvicorn on 127.0.0.1")
     serve(pod_dir, env)
-    step("pod stopped; `make demo` can be run again at any time")
+    step(f"a pod that reads a pod: generated/{DOWNSTREAM} over generated/{UPSTREAM}")
+    serve_pod_reading_a_pod(env)
+    step("pods stopped; `make demo` can be run again at any time")
 
 
 if __name__ == "__main__":
