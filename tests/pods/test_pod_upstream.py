@@ -199,8 +199,10 @@ def test_after_freshness_it_revalidates_and_sees_a_commit(
 class _Fake:
     """A loopback server answering /get_data with a fixed status and body, or never."""
 
-    def __init__(self, status: int = 200, body: bytes = b"", hang: bool = False) -> None:
-        self.status, self.body, self.hang = status, body, hang
+    def __init__(
+        self, status: int = 200, body: bytes = b"", hang: bool = False, trickle: bool = False
+    ) -> None:
+        self.status, self.body, self.hang, self.trickle = status, body, hang, trickle
         self.release = threading.Event()
 
     @contextlib.contextmanager
@@ -211,6 +213,14 @@ class _Fake:
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if fake.hang:
                     fake.release.wait(60)
+                    return
+                if fake.trickle:  # a byte at a time, each well within a read timeout
+                    self.send_response(200)
+                    self.send_header("content-length", str(1 << 20))
+                    self.end_headers()
+                    while not fake.release.wait(0.2):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
                     return
                 self.send_response(fake.status)
                 self.send_header("content-length", str(len(fake.body)))
@@ -246,6 +256,7 @@ def _closed_port_url() -> str:
         ("refusing", 502, "refused this pod's call (HTTP 403)"),
         ("bad-values", 400, "refused the parameter values passed through to it (country)"),
         ("hanging", 502, "did not answer within 2 s"),
+        ("trickling", 502, "did not answer within 2 s"),
         ("failing", 502, "answered HTTP 500"),
     ],
 )
@@ -255,6 +266,7 @@ def test_an_upstream_failure_is_an_error_naming_it(pods, pod_env, tmp_path, case
         "refusing": _Fake(403, b"secret-body-text"),
         "bad-values": _Fake(400, b'{"error":"secret-body-text"}'),
         "hanging": _Fake(hang=True),
+        "trickling": _Fake(trickle=True),
         "failing": _Fake(500, b"secret-body-text"),
     }
     env = {**pod_env, "DATAPIC_UPSTREAM_TIMEOUT_SECONDS": "2"}

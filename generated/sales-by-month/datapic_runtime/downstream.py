@@ -61,65 +61,80 @@ def version_of(etag: str | None, table: pa.Table) -> int:
     return int.from_bytes(digest.digest()[:8], "big") >> 1
 
 
+class _Flight:
+    """A call to the upstream in flight for some values: its outcome, shared with the requests
+    that wait for it (single flight, as for the table's reloads in query.py)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.kept: Kept | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> Kept:
+        """The kept answer once the call ended (bounded by the client's timeouts), or its error
+        raised."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.kept is not None
+        return self.kept
+
+
 class UpstreamAnswers:
-    """The kept upstream answers, by passed-through values; one call at a time per values."""
+    """The kept upstream answers, by passed-through values; one call at a time per values,
+    whose outcome every request waiting for those values shares (so a slow upstream holds
+    them for one timeout, not one each)."""
 
     def __init__(
         self, client: UpstreamClient, freshness: float, max_bytes: int, clock: Callable[[], float]
     ) -> None:
-        self.client, self.freshness, self.max_bytes, self.clock = (
-            client,
-            freshness,
-            max_bytes,
-            clock,
-        )
+        self.client, self.freshness, self.max_bytes = client, freshness, max_bytes
+        self.clock = clock
         self._kept: collections.OrderedDict[Hashable, Kept] = collections.OrderedDict()
-        self._locks: dict[Hashable, threading.Lock] = {}
+        self._flights: dict[Hashable, _Flight] = {}
         self._lock = threading.Lock()
 
     def get(self, values: Mapping[str, Any]) -> Kept:
         """The upstream's answer for `values`: kept while fresh, else revalidated or read."""
         key = answer_key(None, {n: values.get(n) for n in self.client.spec.parameters}, None)
         with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+                if self.clock() - kept.checked_at < self.freshness:
+                    return kept
+            flight = self._flights.get(key)
+            mine = flight is None
+            if mine:
+                flight = self._flights[key] = _Flight()
+        if not mine:
+            return flight.outcome()
         try:
-            with lock:
-                return self._current(key, values)
+            flight.kept = self._refreshed(key, kept, values)
+            return flight.kept
+        except BaseException as exc:
+            flight.error = exc
+            raise
         finally:
             with self._lock:
-                if key not in self._kept:  # a failed call keeps no lock: no growth per value
-                    self._locks.pop(key, None)
+                self._flights.pop(key, None)
+            flight.done.set()
 
-    def _current(self, key: Hashable, values: Mapping[str, Any]) -> Kept:
-        """(Under the values' lock) the kept answer, revalidated or read again when stale."""
-        kept = self._peek(key)
-        now = self.clock()
-        if kept is not None and now - kept.checked_at < self.freshness:
-            return kept
+    def _refreshed(self, key: Hashable, kept: Kept | None, values: Mapping[str, Any]) -> Kept:
+        """`kept` confirmed by a 304, or the upstream's answer read again; kept either way."""
         fetched = self.client.fetch(values, kept.etag if kept else None)
+        now = self.clock()
         if fetched.table is None and kept is not None:  # 304: still the same answer
             fresh = Kept(kept.table, kept.etag, kept.version, now)
         else:
             fresh = Kept(fetched.table, fetched.etag, version_of(fetched.etag, fetched.table), now)
-        self._keep(key, fresh)
-        return fresh
-
-    def _peek(self, key: Hashable) -> Kept | None:
         with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None:
-                self._kept.move_to_end(key)
-            return kept
-
-    def _keep(self, key: Hashable, kept: Kept) -> None:
-        """Keep `kept`, the least recently used out until the byte budget holds (the newest
-        always stays: it is being answered from)."""
-        with self._lock:
-            self._kept[key] = kept
+            self._kept[key] = fresh
             self._kept.move_to_end(key)
+            # The least recently used out until the budget holds; the newest always stays.
             while len(self._kept) > 1 and self._bytes() > self.max_bytes:
-                old, _ = self._kept.popitem(last=False)
-                self._locks.pop(old, None)
+                self._kept.popitem(last=False)
+        return fresh
 
     def _bytes(self) -> int:
         return sum(kept.table.nbytes for kept in self._kept.values())

@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -182,20 +183,29 @@ class UpstreamClient:
         return self.failure(f"answered HTTP {status}")
 
     def _body(self, response: requests.Response, deadline: float, room: int) -> bytes:
-        """The response's body, within the deadline and `room` bytes."""
+        """The response's body, within the deadline and `room` bytes: a watchdog closes the
+        connection at the deadline, so an upstream trickling its bytes cannot hold it longer
+        (each read's own timeout alone would not bound the whole)."""
         chunks, size = [], 0
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, [response])
+        watchdog.start()
         try:
             for chunk in response.iter_content(_CHUNK):
                 size += len(chunk)
                 if size > room:
                     raise self.failure(f"answered more than {self.max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise self.failure(f"did not answer within {self.timeout:g} s")
                 chunks.append(chunk)
-        except requests.RequestException as exc:
+        except PodError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a read cut by the watchdog fails variously
+            if time.monotonic() >= deadline:
+                raise self.failure(f"did not answer within {self.timeout:g} s") from None
             raise self.failure(f"broke off its answer ({type(exc).__name__})") from None
         finally:
+            watchdog.cancel()
             response.close()
+        if time.monotonic() >= deadline:  # closed by the watchdog: the body may be cut short
+            raise self.failure(f"did not answer within {self.timeout:g} s")
         return b"".join(chunks)
 
     def _arrow(self, body: bytes) -> pa.Table:
@@ -233,6 +243,22 @@ class IdTokens:
             return id_token.fetch_id_token(request, self.audience)
         except (google.auth.exceptions.GoogleAuthError, ValueError, OSError) as exc:
             raise self.failure(f"cannot be called: no ID token ({type(exc).__name__})") from None
+
+
+def _cut(response: requests.Response) -> None:
+    """End a response's connection from another thread: shutting the socket down wakes a read
+    blocked on it (closing it would not)."""
+    # http.client keeps the socket in the response's file object once the headers are read
+    # (the connection's own `sock` is then None); private attributes, so each step may fail.
+    buffered = getattr(getattr(response.raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(buffered, "raw", None), "_sock", None)
+    sock = sock or getattr(getattr(response.raw, "connection", None), "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: the read has ended anyway
+    response.close()
 
 
 def _expiry(token: str) -> float:
