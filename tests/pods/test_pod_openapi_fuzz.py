@@ -9,6 +9,8 @@ token is rightly refused with a 400 and only that check is left out for it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 from pathlib import Path
 
@@ -33,7 +35,19 @@ def pod_schema(request, tmp_path_factory, pod_env):
     work = tmp_path_factory.mktemp("fuzz")
     pod_dir = work / request.param
     shutil.copytree(GENERATED / request.param, pod_dir)
-    with running_pod(pod_dir, dict(pod_env), timeout=60, log_path=work / "pod.log") as url:
+    env = dict(pod_env)
+    upstream = json.loads((pod_dir / "pod.json").read_text()).get("upstream")
+    with contextlib.ExitStack() as running:
+        if upstream is not None:  # a pod reading a pod: its upstream runs beside it
+            up_dir = work / upstream["resource"]
+            shutil.copytree(GENERATED / upstream["resource"], up_dir)
+            up_log = work / "upstream.log"
+            env[upstream["env"]] = running.enter_context(
+                running_pod(up_dir, dict(pod_env), timeout=60, log_path=up_log)
+            )
+        url = running.enter_context(
+            running_pod(pod_dir, env, timeout=60, log_path=work / "pod.log")
+        )
         yield schemathesis.openapi.from_url(f"{url}/openapi.json"), work / "pod.log"
 
 
