@@ -181,6 +181,11 @@ def compile_specs(
     return _with_unique_names([results[index] for index in range(len(specs))])
 
 
+def upstreams_first(specs: list[Path]) -> list[Path]:
+    """The specs in the order compile_specs compiles them: each after the pod it reads."""
+    return [specs[index] for index in _upstreams_first(_reads(specs))]
+
+
 def _reads(specs: list[Path]) -> dict[int, tuple[str | None, str | None]]:
     """Each spec's resource_name and the pod it reads (None for a table), as far as it loads."""
     found = {}

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..pipeline import Result
+from ..pipeline import Result, upstreams_first
 from ..scaffold.catalog import PYICEBERG_FILE
 from .pods import PodBuilder, ServedPod, ServeError
 from .router import PodRouter
@@ -119,11 +119,12 @@ def serve(
     with sock, tempfile.TemporaryDirectory(prefix="datapic-serve-") as workdir:
         router = PodRouter()
         pods = Pods(PodBuilder(Path(workdir), report, warn), router, echo, warn)
+        base = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
+        pods.builder.base_url = base  # where a pod reading a pod finds its upstream
         for directory in pod_dirs:
             pods.add(pods.builder.from_pod(directory))
-        for spec in specs:
+        for spec in upstreams_first(specs):
             pods.load_spec(spec)
-        base = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
         _print_urls(base, router.names(), echo, warn)
         watcher = SpecWatcher(specs, folders, pods)
         watcher.start()

@@ -10,6 +10,8 @@ is read from its own /metrics (requests by status and format), never from timing
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -94,17 +96,24 @@ def table(catalog):
 
 
 @pytest.fixture(scope="module")
-def pods(tmp_path_factory) -> Path:
-    """The three pods, compiled together (the downstreams listed first: upstreams compile
-    first all the same)."""
-    specs = tmp_path_factory.mktemp("specs")
+def specs(tmp_path_factory) -> Path:
+    """The three specs: an upstream and two downstreams of different freshness."""
+    folder = tmp_path_factory.mktemp("specs")
     texts = {
         "down-sticky": downstream("down-sticky", 3600),
         "down-fresh": downstream("down-fresh", 1),
         "up-orders": UPSTREAM,
     }
     for name, text in texts.items():
-        (specs / f"{name}.yaml").write_text(text)
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pods(specs, tmp_path_factory) -> Path:
+    """The three pods, compiled together (the downstreams listed first: upstreams compile
+    first all the same)."""
+    texts = ("down-sticky", "down-fresh", "up-orders")
     out = tmp_path_factory.mktemp("generated")
     results = compile_specs([specs / f"{name}.yaml" for name in texts], output=out)
     assert all(r.ok for r in results), [d.message for r in results for d in r.diagnostics]
@@ -333,3 +342,38 @@ def test_calls_carry_an_id_token_for_the_upstream_url(pods, upstream, pod_env, c
         assert gate.callers == [METADATA_CALLER] * pages
         # One token for the upstream's URL (its audience), kept for every page.
         assert issuer.issued == [(METADATA_CALLER, gate.url)]
+
+
+def test_datapic_serve_serves_a_pod_reading_a_pod(specs, pod_env, table, catalog, tmp_path):
+    """`datapic serve` builds the upstream first whatever the order given, and the downstream
+    calls it on the same server, under /up-orders/."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DATAPIC_UPSTREAM_")}}
+    env |= {**pod_env, "HOME": str(tmp_path)}
+    targets = [str(specs / "down-sticky.yaml"), str(specs / "up-orders.yaml")]
+    datapic = str(Path(sys.executable).parent / "datapic")
+    process = subprocess.Popen(
+        [datapic, "serve", "--port", "0", *targets],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    # A bound against a hang (not a measurement): the server is stopped, its output ends.
+    watchdog = threading.Timer(120, os.killpg, [process.pid, signal.SIGKILL])
+    watchdog.start()
+    try:
+        lines = iter(process.stdout.readline, "")
+        found = next(line for line in lines if "/down-sticky/get_data" in line)
+        url = found.strip()
+        answer = httpx.get(url, params={"country": "ES", "min_quantity": 3}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert_rows_equal(answer.json(), reference(catalog, "ES", 3))
+    finally:
+        watchdog.cancel()
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
