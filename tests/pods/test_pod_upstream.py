@@ -285,6 +285,10 @@ def test_an_upstream_failure_is_an_error_naming_it(pods, pod_env, tmp_path, case
         client = stack.enter_context(down)
         # A bounded client: the pod must answer well within it, never hang.
         answer = client.get("/get_data", params={"country": "DE"}, timeout=30)
+        # Asked whether an answer still holds, it cannot say yes either.
+        star = {"if-none-match": "*"}
+        again = client.get("/get_data", params={"country": "DE"}, headers=star, timeout=30)
+    assert again.status_code == status and again.json() == answer.json()
     assert answer.status_code == status
     assert answer.json()["error"].startswith("upstream pod 'up-orders' ")
     assert says in answer.json()["error"]

@@ -265,8 +265,10 @@ class _GetData:
         the upstream's answer as revalidated), so an unchanged answer costs no query."""
         try:
             version, age = self.engine.version(asked.values, asked.page)
-        except Exception:  # noqa: BLE001 - answering will say what is wrong, if anything
-            return None
+        except PodError as exc:
+            if exc.status == 410:  # a page's snapshot: answering reloads the table for it
+                return None
+            raise  # anything else fails the request as answering would (not twice over)
         etag = self._etag(asked, version)
         if not none_match(if_none_match, etag):
             return None
