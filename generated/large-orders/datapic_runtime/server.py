@@ -250,6 +250,7 @@ class _GetData:
         if self.callers is not None:
             exchange.on_end(self.callers.enter(caller.subject))
         return bound
+
     def _etag(self, asked: _Asked, version: int | None) -> str:
         """The answer's ETag: pod, data version, final values, format and page."""
         page = asked.page
