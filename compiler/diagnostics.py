@@ -73,6 +73,7 @@ class Code(enum.Enum):
     UPSTREAM_PARAMETER_TYPE = "DP0604"
     UPSTREAM_UNREADABLE = "DP0605"
     UPSTREAM_NOT_LOCKED = "DP0606"
+    UPSTREAM_CHECKS_TOKENS = "DP0607"
     # DP07xx: callers: auth, binding, limits
     AUTH_JWT_FORM = "DP0701"
     AUTH_ISSUER_NOT_HTTPS = "DP0702"

@@ -10,6 +10,11 @@ Parameters pass through where declared: a downstream parameter with the name of 
 upstream declares is sent to the upstream with the caller's value (the types must agree); an
 upstream parameter that is required and not declared downstream could never be given, so it
 is an error. A cycle (a pod reading itself, or a → b → a) is an error at the `resource:` line.
+
+A downstream calls its upstream with a Google ID token of its own service account, never with
+its caller's token. So an upstream that checks tokens can be read only when it takes Google's
+ID tokens and fixes no parameter from them: with `auth.bind`, every caller of the downstream
+would be answered the rows of the downstream's own identity.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from typing import Any
 
 from ..diagnostics import Code, Diagnostic, error
 from .ir import Column, Pod, Projection, Source, Upstream
+
+# The issuer of the ID tokens a downstream sends (Cloud Run's service-to-service identity).
+GOOGLE_ISSUER = "https://accounts.google.com"
 
 # The environment variable a downstream pod reads its upstream's URL from.
 ENV_PREFIX, ENV_SUFFIX = "DATAPIC_UPSTREAM_", "_URL"
@@ -91,10 +99,38 @@ def resolve_upstream(pod: Pod, project: Project) -> tuple[Pod, list[Diagnostic]]
     if document is None:
         return pod, [_unknown(upstream, project)]
     try:
+        refused = _refuses_this_pod(upstream, document.get("auth"))
+        if refused is not None:
+            return pod, [refused]
         return _resolved(pod, upstream, document)
     except (KeyError, TypeError, ValueError, AttributeError):
         message = f"upstream pod '{upstream.resource}': its pod.json is not one datapic wrote"
         return pod, [error(Code.UPSTREAM_UNREADABLE, message, upstream.span)]
+
+
+def _refuses_this_pod(upstream: Upstream, auth: Any) -> Diagnostic | None:
+    """Why an upstream that checks tokens cannot be read by a pod (None when it can)."""
+    if not auth:
+        return None
+    name = upstream.resource
+    if auth["bind"]:
+        fixed = ", ".join(sorted(b["parameter"] for b in auth["bind"]))
+        message = (
+            f"upstream pod '{name}' fixes {fixed} from each caller's token (auth.bind); a pod "
+            "reading it calls it with its own identity, so every caller would get that "
+            "identity's rows: read the table itself, with the same auth block"
+        )
+        return error(Code.UPSTREAM_CHECKS_TOKENS, message, upstream.span)
+    issuer = auth["jwt"].get("issuer")
+    if issuer is None or issuer.rstrip("/") != GOOGLE_ISSUER:
+        accepted = f"tokens of {issuer}" if issuer else "HS256 tokens (secret_env)"
+        message = (
+            f"upstream pod '{name}' accepts only {accepted}, and a pod reading it sends a "
+            f"Google ID token for its URL; to be read by pods, its auth.jwt needs issuer "
+            f"{GOOGLE_ISSUER} and its service URL as audience"
+        )
+        return error(Code.UPSTREAM_CHECKS_TOKENS, message, upstream.span)
+    return None
 
 
 def _cycle(name: str, first: str, project: Project) -> list[str]:

@@ -88,6 +88,22 @@ def test_parameters_an_upstream_needs(snapshot, monkeypatch, tmp_path) -> None:
     assert result.stderr == snapshot
 
 
+def test_readers_of_pods_that_check_tokens(snapshot, monkeypatch, tmp_path) -> None:
+    """Readers of an upstream that binds claims, or takes only HS256 tokens, are refused; a
+    reader of one that takes Google's ID tokens compiles."""
+    result, out = compile_through_the_cli(
+        monkeypatch, tmp_path, "tests/diagnostics/specs/upstream-with-auth"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "auth-bound",
+        "auth-google",
+        "auth-hs256",
+        "reads-google",
+    ]
+    assert result.stdout.splitlines()[-1] == "6 spec(s): 4 compiled, 2 failed"
+    assert result.stderr == snapshot
+
+
 def test_unreadable_spec(snapshot, monkeypatch, tmp_path) -> None:
     result, _ = compile_through_the_cli(
         monkeypatch, tmp_path, "tests/diagnostics/specs/does-not-exist.yaml"
@@ -124,6 +140,7 @@ def test_every_diagnostic_code_a_spec_can_cause_is_exercised(monkeypatch, tmp_pa
     arguments += [
         "tests/diagnostics/specs/upstream-cycle",
         "tests/diagnostics/specs/upstream-parameters",
+        "tests/diagnostics/specs/upstream-with-auth",
     ]
     badly_named = tmp_path / "x\n#.yaml"
     badly_named.write_text("resource_name: t\n", encoding="utf-8")
@@ -132,7 +149,7 @@ def test_every_diagnostic_code_a_spec_can_cause_is_exercised(monkeypatch, tmp_pa
     seen = set(re.findall(r"\[(DP\d{4})\]", result.stderr))
     spec_codes = {c.value for c in Code if c.value < "DP0400"}  # DP04xx: deploy settings
     # DP06xx: pods read by pods (DP0605: a pod.json broken by hand, DP0606: --check only)
-    spec_codes |= {"DP0601", "DP0602", "DP0603", "DP0604"}
+    spec_codes |= {"DP0601", "DP0602", "DP0603", "DP0604", "DP0607"}
     assert spec_codes - seen == set()
 
 
