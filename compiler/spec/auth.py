@@ -1,7 +1,9 @@
 """A spec's `auth:` block over datapic.yaml's: the pod's checked `Auth`, or None.
 
-The spec's keys win over the project's key by key (`jwt`, `require`, `limits`); `bind` is the
-spec's own; `auth: false` turns a project's auth off for one pod. Checked here, at their lines:
+The spec's keys win over the project's key by key: `jwt` whole, `require` claim by claim and
+`limits` limit by limit (a spec that adds a requirement keeps the project's: `hd: example.com`
+must not fall away because a spec asks for `email_verified` too); `bind` is the spec's own;
+`auth: false` turns a project's auth off for one pod. Checked here, at their lines:
 the jwt form (DP0701), an issuer that is not https (DP0702: plain http only for a loopback
 issuer, as tests and local issuers run), a secret_env that is no env name, is set in plain
 env or is not mapped to a Secret Manager secret (DP0703), claim paths (DP0704), and bound
@@ -55,7 +57,9 @@ class _Reader:
         self.diagnostics: list[Diagnostic] = []
 
     def span(self, *path: str) -> Span:
-        if path[0] in self.block:
+        merged = path[0] in ("require", "limits") and len(path) > 1
+        # A merged key's entry stands in the spec only if the spec wrote that entry.
+        if path[0] in self.block and (not merged or path[1] in self.block[path[0]]):
             return self.doc.span(("auth", *path))
         return self.defaults.auth_spans.get(path[0], self.doc.span(("auth",)))
 
@@ -157,6 +161,19 @@ def _bad_path(where: str, text: str) -> str:
     )
 
 
+def _merged(project: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's auth block over the project's: `require` and `limits` one level deeper.
+
+    >>> _merged({"require": {"hd": "x.com"}, "limits": {"a": 1}}, {"require": {"v": True}})
+    {'require': {'hd': 'x.com', 'v': True}, 'limits': {'a': 1}}
+    """
+    block = {**project, **own}
+    for key in ("require", "limits"):
+        if key in project and key in own:
+            block[key] = {**project[key], **own[key]}
+    return block
+
+
 def resolve_auth(
     document: Document,
     defaults: ProjectDefaults,
@@ -167,7 +184,7 @@ def resolve_auth(
     own = document.data.get("auth", {})
     if own is False:
         return None, []
-    block = {**defaults.auth, **own}
+    block = _merged(defaults.auth, own)
     if not block:
         return None, []
     reader = _Reader(document, defaults, own)

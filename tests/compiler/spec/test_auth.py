@@ -94,10 +94,36 @@ auth:
     assert result.ok, [d.message for d in result.diagnostics]
     auth = result.pod.auth
     assert auth.jwt == Jwt(issuer="https://accounts.google.com", audience="project-aud")
-    assert auth.require == (ClaimRequirement(claim=("email_verified",), value=True),)
+    # A spec's requirement adds to the project's: any Google account with a verified e-mail
+    # must not become a caller because a spec asked for email_verified.
+    assert auth.require == (
+        ClaimRequirement(claim=("hd",), value="example.com"),
+        ClaimRequirement(claim=("email_verified",), value=True),
+    )
     assert auth.limits == CallerLimits(requests_per_minute=60, concurrent_queries=2)
     assert compiled(tmp_path, "auth: false\n", project).pod.auth is None
     assert compiled(tmp_path, "", project).pod.auth.bind == ()
+
+
+def test_a_spec_sets_one_limit_and_one_claim_over_the_projects(tmp_path):
+    project = """\
+auth:
+  jwt: {issuer: "https://login.example.com", audience: orders-api}
+  require: {scope: orders:read, hd: example.com}
+  limits: {requests_per_minute: 60, concurrent_queries: 2}
+"""
+    spec = "auth:\n  require: {hd: other.example}\n  limits: {concurrent_queries: 1}\n"
+    result = compiled(tmp_path, spec, project)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.pod.auth.require == (
+        ClaimRequirement(claim=("scope",), value="orders:read"),
+        ClaimRequirement(claim=("hd",), value="other.example"),
+    )
+    # Not the built-in 600 a minute: the project's 60 stays.
+    assert result.pod.auth.limits == CallerLimits(requests_per_minute=60, concurrent_queries=1)
+    bad = compiled(tmp_path, "auth:\n  require: {claims..x: 1}\n", project)
+    (problem,) = [d for d in bad.diagnostics if d.code.value == "DP0704"]
+    assert problem.span.file.endswith("spec.yaml")
 
 
 def test_a_bad_default_in_datapic_yaml_is_reported_at_its_line(tmp_path):
