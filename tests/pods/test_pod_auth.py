@@ -402,3 +402,21 @@ def test_a_caller_at_its_queries_at_once_gets_429_until_one_ends(tmp_path, pod_e
             time.sleep(0.2)
         metrics = client.get("/metrics").text
         assert 'datapic_caller_limited_total{reason="concurrency"}' in metrics
+
+
+def test_a_made_up_key_id_and_a_slow_issuer_hold_up_no_caller_the_pod_can_verify(oidc_pod):
+    client, issuer, _ = oidc_pod
+    token = token_for(issuer, "AMER")
+    assert client.get("/get_data", headers=bearer(token)).status_code == 200  # its key known
+    # A hostile caller's made-up key id makes the pod fetch the keys, from an issuer that has
+    # become slow: the fetch goes on while the known caller is answered.
+    made_up = issuer.token(headers={"kid": "made-up"}, scope="orders:read")
+    order: list[str] = []
+    with ThreadPoolExecutor(2) as pool, issuer.trickling():
+        hostile = pool.submit(client.get, "/get_data", headers=bearer(made_up))
+        assert issuer.trickled.wait(30)
+        response = client.get("/get_data", headers=bearer(token))
+        order.append("known" if not hostile.done() else "after the fetch")
+    assert response.status_code == 200
+    assert hostile.result().status_code == 401
+    assert order == ["known"]

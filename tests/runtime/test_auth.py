@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
@@ -293,3 +294,27 @@ def test_a_down_issuer_is_asked_again_only_after_a_rest_and_known_keys_still_ver
     now[0] += 10
     refused(verifier, issuer.token(key=new_key()))
     assert len(calls) == fetched + 2
+
+
+def test_a_trickling_document_is_given_up_at_its_deadline(issuer):
+    # Each byte comes well within the read timeout: only a deadline on the whole fetch ends it.
+    with issuer.trickling(), pytest.raises(TimeoutError):
+        fetch_json(f"{issuer.url}/jwks", deadline_seconds=1.0)
+
+
+def test_a_known_key_verifies_while_another_request_fetches_from_a_slow_issuer(issuer):
+    now = [0.0]
+    keys = KeySet(issuer.url, clock=lambda: now[0], refetch_seconds=0)
+    verifier = Verifier(JwtSpec(issuer=issuer.url, audience=AUDIENCE), "pod", keys)
+    token = issuer.token()
+    assert verifier.claims(token)["sub"] == "alice"
+    now[0] += 7200  # the keys are due to be fetched again, and the issuer has become slow
+    order: list[str] = []
+    with ThreadPoolExecutor(2) as pool, issuer.trickling():
+        fetching = pool.submit(lambda: (verifier.claims(token), order.append("fetcher")))
+        assert issuer.trickled.wait(30)
+        waiting = pool.submit(lambda: (verifier.claims(token), order.append("other")))
+        waiting.result(timeout=60)
+    fetching.result(timeout=60)
+    # The other request did not wait for the fetch: it ended while the fetch went on.
+    assert order == ["other", "fetcher"]

@@ -2,7 +2,8 @@
 (RSA and EC, with `cryptography`), rotated on demand, and tokens signed with PyJWT.
 
 `Issuer.rotate()` adds a new key that signs from then on and drops the old one from the JWKS,
-as an issuer rotating its keys does; `fetches` counts the JWKS requests the pod made.
+as an issuer rotating its keys does; `fetches` counts the JWKS requests the pod made;
+`Issuer.trickling()` has the JWKS sent a byte at a time until the block ends.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Issuer:
         self.keys = [new_key(alg)]
         self.fetches = 0
         self.lock = threading.Lock()
+        # trickle: set while JWKS answers trickle; trickled: set once one has begun to.
+        self.trickle, self.trickled = threading.Event(), threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,7 +82,22 @@ class Issuer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.path == "/jwks" and outer.trickle.is_set():
+                    self._trickle(data)
+                else:
+                    self.wfile.write(data)
+
+            def _trickle(self, data: bytes) -> None:
+                """A byte every 0.1 s (each within any read timeout); the rest at once when
+                the trickle ends."""
+                outer.trickled.set()
+                for sent, byte in enumerate(data):
+                    if not outer.trickle.is_set():
+                        self.wfile.write(data[sent:])
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.1)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -113,7 +131,18 @@ class Issuer:
             payload, key.private, algorithm=key.alg, headers={"kid": key.kid, **(headers or {})}
         )
 
+    @contextmanager
+    def trickling(self) -> Iterator[None]:
+        """JWKS answers trickle for the block's length (then send the rest at once)."""
+        self.trickled.clear()
+        self.trickle.set()
+        try:
+            yield
+        finally:
+            self.trickle.clear()
+
     def close(self) -> None:
+        self.trickle.clear()
         self.server.shutdown()
         self.server.server_close()
 
