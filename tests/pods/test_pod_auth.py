@@ -420,3 +420,16 @@ def test_a_made_up_key_id_and_a_slow_issuer_hold_up_no_caller_the_pod_can_verify
     assert response.status_code == 200
     assert hostile.result().status_code == 401
     assert order == ["known"]
+
+
+def test_several_authorization_headers_are_no_token_whichever_comes_first(oidc_pod):
+    client, issuer, _ = oidc_pod
+    valid, other = token_for(issuer, "AMER"), token_for(issuer, "EMEA", sub="other")
+    for headers in (
+        [("Authorization", f"Bearer {valid}"), ("Authorization", "Bearer x.y.z")],
+        [("Authorization", "Bearer x.y.z"), ("Authorization", f"Bearer {valid}")],
+        [("Authorization", f"Bearer {valid}"), ("Authorization", f"Bearer {other}")],
+    ):
+        response = client.send(client.build_request("GET", "/get_data", headers=headers))
+        assert response.status_code == 401, headers
+        assert 'error="invalid_request"' in response.headers["www-authenticate"]
