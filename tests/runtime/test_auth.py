@@ -84,6 +84,26 @@ def test_tokens_outside_their_claims_are_refused(issuer, claims):
     refused(oidc(issuer), issuer.token(**claims))
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": str(now() + 600)},
+        {"exp": float("inf")},  # never expires
+        {"nbf": float("nan")},  # comparisons with NaN are all false: no bound
+        {"nbf": str(now())},
+        {"iat": str(now())},
+    ],
+    ids=["exp-text", "exp-inf", "nbf-nan", "nbf-text", "iat-text"],
+)
+def test_time_claims_that_are_no_finite_number_are_refused(issuer, claims):
+    refused(oidc(issuer), issuer.token(**claims))
+
+
+def test_time_claims_may_be_fractional(issuer):
+    token = issuer.token(exp=now() + 600.5, nbf=now() - 0.5, iat=now() - 0.25)
+    assert oidc(issuer).claims(token)["sub"] == "alice"
+
+
 def test_a_token_expired_within_the_leeway_is_still_accepted(issuer):
     assert oidc(issuer).claims(issuer.token(exp=now() - 5))["sub"] == "alice"
 
@@ -199,6 +219,8 @@ def test_missing_and_malformed_headers_are_401s(gate):
         (None, None),
         ("Basic dXNlcjpwdw==", "invalid_request"),
         ("Bearer", "invalid_request"),
+        # Two Authorization headers, as the server reads them (joined, RFC 9110 5.3).
+        (f"Bearer {hs256(SECRET)}, Bearer {hs256(SECRET)}", "invalid_request"),
     ]:
         with pytest.raises(PodError) as caught:
             gate.admit(header)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -50,6 +51,7 @@ _MAX_DOCUMENT_BYTES = 1 << 20
 # A longer Authorization header is no token this pod verifies.
 _MAX_TOKEN_BYTES = 16 * 1024
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$")
 # Google writes either form in its ID tokens' iss (Google's OIDC documentation).
 _GOOGLE = "https://accounts.google.com"
@@ -288,7 +290,18 @@ class Verifier:
             raise _invalid(self.realm) from None
         if spec.issuer is not None and not same_issuer(claims.get("iss"), spec.issuer):
             raise _invalid(self.realm)
+        if not all(_numeric_date(claims, name) for name in _TIME_CLAIMS):
+            raise _invalid(self.realm)
         return claims
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> bool:
+    """Whether the claim, if present, is a finite JSON number (RFC 7519 2: NumericDate): PyJWT
+    reads the text `"exp": "9999999999"` as the number, which no issuer means."""
+    if name not in claims:
+        return True
+    value = claims[name]
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def same_issuer(claimed: Any, issuer: str) -> bool:
