@@ -185,9 +185,10 @@ def resolve_auth(
     if own is False:
         return None, []
     block = _merged(defaults.auth, own)
-    if not block:
+    if not block and "auth" not in document.data:
         return None, []
     reader = _Reader(document, defaults, own)
+    # `auth: {}` with no project block would otherwise compile to a pod that trusts everyone.
     if "jwt" not in block:
         message = "auth: says nothing of how tokens are verified (jwt)"
         reader.fail(Code.AUTH_JWT_FORM, message, "bind")

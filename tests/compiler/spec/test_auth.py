@@ -126,6 +126,14 @@ auth:
     assert problem.span.file.endswith("spec.yaml")
 
 
+def test_an_empty_auth_block_without_a_projects_is_an_error_not_an_open_pod(tmp_path):
+    result = compiled(tmp_path, "auth: {}\n")
+    assert not result.ok
+    assert [d.code.value for d in result.diagnostics if d.severity.value == "error"] == ["DP0701"]
+    project = "auth:\n  jwt: {issuer: https://login.example.com, audience: a}\n"
+    assert compiled(tmp_path, "auth: {}\n", project).pod.auth.jwt.audience == "a"
+
+
 def test_a_bad_default_in_datapic_yaml_is_reported_at_its_line(tmp_path):
     result = compiled(
         tmp_path, "", "auth:\n  jwt: {issuer: http://login.example.com, audience: a}\n"
