@@ -3,7 +3,8 @@ claims the pod requires checked, and the parameters the token fixes (`bind`) rea
 
 Two ways to verify: an OIDC issuer (its discovery document names its JWKS; keys are cached,
 fetched again when a token names a key id the pod does not know, at most once per
-DATAPIC_JWKS_REFETCH_SECONDS so a flood of made-up key ids cannot hammer the issuer), or HS256
+DATAPIC_JWKS_REFETCH_SECONDS so a flood of made-up key ids cannot hammer the issuer; one request
+fetches while those whose key is known go on), or HS256
 with a secret shared with the backend that signs the tokens (`secret_env`). Only the
 algorithms of the key's own family are accepted: never `none`, never HS256 with a public key.
 `exp` is required, and `exp`, `nbf` and `iat` are held to the clock with LEEWAY_SECONDS.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -42,11 +44,14 @@ _DEFAULT_REFETCH_SECONDS = 60.0
 # Keys are fetched again after this long even when every token's key id is known.
 KEYS_TTL_SECONDS = 3600.0
 _FETCH_TIMEOUT = (3.0, 5.0)
+# The longest one document of the issuer may take to arrive, however it trickles.
+FETCH_DEADLINE_SECONDS = 10.0
 _FAILURE_REST = 2.0
 _MAX_DOCUMENT_BYTES = 1 << 20
 # A longer Authorization header is no token this pod verifies.
 _MAX_TOKEN_BYTES = 16 * 1024
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$")
 # Google writes either form in its ID tokens' iss (Google's OIDC documentation).
 _GOOGLE = "https://accounts.google.com"
@@ -93,11 +98,21 @@ def _invalid(realm: str, message: str = "the bearer token is not valid") -> PodE
 # --- keys ---------------------------------------------------------------------------------------
 
 
-def _fetch_json(url: str) -> Any:
-    """A JSON document over HTTP(S), bounded in time and size."""
+def _fetch_json(url: str, deadline_seconds: float = FETCH_DEADLINE_SECONDS) -> Any:
+    """A JSON document over HTTP(S), bounded in size and in total time: the timeouts bound
+    each wait for a byte, so an issuer sending a byte a second would otherwise hold the fetch
+    for as long as it liked."""
+    deadline = time.monotonic() + deadline_seconds
     with requests.get(url, timeout=_FETCH_TIMEOUT, stream=True, allow_redirects=False) as r:
         r.raise_for_status()
-        content = r.raw.read(_MAX_DOCUMENT_BYTES + 1, decode_content=True)
+        content = bytearray()
+        while len(content) <= _MAX_DOCUMENT_BYTES:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url}: not read within {deadline_seconds:g} s")
+            chunk = r.raw.read1(_MAX_DOCUMENT_BYTES + 1 - len(content), decode_content=True)
+            if not chunk:
+                break
+            content += chunk
     if len(content) > _MAX_DOCUMENT_BYTES:
         raise ValueError(f"{url}: document larger than {_MAX_DOCUMENT_BYTES} bytes")
     return json.loads(content)
@@ -133,27 +148,44 @@ class KeySet:
         # After a failed fetch the issuer is left alone for a while: requests neither wait for
         # its timeouts one after another nor hammer it while it is down.
         self._failed_at: float | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state above; never held while fetching
+        self._fetching = threading.Lock()  # one fetch at a time
+        self._attempts = 0  # fetches ended, so a request that waited for one does not repeat it
 
     def key(self, kid: str | None, realm: str) -> _Key:
-        """The JWK with this key id and its algorithms; 401 if the issuer has none such."""
+        """The JWK with this key id and its algorithms; 401 if the issuer has none such.
+
+        The keys are fetched outside the lock, by one request at a time: a request whose key
+        is known uses it while another fetches, so a slow or down issuer (or a caller sending
+        made-up key ids to make the pod fetch) never holds up callers the pod can verify."""
         with self._lock:
-            now = self._clock()
-            stale = self._fetched_at is None or now - self._fetched_at >= KEYS_TTL_SECONDS
-            resting = self._failed_at is not None and now - self._failed_at < _FAILURE_REST
-            if not resting and (stale or (kid not in self._keys and self._may_refetch(now))):
-                self._refresh(now)
-            if self._fetched_at is None:
-                raise PodError(
-                    503,
-                    "the token issuer cannot be reached; retry later",
-                    {"Retry-After": RETRY_AFTER_SECONDS},
-                )
-            found = self._keys.get(kid)
-            if found is None and kid is None and len(self._keys) == 1:
-                found = next(iter(self._keys.values()))
+            wanted, attempt = self._wants_fetch(kid, self._clock()), self._attempts
+            found = self._lookup(kid)
+        if wanted:
+            self._fetch_once(attempt, wait=found is None)
+            with self._lock:
+                found = self._lookup(kid)
+        if self._fetched_at is None:
+            raise PodError(
+                503,
+                "the token issuer cannot be reached; retry later",
+                {"Retry-After": RETRY_AFTER_SECONDS},
+            )
         if found is None:
             raise _invalid(realm)
+        return found
+
+    def _wants_fetch(self, kid: str | None, now: float) -> bool:
+        """Whether this request should have the keys fetched (under the lock)."""
+        stale = self._fetched_at is None or now - self._fetched_at >= KEYS_TTL_SECONDS
+        resting = self._failed_at is not None and now - self._failed_at < _FAILURE_REST
+        unknown = self._lookup(kid) is None
+        return not resting and (stale or (unknown and self._may_refetch(now)))
+
+    def _lookup(self, kid: str | None) -> _Key | None:
+        found = self._keys.get(kid)
+        if found is None and kid is None and len(self._keys) == 1:
+            found = next(iter(self._keys.values()))
         return found
 
     def _may_refetch(self, now: float) -> bool:
@@ -163,13 +195,27 @@ class KeySet:
         self._refetched_at = now
         return True
 
-    def _refresh(self, now: float) -> None:
-        """Fetch the keys; on failure keep the ones known (tokens they sign still verify)."""
+    def _fetch_once(self, attempt: int, wait: bool) -> None:
+        """Fetch the keys unless another request is (`wait`: for its outcome) or has since
+        `attempt`; on failure keep the ones known (tokens they sign still verify)."""
+        if not self._fetching.acquire(blocking=wait):
+            return
         try:
-            self._keys, self._fetched_at, self._failed_at = self._load(), now, None
-        except Exception as exc:  # noqa: BLE001 - any failure of the issuer is the same to callers
-            log.warning("keys of issuer %s not fetched (%s)", self.issuer, type(exc).__name__)
-            self._failed_at = now
+            if self._attempts != attempt:  # fetched (or failed) while this request waited
+                return
+            try:
+                keys, failed = self._load(), False
+            except Exception as exc:  # noqa: BLE001 - any failure of the issuer is the same to callers
+                log.warning("keys of issuer %s not fetched (%s)", self.issuer, type(exc).__name__)
+                keys, failed = None, True
+            with self._lock:
+                now, self._attempts = self._clock(), self._attempts + 1
+                if failed:
+                    self._failed_at = now
+                else:
+                    self._keys, self._fetched_at, self._failed_at = keys, now, None
+        finally:
+            self._fetching.release()
 
     def _load(self) -> dict[str | None, _Key]:
         base = self.issuer.rstrip("/")
@@ -244,7 +290,18 @@ class Verifier:
             raise _invalid(self.realm) from None
         if spec.issuer is not None and not same_issuer(claims.get("iss"), spec.issuer):
             raise _invalid(self.realm)
+        if not all(_numeric_date(claims, name) for name in _TIME_CLAIMS):
+            raise _invalid(self.realm)
         return claims
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> bool:
+    """Whether the claim, if present, is a finite JSON number (RFC 7519 2: NumericDate): PyJWT
+    reads the text `"exp": "9999999999"` as the number, which no issuer means."""
+    if name not in claims:
+        return True
+    value = claims[name]
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def same_issuer(claimed: Any, issuer: str) -> bool:

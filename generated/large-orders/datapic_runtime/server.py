@@ -145,7 +145,9 @@ def _routes(get_data: _GetData, openapi: bytes) -> list[Route]:
             query_items(request.scope["query_string"], lists),
             request.headers.get("accept"),
             request.method == "HEAD",
-            request.headers.get("authorization"),
+            # Several Authorization headers read as one (RFC 9110 5.3), which is no bearer
+            # token: never the first one, when a proxy in front may have checked the last.
+            ", ".join(request.headers.getlist("authorization")) or None,
             request.headers.get("if-none-match"),
             limiter=request_threads,
         )
