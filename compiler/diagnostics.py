@@ -82,6 +82,7 @@ class Code(enum.Enum):
     BIND_UNDECLARED_PARAMETER = "DP0705"
     BIND_LIST_PARAMETER = "DP0706"
     PUBLIC_WITHOUT_AUTH = "DP0707"  # a warning
+    SHARED_SECRET_WITHOUT_AUDIENCE = "DP0708"  # a warning
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..diagnostics import Code, Diagnostic, Span, error
+from ..diagnostics import Code, Diagnostic, Span, error, warning
 from .ir import Auth, CallerLimits, ClaimBinding, ClaimRequirement, Deployment, Jwt, Parameter
 from .load import Document
 from .project import ProjectDefaults
@@ -66,6 +66,9 @@ class _Reader:
     def fail(self, code: Code, message: str, *path: str) -> None:
         self.diagnostics.append(error(code, message, self.span(*path)))
 
+    def warn(self, code: Code, message: str, *path: str) -> None:
+        self.diagnostics.append(warning(code, message, self.span(*path)))
+
     def jwt(self, raw: Mapping[str, Any], deployment: Deployment) -> Jwt:
         issuer, audience, secret_env = (raw.get(k) for k in ("issuer", "audience", "secret_env"))
         if (issuer is None) == (secret_env is None):
@@ -80,6 +83,14 @@ class _Reader:
             self.issuer(issuer)
         if secret_env is not None:
             self.secret_env(secret_env, deployment)
+            if audience is None:
+                self.warn(
+                    Code.SHARED_SECRET_WITHOUT_AUDIENCE,
+                    f"auth.jwt: without an audience, every pod verifying with {secret_env} "
+                    "accepts the tokens signed for any other of them; set audience (the aud "
+                    "claim your backend signs) so each pod takes only its own",
+                    "jwt",
+                )
         return Jwt(issuer=issuer, audience=audience, secret_env=secret_env, span=self.span("jwt"))
 
     def issuer(self, issuer: str) -> None:

@@ -207,7 +207,7 @@ def test_a_public_pod_with_auth_mounts_its_secret_and_says_who_authenticates(tmp
         SPEC.replace("deploy: false\n", "")
         + """\
 auth:
-  jwt: {secret_env: ORDERS_JWT_SECRET}
+  jwt: {secret_env: ORDERS_JWT_SECRET, audience: orders-api}
 deploy:
   public: true
   env: {PYICEBERG_CATALOG__DEFAULT__URI: https://polaris.example.com/api/catalog}
