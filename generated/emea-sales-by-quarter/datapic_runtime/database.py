@@ -37,6 +37,9 @@ def sandboxed(table: Table, allowed: Iterable[str], limits: Limits) -> duckdb.Du
     connection.execute(f"SET GLOBAL TimeZone = {_quoted(TIME_ZONE)}")
     connection.execute(f"SET GLOBAL threads = {int(limits.duckdb_threads)}")
     connection.execute(f"SET GLOBAL memory_limit = {_quoted(limits.duckdb_memory_limit)}")
+    # jemalloc returns freed pages to the system from background threads: without them it
+    # does so only while allocating, so what a load left behind stays resident (idle.py).
+    connection.execute("SET GLOBAL allocator_background_threads = true")
     # The only joins a pod runs are its delete anti-joins, whose small side (the deleted rows)
     # is always the build side. read_parquet with a field-id schema estimates the data at one
     # row, and DuckDB would then swap the sides: a hash table of every data row (4x slower).

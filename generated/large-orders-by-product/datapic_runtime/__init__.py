@@ -9,7 +9,8 @@ One module per concern, in the order a request meets them:
   sandboxed DuckDB and how it reaches object storage), `source` (the SQL reading the planned
   files and applying their deletes), `reads` (its read_parquet pieces), `equality` (rows
   equality deletes remove), `ordering` (stable pages), `cache` (answers), `limits` (CPUs,
-  memory, query slots), `answer` (answers as Arrow streams);
+  memory, query slots), `idle` (memory given back once the pod is quiet), `answer` (answers
+  as Arrow streams);
 - `streaming` (an answer's body), `formats` and `serialize` (JSON, NDJSON, CSV, Arrow,
   Parquet);
 - `requestlog` and `metrics` (the request's log line, /metrics), `errors` and `secrets` (what

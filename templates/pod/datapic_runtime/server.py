@@ -40,6 +40,7 @@ from .downstream import DownstreamEngine, check_upstream_configured
 from .errors import INTERNAL_ERROR, RETRY_AFTER_SECONDS, ConfigError, PodError, classify
 from .etag import entity_tag, none_match, pod_fingerprint
 from .formats import Format, choose_format
+from .idle import IdleRelease, configure_allocators
 from .metrics import METRICS_MEDIA_TYPE, Outcome, Telemetry
 from .paging import (
     FIRST_PAGE,
@@ -95,6 +96,7 @@ def create_app(
     """The ASGI app serving the pod compiled into `pod_dir` (pod.json and openapi.json);
     `clock` times the table's freshness (tests move it)."""
     setup_logging()
+    configure_allocators()
     config = load_config(pod_dir)
     _check_reserved(config)
     openapi = _openapi_document(pod_dir)
@@ -124,6 +126,7 @@ def create_app(
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so
     # anyone could have the pod send clients to a host of their choosing; /get_data/ is a 404.
     app.router.redirect_slashes = False
+    app.add_middleware(IdleRelease)  # memory back to the system once the pod goes quiet
     return app
 
 
