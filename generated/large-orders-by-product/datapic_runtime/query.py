@@ -33,7 +33,7 @@ import duckdb
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.table import Table
 
-from .answer import Answer, Page, ScanStats, SpooledAnswer, int64_results
+from .answer import Answer, Page, ScanStats, SpooledAnswer, Statements
 from .cache import CachedAnswer, ResultCache, answer_key
 from .catalog import CatalogClient
 from .config import PodConfig
@@ -134,6 +134,7 @@ class QueryEngine:
             ResultCache(max_bytes=self.limits.result_cache_bytes) if config.result_cache else None
         )
         self._paged: dict[int, PagedQuery] = {}  # by output column count, see _paged_query
+        self._statements = Statements()
         self._prefix = parameter_prefix(p.name for p in config.parameters)
         self._clock = clock
         self._wall_clock = wall_clock  # compared with the table's commit times
@@ -297,9 +298,14 @@ class QueryEngine:
         try:
             with _missing_file_is_not_an_outage():
                 sql, params = self._statement(cursor, state.table, plan, page)
-                relation = cursor.sql(sql, params={**params, **values} or None)
-                relation = int64_results(relation, self.config.columns or relation.columns)
-                reader = relation.to_arrow_reader(BATCH_ROWS)
+                reader = self._statements.run(
+                    cursor,
+                    sql,
+                    {**params, **values},
+                    _shape(plan, values),
+                    self.config.columns,
+                    BATCH_ROWS,
+                )
                 try:
                     return SpooledAnswer(reader, self.answer_memory, self.spill_space)
                 finally:
@@ -332,6 +338,13 @@ class QueryEngine:
             count = sum(c.read_by_query for c in plan.columns)
         query = self._paged_query(cursor, count).sql(page.offset, page.limit)
         return with_source(source, query), params
+
+
+def _shape(plan: Plan, values: Mapping[str, Any]) -> tuple:
+    """What, beside its text, decides a statement's output types: the types of the columns
+    it reads (the table's schema may evolve) and of the values (a missing one is NULL)."""
+    columns = tuple((c.name, str(c.duckdb_type)) for c in plan.columns)
+    return columns, tuple((name, type(value).__name__) for name, value in values.items())
 
 
 def replaced_at_ms(table: Table, snapshot_id: int) -> float | None:

@@ -7,7 +7,8 @@ import collections
 import contextlib
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,14 @@ from .limits import MemoryBudget
 # decimal128(38, 0) and pandas or polars read as Decimal objects.
 _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Statement shapes whose narrowed text is kept (a pod has a handful: one per kind of plan).
+_NARROWED_SHAPES = 256
+# The pod reads a statement's answer as Arrow after executing it (Statements.run): the copy
+# DuckDB warns about is of one page, which is read whole anyway, and costs less than the
+# relation API's second bind of every statement.
+warnings.filterwarnings(
+    "ignore", message="Arrow output on a DB-API result makes an extra copy", category=UserWarning
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,58 @@ def int64_results(
     ]
     aliases = (_quoted_identifier(name) for name in relation.columns)
     return relation.project(", ".join(f"{o} AS {a}" for o, a in zip(outputs, aliases, strict=True)))
+
+
+class Statements:
+    """Runs the engine's statements, each parsed and bound once per request: the text that
+    narrows 128-bit integers (`int64_results`) is worked out by binding the first statement of
+    each shape, then kept. A shape is the statement's text (file lists and values are
+    parameters) with what decides its output types: the columns' types the plan reads and the
+    values' Python types."""
+
+    def __init__(self, max_shapes: int = _NARROWED_SHAPES) -> None:
+        self.max_shapes = max_shapes
+        self._texts: dict[Hashable, str] = {}
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        sql: str,
+        params: Mapping[str, object],
+        shape: Hashable,
+        columns: Sequence[str],
+        batch_rows: int,
+    ) -> pa.RecordBatchReader:
+        """The answer of `sql` with its 128-bit integer columns narrowed, as Arrow batches;
+        `columns` are the pod's names of its output columns (empty: DuckDB's own)."""
+        key = (sql, shape)
+        with self._lock:
+            text = self._texts.get(key)
+        if text is None:
+            text = narrowed_text(cursor.sql(sql, params=dict(params) or None), sql, columns)
+            with self._lock:
+                if len(self._texts) >= self.max_shapes:
+                    self._texts.clear()
+                self._texts[key] = text
+        cursor.execute(text, dict(params) or None)
+        return cursor.to_arrow_reader(batch_rows)
+
+
+def narrowed_text(relation: duckdb.DuckDBPyRelation, sql: str, columns: Sequence[str]) -> str:
+    """`sql` (which `relation` binds) wrapped as `int64_results` narrows it; `sql` itself when
+    no column is a 128-bit integer."""
+    types = [str(t) for t in relation.types]
+    if not _WIDE_INTEGERS.intersection(types):
+        return sql
+    names = columns or relation.columns
+    outputs = [
+        _narrowed(position, names[position - 1]) if kind in _WIDE_INTEGERS else f"#{position}"
+        for position, kind in enumerate(types, start=1)
+    ]
+    aliases = (_quoted_identifier(name) for name in relation.columns)
+    select = ", ".join(f"{o} AS {a}" for o, a in zip(outputs, aliases, strict=True))
+    return f"SELECT {select} FROM (\n{sql}\n) AS __datapic_answer"
 
 
 def _narrowed(position: int, column: str) -> str:
