@@ -1,0 +1,60 @@
+"""answer.Statements: a statement runs once per request, its 128-bit integer columns narrowed to
+int64 as `int64_results` narrows them (the reference: the relation API's answer), the narrowing
+decided per statement shape."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+from datapic_runtime.answer import Statements, int64_results
+
+SUMS = "SELECT g, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY g ORDER BY g"
+
+
+def _reference(connection: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    relation = connection.sql(sql)
+    return int64_results(relation, relation.columns).to_arrow_table()
+
+
+def _connection(column_type: str) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute(
+        f"CREATE TABLE t AS SELECT (i % 3)::INTEGER AS g, i::{column_type} AS x FROM range(10) r(i)"
+    )
+    return connection
+
+
+def test_wide_integers_come_as_int64_as_the_relation_api_gives_them():
+    connection = _connection("BIGINT")
+    statements = Statements()
+    for _ in range(2):  # the first binds the shape, the second reuses its text
+        answer = statements.run(connection.cursor(), SUMS, {}, "shape", (), 1000).read_all()
+        assert answer.equals(_reference(connection, SUMS))
+        assert answer.schema.field("total").type == pa.int64()
+
+
+def test_an_int64_overflow_names_the_pods_column():
+    connection = _connection("BIGINT")
+    sql = "SELECT SUM(x) * 9223372036854775807 AS big FROM t"
+    with pytest.raises(duckdb.Error, match="column 'pod_name'"):
+        Statements().run(connection.cursor(), sql, {}, "shape", ("pod_name",), 1000).read_all()
+
+
+def test_the_same_text_of_another_shape_is_bound_again():
+    """A column whose type changed (schema evolution) makes another shape: its sum is a
+    decimal, not narrowed to int64 by what the integer column's statement needed."""
+    statements = Statements()
+    integers = _connection("BIGINT")
+    statements.run(integers.cursor(), SUMS, {}, ("x", "BIGINT"), (), 1000).read_all()
+    decimals = _connection("DECIMAL(38, 2)")
+    answer = statements.run(decimals.cursor(), SUMS, {}, ("x", "DECIMAL"), (), 1000).read_all()
+    assert answer.equals(_reference(decimals, SUMS))
+    assert pa.types.is_decimal(answer.schema.field("total").type)
+
+
+def test_parameters_are_bound_values():
+    connection = _connection("BIGINT")
+    sql = "SELECT SUM(x) AS total FROM t WHERE g = $g"
+    answer = Statements().run(connection.cursor(), sql, {"g": 1}, "shape", (), 1000).read_all()
+    assert answer.column("total").to_pylist() == [1 + 4 + 7]
