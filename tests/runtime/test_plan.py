@@ -135,6 +135,22 @@ def test_plans_are_cached_per_snapshot_and_bound_values(catalog):
     assert newer is not first and newer.files_total == 6 + len(REGIONS)
 
 
+def test_a_repeated_request_finds_its_plan_without_binding_the_filter(catalog, monkeypatch):
+    from datapic_runtime import plan as plan_module
+
+    table = make_sales(catalog, "e.sales")
+    cache, config, snapshot = PlanCache(), sales_config(), table.current_snapshot().snapshot_id
+    first = cache.plan(table, config, {"r": "EMEA"}, snapshot)
+    bound = []
+    real = plan_module.row_filter
+    monkeypatch.setattr(plan_module, "row_filter", lambda *a: bound.append(a) or real(*a))
+    assert cache.plan(table, config, {"r": "EMEA"}, snapshot) is first
+    assert bound == []
+    # Other values: bound and planned again, not taken from the first request's plan.
+    assert cache.plan(table, config, {"r": "APAC"}, snapshot) is not first
+    assert len(bound) >= 1
+
+
 @pytest.mark.parametrize(
     ("iceberg", "duckdb"),
     [

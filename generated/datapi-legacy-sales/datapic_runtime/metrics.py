@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 
 from .answer import ScanStats
-from .secrets import redact
+from .secrets import redact, secret_values
 
 log = logging.getLogger("datapic.pod")
 
@@ -69,10 +69,13 @@ class RequestRecord:
 
 def shown_parameters(given: Mapping[str, str], declared: set[str]) -> dict[str, str]:
     """The declared parameters' texts as the client sent them, redacted and shortened."""
-    shown = {}
+    shown: dict[str, str] = {}
+    if not given:
+        return shown
+    secrets = secret_values()  # once per request, not per parameter
     for name, text in given.items():
         if name in declared:
-            value = redact(text)
+            value = redact(text, secrets)
             shown[name] = value if len(value) <= _VALUE_LIMIT else value[:_VALUE_LIMIT] + "…"
     return shown
 

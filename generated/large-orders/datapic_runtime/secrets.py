@@ -79,8 +79,9 @@ def _password(url: str) -> str | None:
         return None
 
 
-def redact(text: str) -> str:
-    """`text` with every secret value, and any user:password@ in a URL, replaced by ***."""
-    for value in secret_values():
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    """`text` with every secret value, and any user:password@ in a URL, replaced by ***.
+    `secrets`: secret_values() found once for several texts (it reads the environment)."""
+    for value in secret_values() if secrets is None else secrets:
         text = text.replace(value, "***")
     return _URL_USERINFO.sub(r"\1***@", text)
