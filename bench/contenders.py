@@ -6,7 +6,8 @@
 - duckdb pruned: the same over only the files the pod reads (its pushdown planned by
   pyiceberg): what is left of the pod's time is its per-request overhead;
 - naive: pyiceberg reads the whole table into DuckDB, then the query (the original dataPi);
-- roapi: ROAPI serving the same Parquet files, the query sent as SQL over HTTP.
+- roapi: ROAPI serving the same Parquet files, the query sent as SQL over HTTP;
+- pod /healthz, pod /readyz: the pod's routes that query nothing (the floor of its overhead).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from queries import Compiled
 from servers import HttpClient, Request, Server
 
 HTTP_TIMEOUT = 600.0
+# The floor contenders (FloorContender), by name: the pod routes they call.
+FLOORS = {"pod /healthz": "/healthz", "pod /readyz": "/readyz"}
 
 
 class Contender(Protocol):
@@ -53,6 +56,26 @@ class PodContender:
     def run(self) -> int:
         """One request; the time includes reading the whole JSON body."""
         return _rows_of(self.name, *self.client.send(self.request))
+
+
+class FloorContender:
+    """A route of a running pod that queries nothing, over one keep-alive connection: what
+    HTTP alone costs (/healthz, answered on the event loop) and HTTP plus the worker-thread
+    hop every /get_data makes (/readyz: a thread, the table's freshness checked, no query).
+    The pod's per-request overhead cannot go below these; they answer no rows (0)."""
+
+    def __init__(self, name: str, server: Server, path: str) -> None:
+        self.name = name
+        self.server = server
+        self.request = Request(method="GET", path=path)
+        self.client = HttpClient(server.port, HTTP_TIMEOUT)
+
+    def run(self) -> int:
+        """One request; the time includes reading the (small) body."""
+        status, body = self.client.send(self.request)
+        if status != 200:
+            raise RuntimeError(f"{self.name} answered {status}: {body[:300]!r}")
+        return 0
 
 
 class RoapiContender:

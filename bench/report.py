@@ -146,6 +146,9 @@ def ratios(latency: dict[str, dict[str, dict]], scaling: dict[str, dict[str, dic
                 found[f"{query}.{key}"] = median(top) / median(bottom)
         if median("pod") is not None and median("duckdb pruned") is not None:
             found[f"{query}.pod-duckdb pruned ms"] = median("pod") - median("duckdb pruned")
+            # The part of it no query work can remove: HTTP and the worker-thread hop.
+            if median("pod /readyz") is not None:
+                found[f"{query}.floor ms (/readyz)"] = median("pod /readyz")
     for query, by_scale in scaling.items():
         base = by_scale.get("1x", {}).get("median_ms")
         for scale, stats in by_scale.items():

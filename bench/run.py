@@ -22,7 +22,9 @@ from pathlib import Path
 
 from capacity import MEMORY_ENV, Served, Settling, memory_under_load, throughput
 from contenders import (
+    FLOORS,
     DuckDBDirect,
+    FloorContender,
     Naive,
     PodContender,
     RoapiContender,
@@ -222,6 +224,8 @@ def measure_all(
         contenders.append(
             DuckDBDirect.over(pruned[key], compiled[(key, 1, False)], "duckdb pruned")
         )
+        for name, path in FLOORS.items():
+            contenders.append(FloorContender(name, pods[(key, 1, False)], path))
         contenders.append(Naive.over(catalog, table_name(1), compiled[(key, 1, False)]))
         if roapi:
             contenders.append(RoapiContender(roapi, compiled[(key, 1, False)], "orders"))
@@ -475,7 +479,9 @@ def agreement_problems(results: dict) -> list[str]:
     the pod over equality deletes with the same values as DuckDB over the compacted files."""
     problems = []
     for key, by in {**results["latency"]}.items():
-        seen = {name: tuple(stats.get("rows", ())) for name, stats in by.items()}
+        seen = {
+            name: tuple(stats.get("rows", ())) for name, stats in by.items() if name not in FLOORS
+        }
         for scale, stats in results["scaling"].get(key, {}).items():
             seen[f"pod {scale}"] = tuple(stats.get("rows", ()))
         if len(set(seen.values())) != 1 or any(len(rows) != 1 for rows in seen.values()):
