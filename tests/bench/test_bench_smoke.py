@@ -39,6 +39,10 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
     for query in ("reduction", "projection"):
         contenders = results["latency"][query]
         assert {"pod", "duckdb", "duckdb pruned", "naive", "roapi"} <= set(contenders)
+        # The overhead's floor: the pod's routes that query nothing, timed and printed.
+        floors = {name: contenders.pop(name) for name in ("pod /healthz", "pod /readyz")}
+        assert all(stats["n"] > 0 and stats["rows"] == [0] for stats in floors.values())
+        assert f"{query}.floor ms (/readyz)" in results["ratios"]
         # Every contender got the same, non-empty answer (row counts), every time.
         [rows] = {tuple(stats["rows"]) for stats in contenders.values()}
         assert len(rows) == 1 and rows[0] > 0
