@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import logging
 import os
 from collections.abc import Callable
@@ -48,24 +47,27 @@ def configure_allocators(env: dict | os._Environ = os.environ) -> None:
 
 
 def _malloc_trim() -> Callable[[], Any] | None:
-    """glibc's malloc_trim(0), or None where the C library has none (musl, macOS)."""
-    name = ctypes.util.find_library("c")
+    """glibc's malloc_trim(0), or None where the C library has none (musl, macOS). Looked up
+    in the process's own symbols: ctypes.util.find_library would run ldconfig."""
     try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError, TypeError):
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
         return None
     trim.argtypes = [ctypes.c_size_t]
     return lambda: trim(0)
 
 
-_TRIM = _malloc_trim()
+# Looked up at the first release, never at start-up (a cold start should not pay for it).
+_TRIM: Callable[[], Any] | None | bool = False
 
 
 def release_memory() -> None:
     """Hand back to the system what the allocators hold unused (run in a worker thread)."""
+    global _TRIM
     pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
+    if _TRIM is False:
+        _TRIM = _malloc_trim()
+    if callable(_TRIM):
         _TRIM()
 
 
