@@ -58,3 +58,14 @@ def test_parameters_are_bound_values():
     sql = "SELECT SUM(x) AS total FROM t WHERE g = $g"
     answer = Statements().run(connection.cursor(), sql, {"g": 1}, "shape", (), 1000).read_all()
     assert answer.column("total").to_pylist() == [1 + 4 + 7]
+
+
+def test_pages_of_one_shape_share_its_narrowing():
+    """The engine's shape leaves out a page's bounds: every page is narrowed as the first."""
+    connection = _connection("BIGINT")
+    statements = Statements()
+    for limit, offset in ((1, 0), (2, 1), (5, 0)):
+        sql = f"{SUMS} LIMIT {limit} OFFSET {offset}"
+        answer = statements.run(connection.cursor(), sql, {}, SUMS, (), 1000).read_all()
+        assert answer.equals(_reference(connection, sql))
+        assert answer.schema.field("total").type == pa.int64()

@@ -96,15 +96,15 @@ def int64_results(
 
 
 class Statements:
-    """Runs the engine's statements, each parsed and bound once per request: the text that
-    narrows 128-bit integers (`int64_results`) is worked out by binding the first statement of
-    each shape, then kept. A shape is the statement's text (file lists and values are
-    parameters) with what decides its output types: the columns' types the plan reads and the
-    values' Python types."""
+    """Runs the engine's statements, each parsed and bound once per request. How a statement's
+    128-bit integer columns are narrowed (`int64_results`) is worked out by binding the first
+    statement of each shape, then kept. The caller's shape must hold all that decides the
+    output types: the statement's text but for its page bounds (file lists and values are
+    parameters), the types of the columns the plan reads and those of the values."""
 
     def __init__(self, max_shapes: int = _NARROWED_SHAPES) -> None:
         self.max_shapes = max_shapes
-        self._texts: dict[Hashable, str] = {}
+        self._selects: dict[Hashable, str | None] = {}  # None: nothing to narrow
         self._lock = threading.Lock()
 
     def run(
@@ -118,33 +118,33 @@ class Statements:
     ) -> pa.RecordBatchReader:
         """The answer of `sql` with its 128-bit integer columns narrowed, as Arrow batches;
         `columns` are the pod's names of its output columns (empty: DuckDB's own)."""
-        key = (sql, shape)
         with self._lock:
-            text = self._texts.get(key)
-        if text is None:
-            text = narrowed_text(cursor.sql(sql, params=dict(params) or None), sql, columns)
+            known = shape in self._selects
+            select = self._selects.get(shape)
+        if not known:
+            select = narrowing_select(cursor.sql(sql, params=dict(params) or None), columns)
             with self._lock:
-                if len(self._texts) >= self.max_shapes:
-                    self._texts.clear()
-                self._texts[key] = text
+                if len(self._selects) >= self.max_shapes:
+                    self._selects.clear()
+                self._selects[shape] = select
+        text = sql if select is None else f"SELECT {select} FROM (\n{sql}\n) AS __datapic_answer"
         cursor.execute(text, dict(params) or None)
         return cursor.to_arrow_reader(batch_rows)
 
 
-def narrowed_text(relation: duckdb.DuckDBPyRelation, sql: str, columns: Sequence[str]) -> str:
-    """`sql` (which `relation` binds) wrapped as `int64_results` narrows it; `sql` itself when
-    no column is a 128-bit integer."""
+def narrowing_select(relation: duckdb.DuckDBPyRelation, columns: Sequence[str]) -> str | None:
+    """The select list over `relation`'s columns (by position) that narrows them as
+    `int64_results` does; None when no column is a 128-bit integer."""
     types = [str(t) for t in relation.types]
     if not _WIDE_INTEGERS.intersection(types):
-        return sql
+        return None
     names = columns or relation.columns
     outputs = [
         _narrowed(position, names[position - 1]) if kind in _WIDE_INTEGERS else f"#{position}"
         for position, kind in enumerate(types, start=1)
     ]
     aliases = (_quoted_identifier(name) for name in relation.columns)
-    select = ", ".join(f"{o} AS {a}" for o, a in zip(outputs, aliases, strict=True))
-    return f"SELECT {select} FROM (\n{sql}\n) AS __datapic_answer"
+    return ", ".join(f"{o} AS {a}" for o, a in zip(outputs, aliases, strict=True))
 
 
 def _narrowed(position: int, column: str) -> str:

@@ -297,12 +297,12 @@ class QueryEngine:
         cursor = state.database_for(plan, self.limits).cursor()
         try:
             with _missing_file_is_not_an_outage():
-                sql, params = self._statement(cursor, state.table, plan, page)
+                sql, params, unpaged = self._statement(cursor, state.table, plan, page)
                 reader = self._statements.run(
                     cursor,
                     sql,
                     {**params, **values},
-                    _shape(plan, values),
+                    (unpaged, *_types(plan, values)),
                     self.config.columns,
                     BATCH_ROWS,
                 )
@@ -328,19 +328,22 @@ class QueryEngine:
 
     def _statement(
         self, cursor: duckdb.DuckDBPyConnection, table: Table, plan: Plan, page: Page | None
-    ) -> tuple[str, dict[str, Any]]:
-        """The query over `source` (the planned files) and the parameters that name those files."""
+    ) -> tuple[str, dict[str, Any], str]:
+        """The query over `source` (the planned files), the parameters that name those files,
+        and the query's text without its page bounds (its output types do not depend on them)."""
         source, params = read_planned(cursor, table, plan, self._prefix)
         if page is None:
-            return with_source(source, self.config.sql), params
+            sql = with_source(source, self.config.sql)
+            return sql, params, sql
         count = len(self.config.columns)
         if self.config.all_columns:  # as many columns as the plan reads
             count = sum(c.read_by_query for c in plan.columns)
-        query = self._paged_query(cursor, count).sql(page.offset, page.limit)
-        return with_source(source, query), params
+        paged = self._paged_query(cursor, count)
+        query = paged.sql(page.offset, page.limit)
+        return with_source(source, query), params, with_source(source, paged.ordered_sql)
 
 
-def _shape(plan: Plan, values: Mapping[str, Any]) -> tuple:
+def _types(plan: Plan, values: Mapping[str, Any]) -> tuple:
     """What, beside its text, decides a statement's output types: the types of the columns
     it reads (the table's schema may evolve) and of the values (a missing one is NULL)."""
     columns = tuple((c.name, str(c.duckdb_type)) for c in plan.columns)
