@@ -83,6 +83,9 @@ class Code(enum.Enum):
     BIND_LIST_PARAMETER = "DP0706"
     PUBLIC_WITHOUT_AUTH = "DP0707"  # a warning
     SHARED_SECRET_WITHOUT_AUDIENCE = "DP0708"  # a warning
+    # DP072x: how browsers may call the pod (cors:).
+    CORS_WILDCARD_WITH_CREDENTIALS = "DP0720"
+    INVALID_CORS_ORIGIN = "DP0721"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,7 @@ from .. import __version__
 from ..assets import templates_dir
 from ..docs.model import pod_docs
 from ..docs.page import pod_page
-from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Deployment, Pod, SchemaLock
+from ..spec.ir import MAX_LIST_VALUES, CompiledQuery, Cors, Deployment, Pod, SchemaLock
 from .authdoc import auth_document, bound_parameters, who_authenticates
 from .lock import KEY as LOCK_KEY
 from .lock import lock_document
@@ -123,6 +123,8 @@ def pod_document(pod: Pod, query: CompiledQuery, lock: SchemaLock | None = None)
         **({"auth": auth_document(pod.auth)} if pod.auth is not None else {}),
         # Only in pods that read another pod (then `source` is that pod's table, for the record).
         **({"upstream": _upstream_document(pod)} if pod.upstream is not None else {}),
+        # Only in pods that browsers may call: the others' pod.json stays as it was.
+        **({"cors": _cors_document(pod.cors)} if pod.cors is not None else {}),
     }
     if lock is not None:
         document[LOCK_KEY] = lock_document(lock)
@@ -136,6 +138,14 @@ def _upstream_document(pod: Pod) -> dict[str, Any]:
         "resource": upstream.resource,
         "env": upstream.env,
         "parameters": list(upstream.parameters),
+    }
+
+
+def _cors_document(cors: Cors) -> dict[str, Any]:
+    return {
+        "allow_origins": list(cors.allow_origins),
+        "allow_credentials": cors.allow_credentials,
+        "max_age_seconds": cors.max_age_seconds,
     }
 
 

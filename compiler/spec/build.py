@@ -17,6 +17,7 @@ from typing import Any
 
 from ..diagnostics import Code, Diagnostic, error
 from .auth import resolve_auth
+from .cors import resolve_cors
 from .deployment import resolve_deployment
 from .ir import (
     DEFAULT_CATALOG,
@@ -25,6 +26,7 @@ from .ir import (
     Aggregate,
     Auth,
     Column,
+    Cors,
     Deployment,
     Filter,
     OrderKey,
@@ -123,6 +125,7 @@ class _Builder:
             provenance=Provenance(spec_path=self.spec_path, spec_sha256=self.doc.sha256),
             deployment=deployment,
             auth=self.auth(parameters, deployment),
+            cors=self.cors(),
             span=self.doc.span(("resource_name",)),
             unchecked_parameters=frozenset(self.unchecked),
             upstream=self.upstream,
@@ -415,6 +418,12 @@ class _Builder:
         auth, found = resolve_auth(document, self.defaults, parameters, deployment)
         self.diagnostics += found
         return auth
+
+    def cors(self) -> Cors | None:
+        """The spec's cors block, else the project's (see cors.py)."""
+        cors, found = resolve_cors(self.doc, self.defaults.cors, self.invalid)
+        self.diagnostics += found
+        return cors
 
     def pruned(self, mapping: dict, path: JsonPath) -> dict:
         """A mapping without the keys the schema refused, mappings inside pruned likewise."""

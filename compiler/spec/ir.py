@@ -281,6 +281,16 @@ class Auth(Located):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Cors:
+    """Which browser origins may read the pod's answers (checked: each origin as a browser
+    sends it, or "*" alone and then without credentials)."""
+
+    allow_origins: tuple[str, ...]
+    allow_credentials: bool = False
+    max_age_seconds: int = 600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pod:
     """Everything a spec says, normalised: the input of lowering and rendering."""
 
@@ -302,6 +312,7 @@ class Pod:
     # Bearer-token verification, required claims and bound parameters; None: no caller is
     # asked who it is (Cloud Run IAM, when not public, is then the only gate).
     auth: Auth | None = None
+    cors: Cors | None = None  # None: no CORS headers
     span: Span = field(default=NO_SPAN, compare=False)  # where resource_name's value stands
     # Where the spec sets result_cache itself; None when the default for the operation applies.
     result_cache_set_at: Span | None = field(default=None, compare=False)

@@ -4,7 +4,8 @@ Two files at the project root (the nearest folder above the spec holding a proje
 set defaults for every spec's `deploy:` block: datapic's own `datapic.yaml` (its `deploy:`
 block has the spec's shape, schemas/project.schema.json; its `auth:` block is every spec's
 default auth, see auth.py) and the original dataPi `config.yml` (read by datapi.py, which also
-turns its metastore into the catalog).
+turns its metastore into the catalog). datapic.yaml's `cors:` is the default of a spec's
+`cors:` (cors.py).
 Precedence, weakest first: built-in defaults, config.yml, datapic.yaml, the spec
 (deployment.py applies it).
 """
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import Diagnostic, Span, has_errors
+from .cors import read_cors
 from .datapi import DATAPI_CONFIG, Metastore, datapi_metastore, datapi_settings
+from .ir import Cors
 from .load import Document, display_path, load
 from .validate import project_validator, validate_against
 
@@ -34,6 +37,7 @@ class ProjectDefaults:
     """Deploy settings from the project's config files, keyed like a spec's deploy block.
 
     `spans` says where each setting was written (keys: setting name, or (env|secrets, NAME)).
+    `cors` is datapic.yaml's checked `cors:` block, which a spec's own replaces.
     """
 
     settings: Mapping[str, Any] = field(default_factory=dict)
@@ -43,6 +47,7 @@ class ProjectDefaults:
     # datapic.yaml's auth: block (jwt, require, limits), and where each of its keys stands.
     auth: Mapping[str, Any] = field(default_factory=dict)
     auth_spans: Mapping[str, Span] = field(default_factory=dict)
+    cors: Cors | None = None  # datapic.yaml's checked cors: block
 
 
 NO_DEFAULTS = ProjectDefaults()
@@ -90,6 +95,7 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
     metastore: Metastore | None = None
     auth: dict[str, Any] = {}
     auth_spans: dict[str, Span] = {}
+    cors: Cors | None = None
     for name, read in ((DATAPI_CONFIG, datapi_settings), (DATAPIC_CONFIG, _datapic_settings)):
         path = root / name
         if not path.is_file() or _blank(path):
@@ -106,7 +112,9 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
         if name == DATAPIC_CONFIG and not has_errors(found):
             auth = document.data.get("auth", {})
             auth_spans = {key: document.span(("auth", key)) for key in auth}
-        if values or auth or (name == DATAPI_CONFIG and metastore):
+            cors, found = read_cors(document, ("cors",))
+            diagnostics += found
+        if values or auth or cors or (name == DATAPI_CONFIG and metastore):
             files.append(name)
         for key, value in values.items():
             if key in ("env", "secrets"):
@@ -121,6 +129,7 @@ def project_defaults(spec: Path) -> tuple[ProjectDefaults, list[Diagnostic]]:
         metastore=metastore,
         auth=auth,
         auth_spans=auth_spans,
+        cors=cors,
     )
     return defaults, diagnostics
 
