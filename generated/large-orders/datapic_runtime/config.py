@@ -64,6 +64,15 @@ class UpstreamSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CorsSpec:
+    """Which browser origins may read the pod's answers ("*": any, never with credentials)."""
+
+    allow_origins: tuple[str, ...]
+    allow_credentials: bool = False
+    max_age_seconds: int = 600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PodConfig:
     """Everything the runtime needs from the compiled pod."""
 
@@ -84,6 +93,7 @@ class PodConfig:
     auth: AuthSpec | None = None
     # Set when the pod reads another pod's answer (`source` is then only for the record).
     upstream: UpstreamSpec | None = None
+    cors: CorsSpec | None = None  # None: no CORS headers
     description: str = field(default="", compare=False)
 
 
@@ -141,6 +151,7 @@ def _parse(raw: dict) -> PodConfig:
         all_columns=_boolean(raw.get("all_columns", False), "all_columns"),
         auth=parse_auth(raw.get("auth"), frozenset(names)),
         upstream=_upstream(raw.get("upstream"), set(names)),
+        cors=_cors(raw["cors"]) if "cors" in raw else None,
     )
 
 
@@ -169,6 +180,18 @@ def _parameter(raw: dict, where: str) -> ParameterSpec:
         default=default,
         description=_text(raw["description"]),
     )
+
+
+def _cors(raw: dict) -> CorsSpec:
+    origins = tuple(_text(origin) for origin in raw["allow_origins"])
+    credentials = _boolean(raw["allow_credentials"], "cors.allow_credentials")
+    if not origins or (credentials and "*" in origins):
+        # The compiler refuses both (DP0720); a hand-edited pod.json must not open the pod.
+        raise ConfigError('pod.json: cors: no origins, or "*" with allow_credentials')
+    max_age = raw["max_age_seconds"]
+    if type(max_age) is not int or max_age < 0:
+        raise ConfigError(f"pod.json: cors.max_age_seconds: expected seconds, got {max_age!r}")
+    return CorsSpec(allow_origins=origins, allow_credentials=credentials, max_age_seconds=max_age)
 
 
 def _sql(lines: Any) -> str:

@@ -27,6 +27,7 @@ import anyio
 from pyiceberg.catalog import Catalog, load_catalog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,7 +37,9 @@ from .auth import Gate
 from .callers import CallerTable
 from .catalog import catalog_properties
 from .config import PodConfig, load_config
+from .cors import cors_middleware
 from .downstream import DownstreamEngine, check_upstream_configured
+from .encoding import compression_middleware
 from .errors import INTERNAL_ERROR, RETRY_AFTER_SECONDS, ConfigError, PodError, classify
 from .etag import entity_tag, none_match, pod_fingerprint
 from .formats import Format, choose_format
@@ -122,7 +125,12 @@ def create_app(
     # Starlette, not FastAPI: the pod validates its own arguments and serves its compiled
     # openapi.json, so FastAPI would add nothing but a tenth of a second to every cold start.
     routes = [*_routes(get_data, openapi), *docs_routes(pod_dir, GET)]
-    app = Starlette(routes=routes, exception_handlers=_ERROR_HANDLERS)
+    # CORS outside compression: a refused preflight is answered before anything is encoded.
+    middleware = [
+        Middleware(cls, **options)
+        for cls, options in (*cors_middleware(config.cors), *compression_middleware())
+    ]
+    app = Starlette(routes=routes, exception_handlers=_ERROR_HANDLERS, middleware=middleware)
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so
     # anyone could have the pod send clients to a host of their choosing; /get_data/ is a 404.
     app.router.redirect_slashes = False
@@ -285,13 +293,12 @@ class _GetData:
 
 
 def _head(body: AnswerBody, whole: bytes | None, media_type: str, headers: dict) -> Response:
-    """GET's headers without its body: a whole answer's length, none for one GET streams."""
+    """GET's headers without its body: a whole answer's length, none for one GET streams. The
+    whole body goes along (the server drops it), so encoding.py can give its encoded length."""
     body.end_unsent()
-    response = Response(media_type=media_type, headers=headers)
+    response = Response(whole or b"", media_type=media_type, headers=headers)
     if whole is None:
         del response.headers["content-length"]
-    else:
-        response.headers["content-length"] = str(len(whole))
     return response
 
 

@@ -37,8 +37,8 @@ from .auth import Gate
 from .callers import CallerTable
 from .catalog import catalog_properties
 from .config import PodConfig, load_config
-from .downstream import DownstreamEngine, check_upstream_configured
 from .cors import cors_middleware
+from .downstream import DownstreamEngine, check_upstream_configured
 from .encoding import compression_middleware
 from .errors import INTERNAL_ERROR, RETRY_AFTER_SECONDS, ConfigError, PodError, classify
 from .etag import entity_tag, none_match, pod_fingerprint
