@@ -28,6 +28,7 @@ from compiler.spec.ir import (
     ClaimRequirement,
     Column,
     CompiledQuery,
+    Cors,
     Jwt,
     Parameter,
     ParamType,
@@ -103,6 +104,7 @@ def _compiled(pod_json: dict) -> tuple[Pod, CompiledQuery]:
             spec_path=pod_json["spec"]["path"], spec_sha256=pod_json["spec"]["sha256"]
         ),
         auth=_auth(pod_json.get("auth")),
+        cors=_cors(pod_json.get("cors")),
     )
     query = CompiledQuery(
         sql="\n".join(pod_json["sql"]),
@@ -127,6 +129,12 @@ def _auth(raw: dict | None) -> Auth | None:
         ),
         limits=CallerLimits(**raw["limits"]),
     )
+
+
+def _cors(raw: dict | None) -> Cors | None:
+    if raw is None:
+        return None
+    return Cors(**{**raw, "allow_origins": tuple(raw["allow_origins"])})
 
 
 def pod_json(
