@@ -59,6 +59,9 @@ class PodDocs:
     columns: tuple[ColumnDoc, ...]
     depends_on: tuple[str, ...]  # the pods this one reads (their resource names)
     max_page_size: int
+    # Whether callers need a bearer token: pod.json's `auth` block, read defensively (any
+    # value but absent, null or false means yes) so the page does not depend on its shape.
+    auth: bool = False
 
 
 def pod_docs(pod: Mapping[str, Any], openapi: Mapping[str, Any]) -> PodDocs:
@@ -79,6 +82,7 @@ def pod_docs(pod: Mapping[str, Any], openapi: Mapping[str, Any]) -> PodDocs:
         ),
         depends_on=tuple(sorted(_upstreams(pod))),
         max_page_size=pod["max_page_size"],
+        auth=pod.get("auth") not in (None, False),
     )
 
 

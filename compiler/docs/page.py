@@ -28,6 +28,14 @@ SITE_POLICY = POD_POLICY + "; connect-src 'self' http: https:"
 NO_FRAMING = "; frame-ancestors 'none'"
 # Stands for the pod's URL in the calls shown; app.js puts the real one in its place.
 URL_PLACEHOLDER = "https://POD-URL"
+# The bearer token in the calls of a pod with auth: an environment variable's name ($TOKEN
+# in curl), so a copied command never holds a token.
+TOKEN_PLACEHOLDER = "TOKEN"
+_JAVASCRIPT_END = (
+    "const body = await response.json();\n"
+    "if (!response.ok) throw new Error(body.error);\n"
+    "console.table(body);"
+)
 _NUMERIC = {"integer", "number"}
 
 
@@ -83,6 +91,21 @@ def calls(docs: PodDocs) -> dict[str, str]:
     path = f"{URL_PLACEHOLDER}/get_data" + (f"?{urlencode(pairs)}" if pairs else "")
     arguments = ", ".join(f"{p.name}={_python_value(p)}" for p in shown)
     javascript_url = f"{URL_PLACEHOLDER}/get_data?" + urlencode([*pairs, ("format", "json")])
+    if docs.auth:  # the token from the environment: never written into a copied command
+        return {
+            "curl": f"curl -H \"Authorization: Bearer ${TOKEN_PLACEHOLDER}\" '{path}'",
+            "Python": (
+                "import os\n\nfrom datapic.client import Pod\n\n"
+                f'pod = Pod("{URL_PLACEHOLDER}", token=os.environ["{TOKEN_PLACEHOLDER}"])\n'
+                f"table = pod.get_data({arguments})\n"
+                "print(table.to_pandas())"
+            ),
+            "JavaScript": (
+                f'const response = await fetch("{javascript_url}", {{\n'
+                f"  headers: {{ Authorization: `Bearer ${{{TOKEN_PLACEHOLDER}}}` }},\n"
+                "});\n" + _JAVASCRIPT_END
+            ),
+        }
     return {
         "curl": f"curl '{path}'",
         "Python": (
@@ -90,12 +113,7 @@ def calls(docs: PodDocs) -> dict[str, str]:
             f'table = Pod("{URL_PLACEHOLDER}").get_data({arguments})\n'
             "print(table.to_pandas())"
         ),
-        "JavaScript": (
-            f'const response = await fetch("{javascript_url}");\n'
-            "const body = await response.json();\n"
-            "if (!response.ok) throw new Error(body.error);\n"
-            "console.table(body);"
-        ),
+        "JavaScript": f'const response = await fetch("{javascript_url}");\n' + _JAVASCRIPT_END,
     }
 
 

@@ -127,3 +127,27 @@ def test_dependencies_link_to_their_pages_in_the_site():
     page = _Page(pod_page(docs, links))
     assert ("a", {"href": "upstream.html", "class": "depends-on"}) in page.tags
     assert "upstream" not in pod_page(dataclasses.replace(docs, depends_on=()), links)
+
+
+@pytest.mark.parametrize("auth", [None, False, {"jwt": {"issuer": "https://login.example.com/"}}])
+def test_a_pod_with_auth_shows_a_token_placeholder_in_every_call(auth):
+    pod_doc, openapi, _ = documents()
+    if auth is not None:
+        pod_doc["auth"] = auth  # the auth block's shape is not read: only its presence
+    shown = calls(pod_docs(pod_doc, openapi))
+    needs = bool(auth)
+    assert all(("TOKEN" in code) == needs for code in shown.values())
+    if needs:
+        assert shown["curl"].startswith('curl -H "Authorization: Bearer $TOKEN" ')
+        assert 'token=os.environ["TOKEN"]' in shown["Python"]
+        assert "Authorization: `Bearer ${TOKEN}`" in shown["JavaScript"]
+    assert all(code.count(URL_PLACEHOLDER) == 1 for code in shown.values())
+
+
+def test_the_token_field_is_never_sent_by_a_form_nor_remembered():
+    page = _Page(pod_page(pod_docs(*documents()[:2])))
+    (token,) = [attrs for tag, attrs in page.tags if tag == "input" and attrs.get("id") == "token"]
+    # No name: no form submission could carry it; a password input the browser should not
+    # offer to remember or fill in.
+    assert "name" not in token
+    assert token["type"] == "password" and token["autocomplete"] == "off"
