@@ -93,6 +93,15 @@
     return args;
   }
 
+  // The token lives only in its input (no name, so no form ever sends it) and in this
+  // request's header: never stored, never in a URL, never logged.
+  function requestHeaders() {
+    const headers = { Accept: "application/json" };
+    const token = $("token") ? $("token").value.trim() : "";
+    if (token !== "") headers.Authorization = "Bearer " + token;
+    return headers;
+  }
+
   async function fetchPage(args) {
     let url;
     try {
@@ -104,10 +113,17 @@
     setStatus("Running…");
     let response;
     try {
-      response = await fetch(url, { headers: { Accept: "application/json" } });
+      response = await fetch(url, { headers: requestHeaders(), credentials: "omit" });
     } catch (e) {
       setStatus("");
-      showError("Could not reach the pod at " + url.origin + " (" + e.message + ")");
+      // A browser tells a refused CORS check from a network failure to no script: name both.
+      const hint =
+        url.origin === window.location.origin
+          ? ""
+          : ", or it does not let this page's origin (" +
+            window.location.origin +
+            ") call it: its spec's cors: allow_origins must list it";
+      showError("Could not reach the pod at " + url.origin + hint + " (" + e.message + ")");
       return;
     }
     let body;
