@@ -198,3 +198,36 @@ def test_a_pod_reading_a_pod_names_it_and_what_it_passes():
     raw["upstream"]["parameters"] = ["nowhere"]
     with pytest.raises(ConfigError, match="upstream.parameters: names a parameter not declared"):
         parse_config(raw)
+
+
+def test_cors_is_read_when_present_and_absent_means_none():
+    assert parse_config(EXAMPLE).cors is None
+    raw = copy.deepcopy(EXAMPLE)
+    raw["cors"] = {
+        "allow_origins": ["https://app.example.com"],
+        "allow_credentials": True,
+        "max_age_seconds": 60,
+    }
+    jsonschema.Draft202012Validator(json.loads(POD_SCHEMA.read_text())).validate(raw)
+    cors = parse_config(raw).cors
+    assert (cors.allow_origins, cors.allow_credentials, cors.max_age_seconds) == (
+        ("https://app.example.com",),
+        True,
+        60,
+    )
+
+
+@pytest.mark.parametrize(
+    "cors",
+    [
+        {"allow_origins": ["*"], "allow_credentials": True, "max_age_seconds": 0},
+        {"allow_origins": [], "allow_credentials": False, "max_age_seconds": 0},
+        {"allow_origins": ["https://a.example"], "allow_credentials": "no", "max_age_seconds": 0},
+        {"allow_origins": ["https://a.example"], "allow_credentials": False, "max_age_seconds": -1},
+    ],
+)
+def test_a_hand_edited_cors_that_would_open_the_pod_is_refused(cors):
+    raw = copy.deepcopy(EXAMPLE)
+    raw["cors"] = cors
+    with pytest.raises(ConfigError, match="cors"):
+        parse_config(raw)

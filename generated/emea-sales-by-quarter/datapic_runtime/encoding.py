@@ -37,8 +37,8 @@ MIN_BYTES = 1024
 # Chunks at least this large are compressed in a worker thread, not on the event loop.
 THREAD_BYTES = 64 * 1024
 GZIP_LEVEL = 6
-# Brotli's quality 4 compresses JSON better than gzip -6 at about its speed; higher qualities
-# cost several times the CPU for a few per cent.
+# Brotli's quality 4: about gzip -6's size for JSON answers at less CPU (10,000 orders rows,
+# one run: 6.8x in 12 ms against 7.2x in 20 ms); higher qualities cost several times the CPU.
 BROTLI_QUALITY = 4
 CODINGS = ("br", "gzip")  # preferred first when the client weighs them alike
 _TEXTUAL = ("application/json", "application/x-ndjson")
