@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from browserkit import chromium_page, shot, table_rows
+from browserkit import cell_text, chromium_page, shot, table_rows
 from podkit import json_form, make_pod, param, pod_json, serving
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -46,15 +46,6 @@ def pod(tmp_path_factory, pod_env):
         yield client, str(client.base_url).rstrip("/")
 
 
-def _text(value) -> str:
-    """A JSON value as the page's table shows it (app.js cellText)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def test_the_form_shows_every_page_of_the_answer(pod, reference, tmp_path):
     client, url = pod
     response = client.get("/docs")
@@ -86,7 +77,7 @@ def test_the_form_shows_every_page_of_the_answer(pod, reference, tmp_path):
         assert page.locator("#description").inner_text() == POD["description"]
     assert clicks == (len(expected) - 1) // PAGE_ROWS
     assert header == COLUMNS
-    assert rows == [[_text(row[c]) for c in COLUMNS] for row in expected]
+    assert rows == [[cell_text(row[c]) for c in COLUMNS] for row in expected]
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 

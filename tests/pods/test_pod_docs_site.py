@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from browserkit import chromium_page, shot, table_rows
+from browserkit import cell_text, chromium_page, shot, table_rows
 from click.testing import CliRunner
 from podkit import make_pod, param, pod_json, serving
 
@@ -70,15 +70,6 @@ def site(tmp_path_factory, pod_env):
         server.server_close()
 
 
-def _text(value) -> str:
-    """A JSON value as the page's table shows it (app.js cellText)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def run_form(page, site_url: str, name: str, pod_url: str) -> None:
     page.goto(f"{site_url}/pods/{name}.html")
     page.fill("#pod-url", pod_url)
@@ -102,7 +93,7 @@ def test_the_site_reads_a_pod_that_allows_its_origin(site, reference, tmp_path):
         header, rows = table_rows(page)
         assert page.locator("#error").is_hidden()
     assert header == COLUMNS
-    assert rows == [[_text(row[c]) for c in COLUMNS] for row in expected]
+    assert rows == [[cell_text(row[c]) for c in COLUMNS] for row in expected]
     calls = [(url, auth) for url, auth in sent if url.startswith(pod_url)]
     assert calls and all(auth == f"Bearer {TOKEN}" for _, auth in calls)
     assert all(TOKEN not in url for url, _ in sent)

@@ -48,3 +48,12 @@ def table_rows(page, selector: str = "#answer") -> tuple[list[str], list[list[st
         "rows => rows.map(r => Array.from(r.cells, c => c.textContent))",
     )
     return header, rows
+
+
+def cell_text(value) -> str:
+    """A JSON value as the docs page's answer table shows it (app.js cellText)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
