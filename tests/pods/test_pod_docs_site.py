@@ -1,8 +1,9 @@
 """The static docs site (`datapic docs build`, served as `datapic docs serve` does) calling live
-pods from a real browser (headless Chromium): a pod whose `cors` allows the site's origin
-answers the form, with a bearer token along (so the preflight must allow Authorization), and
-the table equals the reference; a pod that does not list the origin shows an error naming it
-in the page. The token never reaches the pod's log nor a URL."""
+pods from a real browser (headless Chromium): a pod whose `cors` allows the site's origin and
+checks tokens (HS256) answers the form with the token typed in (so the preflight must allow
+Authorization) and the table equals the reference; without the token the page shows the
+pod's 401 (its error readable across origins); a pod that does not list the origin shows an
+error naming it. The token never reaches the pod's log nor a URL."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import pytest
 from browserkit import cell_text, chromium_page, shot, table_rows
 from click.testing import CliRunner
+from oidckit import hs256
 from podkit import make_pod, param, pod_json, serving
 
 from compiler.cli import main
@@ -21,7 +23,14 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 pytestmark = pytest.mark.pod
 
 COLUMNS = ["order_id", "country", "product", "sales"]
-TOKEN = "token-that-must-stay-in-the-page"
+SECRET = "an HS256 secret of more than 32 bytes, for the docs site"
+TOKEN = hs256(SECRET, sub="reader")
+AUTH = {
+    "jwt": {"secret_env": "EDGE_JWT_SECRET"},
+    "require": [],
+    "bind": [],
+    "limits": {"requests_per_minute": 0, "concurrent_queries": 0},
+}
 MIN_SALES = 55000
 
 
@@ -47,6 +56,7 @@ def site(tmp_path_factory, pod_env):
     server = site_server(work / "site", 0)  # bound first: its origin goes into a pod's cors
     origin = f"http://127.0.0.1:{server.server_address[1]}"
     pods = [orders("allowed", [origin]), orders("refused", ["http://app.localhost:8000"])]
+    pods[0]["auth"] = AUTH
     dirs = [make_pod(work / "pods", pod) for pod in pods]
     result = CliRunner().invoke(
         main, ["docs", "build", "--pods", str(work / "pods"), "-o", str(work / "site")]
@@ -55,7 +65,9 @@ def site(tmp_path_factory, pod_env):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with (
-            serving(dirs[0], pod_env, work / "allowed.log") as allowed,
+            serving(
+                dirs[0], {**pod_env, "EDGE_JWT_SECRET": SECRET}, work / "allowed.log"
+            ) as allowed,
             serving(dirs[1], pod_env, work / "refused.log") as refused,
         ):
             yield (
@@ -70,12 +82,12 @@ def site(tmp_path_factory, pod_env):
         server.server_close()
 
 
-def run_form(page, site_url: str, name: str, pod_url: str) -> None:
+def run_form(page, site_url: str, name: str, pod_url: str, token: str = TOKEN) -> None:
     page.goto(f"{site_url}/pods/{name}.html")
     page.fill("#pod-url", pod_url)
     page.fill("#param-min_sales", str(MIN_SALES))
     page.fill("#limit", "1000")
-    page.fill("#token", TOKEN)
+    page.fill("#token", token)
     page.click("#run")
 
 
@@ -112,3 +124,16 @@ def test_a_pod_that_does_not_allow_the_origin_is_a_clear_error(site, tmp_path):
     assert shown.startswith(f"Could not reach the pod at {pod_url}, or it does not let")
     assert f"this page's origin ({site_url})" in shown
     assert "cors: allow_origins must list it" in shown
+
+
+def test_without_its_token_the_page_shows_the_pods_401(site, tmp_path):
+    site_url, pods = site
+    pod_url, _, _ = pods["allowed"]
+    with chromium_page() as page:
+        page.goto(f"{site_url}/pods/allowed.html")
+        assert "$TOKEN" in page.inner_text("#calls")  # the pod has auth: its calls say so
+        run_form(page, site_url, "allowed", pod_url, token="")
+        page.wait_for_selector("#error:not([hidden])")
+        shot(page, tmp_path, "site-no-token")
+        shown = page.inner_text("#error")
+    assert shown.startswith("Error 401: ")
