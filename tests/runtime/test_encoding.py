@@ -187,5 +187,6 @@ def test_a_304_is_never_encoded_and_keeps_the_clients_tag():
     status, again, bodies = call("/big", "gzip", if_none_match=headers["etag"])
     assert status == 304 and b"".join(bodies) == b""
     assert again["etag"] == '"v1-gzip"' and "content-encoding" not in again
+    assert "Accept-Encoding" in again["vary"]
     status, _, _ = call("/big", "gzip", if_none_match='"v0-gzip"')
     assert status == 200

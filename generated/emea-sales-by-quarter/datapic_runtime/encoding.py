@@ -183,8 +183,10 @@ class _Exchange:
     async def _begin(self, start: Message, message: Message) -> None:
         headers = MutableHeaders(scope=start)
         status = start["status"]
-        if status == 304 and headers.get("etag") in self._originals:
-            headers["ETag"] = self._originals[headers["etag"]]
+        if status == 304:  # the Vary the full answer would have had (RFC 9110, 15.4.5)
+            headers.add_vary_header("Accept-Encoding")
+            if headers.get("etag") in self._originals:
+                headers["ETag"] = self._originals[headers["etag"]]
         if not compressible(headers, status):
             await self._send(start)
             await self._send(message)
