@@ -23,8 +23,8 @@ def problems(tmp_path, text: str) -> list[tuple[str, int, int, str]]:
 
 
 ALLOWED = (
-    "aggregate, auth, depends_on, deploy, filters, freshness_seconds, group_by, having, limit, "
-    "local_engine, "
+    "aggregate, auth, cors, depends_on, deploy, filters, freshness_seconds, group_by, having, "
+    "limit, local_engine, "
     "long_description, max_page_size, operation_type, order_by, parameters, resource_name, "
     "result_cache, select, short_description, type"
 )
@@ -47,14 +47,14 @@ CASES = [
         id="missing-table",
     ),
     pytest.param(
-        HEADER + "select: [a]\ncolour: blue\n",
-        [("DP0102", 4, 1, f"unknown field 'colour' (allowed here: {ALLOWED})")],
+        HEADER + "select: [a]\ncanvas: blue\n",
+        [("DP0102", 4, 1, f"unknown field 'canvas' (allowed here: {ALLOWED})")],
         id="unknown-field-at-its-key",
     ),
     pytest.param(
-        HEADER + "select: [a]\ncolour: blue\nflavour: red\n",
+        HEADER + "select: [a]\ncanvas: blue\nflavour: red\n",
         [
-            ("DP0102", 4, 1, f"unknown field 'colour' (allowed here: {ALLOWED})"),
+            ("DP0102", 4, 1, f"unknown field 'canvas' (allowed here: {ALLOWED})"),
             ("DP0102", 5, 1, f"unknown field 'flavour' (allowed here: {ALLOWED})"),
         ],
         id="each-unknown-field-reported",
