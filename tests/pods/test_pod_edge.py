@@ -228,3 +228,19 @@ def test_arrow_and_parquet_are_never_encoded(pods):
         headers, body = raw(pods["edge-orders"], f"{WHOLE}&format={fmt}", "gzip, br")
         assert "content-encoding" not in headers
         assert body.startswith(magic)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_the_pods_etag_names_the_coding_and_revalidates(pods, coding):
+    client = pods["edge-orders"]
+    plain, _ = raw(client, WHOLE, "identity")
+    encoded, _ = raw(client, WHOLE, coding)
+    tag = plain["etag"]
+    assert tag.startswith('"') and tag.endswith('"')
+    assert encoded["etag"] == tag[:-1] + f'-{coding}"'
+    for accept, held in (("identity", tag), (coding, encoded["etag"])):
+        again = client.get(WHOLE, headers={"Accept-Encoding": accept, "If-None-Match": held})
+        assert again.status_code == 304, again.text
+        assert again.headers["etag"] == held and again.content == b""
+        assert "content-encoding" not in again.headers
+        assert "accept-encoding" in vary(again)
