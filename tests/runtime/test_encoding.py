@@ -57,7 +57,8 @@ async def _whole(request: Request) -> Response:
     body = {"big": BIG, "small": SMALL}.get(kind, BIG)
     media = "application/vnd.apache.arrow.stream" if kind == "arrow" else "application/json"
     etag = '"v1"'
-    if etag in request.headers.get("if-none-match", ""):
+    held = request.headers.get("if-none-match", "")
+    if etag.strip('"') in held or held == "*":
         return Response(status_code=304, headers={"ETag": etag})
     status = 400 if request.query_params.get("error") else 200
     return Response(body, status_code=status, media_type=media, headers={"ETag": etag})
@@ -190,3 +191,7 @@ def test_a_304_is_never_encoded_and_keeps_the_clients_tag():
     assert "Accept-Encoding" in again["vary"]
     status, _, _ = call("/big", "gzip", if_none_match='"v0-gzip"')
     assert status == 200
+    # The tag the client holds, weak or strong, encoded or not; for `*`, the one it would get.
+    for held, expected in (('W/"v1-br"', '"v1-br"'), ('"v1"', '"v1"'), ("*", '"v1-gzip"')):
+        status, again, _ = call("/star", "gzip", if_none_match=held)
+        assert (status, again["etag"]) == (304, expected), held

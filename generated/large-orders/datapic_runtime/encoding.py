@@ -18,7 +18,8 @@ Accept-Encoding allows it.
 - Never a 304, a 204 or an answer that has a Content-Encoding already.
 - An encoded answer is another representation, so its ETag gets the coding inside the quotes
   (`"abc"` -> `"abc-gzip"`); an If-None-Match naming such a tag is handed on without the
-  suffix, and a 304 for it keeps the tag the client holds.
+  suffix, and a 304 for it gives back the tag the client holds (for `*`: the coding the
+  client would get now).
 """
 
 from __future__ import annotations
@@ -117,16 +118,17 @@ def tagged(etag: str, coding: str) -> str:
     return etag[:-1] + f'-{coding}"' if etag.endswith('"') else f'"{etag}-{coding}"'
 
 
-def _untagged(if_none_match: str) -> tuple[str, dict[str, str]]:
-    """If-None-Match with our suffixes removed, and each plain tag's suffixed original."""
-    originals: dict[str, str] = {}
+def _untagged(if_none_match: str) -> tuple[str, dict[str, str | None]]:
+    """If-None-Match with our suffixes removed, and the coding each tag named (None: none),
+    by its opaque part (weak or strong alike)."""
+    held: dict[str, str | None] = {}
     plain = []
     for tag in (t.strip() for t in if_none_match.split(",")):
+        suffix = _SUFFIX.search(tag)
         bare = _SUFFIX.sub('"', tag)
-        if bare != tag:
-            originals[bare] = tag
+        held[bare.removeprefix("W/")] = suffix.group(1) if suffix else None
         plain.append(bare)
-    return ", ".join(plain), originals
+    return ", ".join(plain), held
 
 
 async def _run(function: Callable[[bytes], bytes], data: bytes) -> bytes:
@@ -183,10 +185,9 @@ class _Exchange:
     async def _begin(self, start: Message, message: Message) -> None:
         headers = MutableHeaders(scope=start)
         status = start["status"]
-        if status == 304:  # the Vary the full answer would have had (RFC 9110, 15.4.5)
+        if status == 304:  # the Vary and ETag the full answer would have had (RFC 9110, 15.4.5)
             headers.add_vary_header("Accept-Encoding")
-            if headers.get("etag") in self._originals:
-                headers["ETag"] = self._originals[headers["etag"]]
+            self._tag_not_modified(headers)
         if not compressible(headers, status):
             await self._send(start)
             await self._send(message)
@@ -219,6 +220,17 @@ class _Exchange:
             body = await _run(self._encode, body) + (b"" if more else self._end())
         await self._send(start)
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
+
+    def _tag_not_modified(self, headers: MutableHeaders) -> None:
+        """A 304's ETag: of the representation the client holds (the coding its matching tag
+        named), or for `*`, of the one it would get now."""
+        etag = headers.get("etag")
+        if etag is None:
+            return
+        key = etag.removeprefix("W/")
+        coding = self._originals.get(key, self._coding)
+        if coding is not None:
+            headers["ETag"] = tagged(etag, coding)
 
     def _coding_for(self, headers: MutableHeaders) -> str | None:
         """The coding of this answer: a small whole one only if identity is refused."""
