@@ -70,7 +70,7 @@ class SpecWatcher(threading.Thread):
             self._follow_folders()
             for spec, seen in list(self._seen.items()):
                 now = signature(watched_files(spec))
-                if now != seen:
+                if now != seen and not self._left_its_folder(spec):
                     self._seen[spec] = now
                     self.events.reload(spec)
 
@@ -81,9 +81,14 @@ class SpecWatcher(threading.Thread):
             self._seen[spec] = signature(watched_files(spec))
             self.events.added(spec)
         for spec in sorted(self._seen.keys() - present):
-            if spec.parent in self.folders and not spec.exists():
+            if self._left_its_folder(spec):
                 del self._seen[spec]
                 self.events.removed(spec)
+
+    def _left_its_folder(self, spec: Path) -> bool:
+        """A spec deleted from a watched folder since this round listed it: the next round
+        reports it removed, rather than this one reporting a failed reload first."""
+        return spec.parent in self.folders and not spec.exists()
 
     def stop(self) -> None:
         """Stop polling (the thread ends within one interval)."""
