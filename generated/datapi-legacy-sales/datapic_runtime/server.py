@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from pyiceberg.catalog import Catalog, load_catalog
@@ -33,12 +33,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .answer import Page
-from .auth import Gate
 from .callers import CallerTable
 from .catalog import catalog_properties
-from .config import PodConfig, load_config
+from .config import PodConfig, UpstreamSpec, load_config
 from .cors import cors_middleware
-from .downstream import DownstreamEngine, check_upstream_configured
 from .encoding import compression_middleware
 from .errors import INTERNAL_ERROR, RETRY_AFTER_SECONDS, ConfigError, PodError, classify
 from .etag import entity_tag, none_match, pod_fingerprint
@@ -61,6 +59,11 @@ from .requestlog import Exchange, setup_logging
 from .serialize import error_json
 from .streaming import AnswerBody, ClosingStreamingResponse
 from .webdocs import docs_routes
+
+if TYPE_CHECKING:  # imported where a pod needs them: see _downstream_engine and _gate
+    from .auth import Gate
+    from .authspec import AuthSpec
+    from .downstream import DownstreamEngine
 
 log = logging.getLogger("datapic.pod")
 JSON = "application/json"
@@ -106,7 +109,7 @@ def create_app(
     telemetry = Telemetry(config.name)
     auth = config.auth
     if config.upstream is not None:  # it reads another pod's answer, not a table
-        engine = DownstreamEngine(config, check_upstream_configured(config.upstream), clock=clock)
+        engine = _downstream_engine(config, config.upstream, clock)
     else:
         if catalog_factory is load_catalog:  # tests hand in catalogs of their own
             _check_catalog_configured(config.source.catalog)
@@ -118,7 +121,7 @@ def create_app(
         engine,
         PageTokens(token_key(_pod_json(pod_dir), os.environ.get(TOKEN_SECRET_ENV))),
         telemetry,
-        gate=Gate(auth, config.parameters, config.name) if auth else None,
+        gate=_gate(auth, config) if auth else None,
         callers=CallerTable(auth.limits, telemetry.registry) if auth else None,
         fingerprint=pod_fingerprint(_pod_json(pod_dir)),
     )
@@ -136,6 +139,24 @@ def create_app(
     app.router.redirect_slashes = False
     app.add_middleware(IdleRelease)  # memory back to the system once the pod goes quiet
     return app
+
+
+def _downstream_engine(
+    config: PodConfig, upstream: UpstreamSpec, clock: Callable[[], float]
+) -> DownstreamEngine:
+    """The engine of a pod that reads another pod's answer. Imported here, not at start-up:
+    its HTTP client (requests) costs a pod over a table a few hundredths of a second."""
+    from .downstream import DownstreamEngine, check_upstream_configured
+
+    return DownstreamEngine(config, check_upstream_configured(upstream), clock=clock)
+
+
+def _gate(auth: AuthSpec, config: PodConfig) -> Gate:
+    """The JWT gate of a pod with an auth block. Imported here, not at start-up: `jwt` and
+    `requests` take most of a tenth of a second, which a pod without auth never needs."""
+    from .auth import Gate
+
+    return Gate(auth, config.parameters, config.name)
 
 
 def _routes(get_data: _GetData, openapi: bytes) -> list[Route]:
