@@ -10,11 +10,13 @@ Configuration comes only from pyiceberg's own (PYICEBERG_CATALOG__<NAME>__* vari
 - `X-Iceberg-Access-Delegation: vended-credentials` (pyiceberg's default), so the pod needs
   no storage keys of its own where the catalog vends them.
 
-For a SQL catalog in a SQLite file (pyiceberg's SqlCatalog, SQLAlchemy's pooled connections)
-the pod opens the file read-only and never creates its tables, so a missing file is a 503, not
-a new empty catalog; and it rebuilds the client (a new connection pool) when the file is
-replaced or after the database failed, since pooled connections would otherwise keep reading
-the file they opened, good or garbage, until a restart.
+For a SQL catalog in a SQLite file the pod opens the file read-only and never creates its
+tables, so a missing file is a 503, not a new empty catalog. A plain one (no schema_version, no
+own implementation) it reads with sqlite3, a connection per table load (sqlitecatalog.py), which
+spares it SQLAlchemy's import at the first request. Any other goes through pyiceberg's
+SqlCatalog (SQLAlchemy's pooled connections), whose client the pod rebuilds (a new pool) when
+the file is replaced or after the database failed, since pooled connections would otherwise keep
+reading the file they opened, good or garbage, until a restart.
 
 Tables come back with a FileIO built from the operator's and the catalog server's settings
 only: pyiceberg merges the *table's* properties into the storage client's, so whoever may set
@@ -42,6 +44,7 @@ from pyiceberg.utils.config import Config
 from .errors import RETRY_AFTER_SECONDS, PodError
 from .features import refuse_unloadable
 from .secrets import named_secrets, redact, remember
+from .sqlitecatalog import load_sqlite_table, reads_directly
 
 log = logging.getLogger("datapic.pod")
 
@@ -93,11 +96,7 @@ def pod_catalog(name: str) -> Catalog:
     """pyiceberg's catalog `name`, with bounded requests and token renewal for REST."""
     properties = catalog_properties(name)
     remember(named_secrets(properties))
-    sqlite = sqlite_file(properties)
-    if sqlite is not None:
-        # Read-only: SQLite would create a missing file, pyiceberg the catalog's tables in it.
-        properties["uri"] = f"sqlite:///file:{urllib.parse.quote(sqlite)}?mode=ro&uri=true"
-        properties.setdefault("init_catalog_tables", "false")
+    _read_only(properties)
     if _is_rest(properties):
         _bound_rest_sessions()
         # Imported here, not at start-up: pyiceberg's REST client (and requests) take a tenth
@@ -109,6 +108,29 @@ def pod_catalog(name: str) -> Catalog:
             properties["auth"] = {"type": AUTH_TYPE, AUTH_TYPE: _auth_config(properties)}
     # Given explicitly: pyiceberg's own copy of the environment is read once, at import.
     return load_catalog(name, **properties)
+
+
+def _read_only(properties: dict[str, Any]) -> str | None:
+    """Point a SQLite catalog's `uri` at its file read-only (SQLite would create a missing
+    file, pyiceberg the catalog's tables in it); the file's path, None for other catalogs."""
+    sqlite = sqlite_file(properties)
+    if sqlite is not None:
+        properties["uri"] = f"sqlite:///file:{urllib.parse.quote(sqlite)}?mode=ro&uri=true"
+        properties.setdefault("init_catalog_tables", "false")
+    return sqlite
+
+
+def direct_sqlite(name: str) -> tuple[dict[str, Any], str] | None:
+    """For a plain SQLite SQL catalog, its read-only properties and file path, so the pod
+    reads it with sqlite3 (sqlitecatalog.py) instead of SQLAlchemy; None for other catalogs."""
+    properties = catalog_properties(name)
+    if not reads_directly(properties):
+        return None
+    sqlite = _read_only(properties)
+    if sqlite is None:
+        return None
+    remember(named_secrets(properties))
+    return properties, sqlite
 
 
 def sqlite_file(properties: Mapping[str, Any]) -> str | None:
@@ -215,6 +237,17 @@ class CatalogClient:
         self._lock = threading.Lock()
         self._clock = clock
         self._wall_clock = wall_clock
+        # A plain SQLite catalog is read with sqlite3 (see _direct_sqlite); False: not looked yet.
+        self._direct: tuple[dict[str, Any], str] | None | bool = False
+
+    def _direct_sqlite(self) -> tuple[dict[str, Any], str] | None:
+        """The read-only properties and file of a plain SQLite catalog, read with sqlite3 on a
+        connection per load: no SQLAlchemy to import at the first request (a quarter of a
+        second), no pool to outlive a replaced file. None: pyiceberg's own client (other
+        catalogs, and catalogs that tests hand in)."""
+        if self._direct is False:
+            self._direct = direct_sqlite(self.name) if self._factory is pod_catalog else None
+        return self._direct or None
 
     def catalog(self) -> Catalog:
         """The client, created on first use; a failed creation is retried next time. A SQLite
@@ -277,10 +310,18 @@ class CatalogClient:
             raise
 
     def _load(self, identifier: tuple[str, ...]) -> Table:
-        catalog = self.catalog()
+        direct = self._direct_sqlite()
+        catalog = self.catalog() if direct is None else None
+        if direct is not None and _file_identity(direct[1]) is None:
+            raise self._missing_file()
         self._on_load()
         try:
-            table = catalog.load_table(identifier)
+            if direct is None:
+                table = catalog.load_table(identifier)
+            else:
+                uri = f"file:{urllib.parse.quote(direct[1])}?mode=ro"
+                table = load_sqlite_table(self.name, direct[0], uri, identifier)
+                catalog = table.catalog
         except Exception as exc:
             # Metadata pyiceberg cannot parse (a v4 table, a variant column) is a 501 naming
             # the feature, not an internal error.
