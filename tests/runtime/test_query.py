@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import os
 import shutil
 import tempfile
 import threading
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from datapic_runtime.answer import Page
 from datapic_runtime.config import ParameterSpec, PodConfig, SourceSpec
@@ -588,6 +591,54 @@ def test_the_engines_duckdb_reads_its_table_and_nothing_else(lake, tmp_path):
         with pytest.raises(duckdb.Error):
             cursor.execute(sql)
     assert cursor.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+
+
+def _object_cache_bytes(pod: QueryEngine) -> int:
+    connection = pod._state.database.connection
+    found = connection.execute(
+        "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'OBJECT_CACHE'"
+    ).fetchone()
+    return found[0] if found else 0
+
+
+def _footer_bytes(catalog, region: str) -> int:
+    """The Parquet footers' lengths of a region's files (the 4 bytes before the final PAR1)."""
+    table = catalog.load_table("e.sales")
+    total = 0
+    for task in table.scan(row_filter=f"region == '{region}'").plan_files():
+        tail = Path(task.file.file_path.removeprefix("file://")).read_bytes()[-8:]
+        total += int.from_bytes(tail[:4], "little")
+    return total
+
+
+def test_the_footers_of_the_files_read_stay_cached_between_requests(lake):
+    factory, catalog = lake
+    pod = engine(factory, sales_pod())
+    pod.answer({"r": "APAC"})
+    cached = _object_cache_bytes(pod)
+    assert cached >= _footer_bytes(catalog, "APAC")  # the two files' parsed footers
+    pod.answer({"r": "APAC"})
+    assert _object_cache_bytes(pod) == cached  # read from the cache, not parsed again
+    pod.answer({"r": "EMEA"})
+    assert _object_cache_bytes(pod) >= cached + _footer_bytes(catalog, "EMEA")
+
+
+def test_a_data_file_rewritten_in_place_is_read_again_not_by_its_cached_footer(lake):
+    # Iceberg never rewrites a data file, but a damaged table may: DuckDB checks each cached
+    # footer against the file's modification time, so the pod reads what the file now holds.
+    factory, catalog = lake
+    pod = engine(factory, sales_pod(ROWS))
+    before = whole(pod.answer({"r": "EMEA"})).to_pylist()
+    task = next(iter(catalog.load_table("e.sales").scan(row_filter="region == 'EMEA'").plan_files()))
+    path = Path(task.file.file_path.removeprefix("file://"))
+    rows = pq.read_table(path)  # the file's own schema, field ids included
+    doubled = pc.multiply(rows.column("qty"), 2).cast(rows.schema.field("qty").type)
+    field = rows.schema.field("qty")  # with its field id
+    pq.write_table(rows.set_column(rows.schema.get_field_index("qty"), field, doubled), path)
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))
+    after = whole(pod.answer({"r": "EMEA"})).to_pylist()
+    assert after == reference(catalog, ROWS, {"r": "EMEA"}) != before
 
 
 def test_data_files_outside_the_table_location_are_read_from_the_first_request(lake, tmp_path):
