@@ -146,6 +146,10 @@ def ratios(latency: dict[str, dict[str, dict]], scaling: dict[str, dict[str, dic
                 found[f"{query}.{key}"] = median(top) / median(bottom)
         if median("pod") is not None and median("duckdb pruned") is not None:
             found[f"{query}.pod-duckdb pruned ms"] = median("pod") - median("duckdb pruned")
+            # The same against DuckDB reading as the pod does (footers cached): not judged.
+            if median("duckdb pruned, footers cached") is not None:
+                cached = median("duckdb pruned, footers cached")
+                found[f"{query}.pod-pruned, footers cached ms"] = median("pod") - cached
             # The part of it no query work can remove: HTTP and the worker-thread hop.
             if median("pod /readyz") is not None:
                 found[f"{query}.floor ms (/readyz)"] = median("pod /readyz")

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from capacity import MEMORY_ENV, Served, Settling, memory_under_load, throughput
 from contenders import (
+    CACHED_FOOTERS,
     FLOORS,
+    POD_READ_SETTINGS,
     DuckDBDirect,
     FloorContender,
     Naive,
@@ -223,6 +225,11 @@ def measure_all(
         pruned[key] = pruned_files(catalog, table_name(1), compiled[(key, 1, False)])
         contenders.append(
             DuckDBDirect.over(pruned[key], compiled[(key, 1, False)], "duckdb pruned")
+        )
+        contenders.append(
+            DuckDBDirect.over(
+                pruned[key], compiled[(key, 1, False)], CACHED_FOOTERS, POD_READ_SETTINGS
+            )
         )
         for name, path in FLOORS.items():
             contenders.append(FloorContender(name, pods[(key, 1, False)], path))
