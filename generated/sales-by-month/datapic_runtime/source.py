@@ -41,6 +41,8 @@ def read_planned(
     else:
         equality = DELETED_ROWS.of(cursor, prefix, plan) if plan.equality_deletes else {}
         parts = _duckdb_parts(statement, table, plan, equality)
+        if len(parts) == 1:  # its columns are those the query reads, in order: no wrapper
+            return parts[0], statement.bound()
     union = " UNION ALL BY NAME ".join(parts)
     wanted = ", ".join(identifier(c.name) for c in plan.columns if c.read_by_query)
     return f"SELECT {wanted} FROM ({union})", statement.bound()
