@@ -69,13 +69,12 @@ def read_files(
     *,
     tags: bool = False,
     row_numbers: bool = False,
+    by_name: bool = False,
 ) -> str:
     """SELECT `columns` (of the plan's, by their position there) from `files`, which share
     their names (`FileRead.names`); with each row's file sequence and partition numbers if
-    `tags`, its file number and row position if `row_numbers`."""
-    names = files[0].names
-    keys = [names[c.position] for c in columns] if names else [c.field_id for c in columns]
-    fields = [{"name": c.name, "type": c.duckdb_type, "default_value": c.default} for c in columns]
+    `tags`, its file number and row position if `row_numbers`. `by_name`: the files hold each
+    column under its name, field id and type (layouts.py), so no field-id schema is needed."""
     select = [_column(statement, c, files) for c in columns]
     if tags:
         sequences = statement.per_file("seq", [f.task.sequence_number for f in files], "BIGINT")
@@ -84,9 +83,19 @@ def read_files(
     if row_numbers:
         select.append(f"file_index AS {FILE}, file_row_number AS {ROW}")
     paths = statement.param("files", [f.path for f in files])
-    schema = f"MAP({statement.param('ids', keys)}, {statement.param('fields', fields)})"
+    # Hive-style directory names (region=EMEA/) must never stand in for the files' values.
+    mapping = "hive_partitioning = false" if by_name else _schema(statement, columns, files)
     options = ", file_row_number = true" if row_numbers else ""
-    return f"SELECT {', '.join(select)} FROM read_parquet({paths}, schema = {schema}{options})"
+    return f"SELECT {', '.join(select)} FROM read_parquet({paths}, {mapping}{options})"
+
+
+def _schema(statement: Statement, columns: Sequence[Column], files: Sequence[FileRead]) -> str:
+    """read_parquet's option mapping each column by field id (or by the file's own name for
+    files without field ids) to its name and current type."""
+    names = files[0].names
+    keys = [names[c.position] for c in columns] if names else [c.field_id for c in columns]
+    fields = [{"name": c.name, "type": c.duckdb_type, "default_value": c.default} for c in columns]
+    return f"schema = MAP({statement.param('ids', keys)}, {statement.param('fields', fields)})"
 
 
 def _column(statement: Statement, column: Column, files: Sequence[FileRead]) -> str:

@@ -23,6 +23,7 @@ from pyiceberg.table import FileScanTask, Table
 
 from .deletes import POSITIONS
 from .equality import DELETED_ROWS, without_equality_deletes
+from .layouts import LAYOUTS
 from .plan import FileRead, Plan
 from .reads import FILE, ROW, SCOPE, SEQUENCE, Statement, identifier, read_files
 
@@ -53,12 +54,14 @@ def _duckdb_parts(
 ) -> list[str]:
     """One read per group of files needing the same treatment."""
     columns = [c for c in plan.columns if c.read_by_query]
+    by_id = [f.path for f in plan.files if f.names is None]
+    by_name = dict(zip(by_id, LAYOUTS.by_name(statement.cursor, by_id, columns), strict=True))
     groups: dict[tuple, list[FileRead]] = defaultdict(list)
     for file in plan.files:
-        groups[(file.names, file.task.has_deletes)].append(file)
+        groups[(file.names, file.task.has_deletes, by_name.get(file.path, False))].append(file)
     parts = []
-    for (_, deleted), files in groups.items():
-        sql = read_files(statement, columns, files, row_numbers=deleted)
+    for (_, deleted, named), files in groups.items():
+        sql = read_files(statement, columns, files, row_numbers=deleted, by_name=named)
         if deleted:
             sql = _without_deleted_rows(statement, table, files, sql, equality)
         parts.append(sql)
