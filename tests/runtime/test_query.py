@@ -629,7 +629,8 @@ def test_a_data_file_rewritten_in_place_is_read_again_not_by_its_cached_footer(l
     factory, catalog = lake
     pod = engine(factory, sales_pod(ROWS))
     before = whole(pod.answer({"r": "EMEA"})).to_pylist()
-    task = next(iter(catalog.load_table("e.sales").scan(row_filter="region == 'EMEA'").plan_files()))
+    scan = catalog.load_table("e.sales").scan(row_filter="region == 'EMEA'")
+    task = next(iter(scan.plan_files()))
     path = Path(task.file.file_path.removeprefix("file://"))
     rows = pq.read_table(path)  # the file's own schema, field ids included
     doubled = pc.multiply(rows.column("qty"), 2).cast(rows.schema.field("qty").type)
