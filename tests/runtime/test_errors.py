@@ -255,7 +255,6 @@ BIG = pa.table({"g": ["a", "a", "b"], "n": pa.array([2**62, 2**62, 1], pa.int64(
 def test_an_integer_sum_beyond_int64_is_a_422_naming_the_column():
     sql = "SELECT g, sum(n) AS total FROM source GROUP BY g ORDER BY g"
     exc = raised(lambda: whole(execute(sql, BIG, {})))
-    assert isinstance(exc, duckdb.InvalidInputException)
     error = classify(exc, **TABLE)
     assert (error.status, error.message) == (
         422,

@@ -8,6 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 from datapic_runtime.answer import Statements, int64_results
+from datapic_runtime.errors import PodError
 
 SUMS = "SELECT g, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY g ORDER BY g"
 
@@ -34,11 +35,21 @@ def test_wide_integers_come_as_int64_as_the_relation_api_gives_them():
         assert answer.schema.field("total").type == pa.int64()
 
 
-def test_an_int64_overflow_names_the_pods_column():
+def test_an_int64_overflow_is_a_422_naming_the_pods_column():
     connection = _connection("BIGINT")
     sql = "SELECT SUM(x) * 9223372036854775807 AS big FROM t"
-    with pytest.raises(duckdb.Error, match="column 'pod_name'"):
+    with pytest.raises(PodError, match="column 'pod_name'") as raised:
         Statements().run(connection.cursor(), sql, {}, "shape", ("pod_name",), 1000).read_all()
+    assert raised.value.status == 422
+
+
+def test_an_overflow_in_a_later_batch_fails_the_answer():
+    connection = _connection("BIGINT")
+    sql = "SELECT i, SUM(i) * (CASE WHEN i < 5000 THEN 1 ELSE 9223372036854775807 END) AS s "
+    sql += "FROM range(10000) r(i) GROUP BY i ORDER BY i"
+    reader = Statements().run(connection.cursor(), sql, {}, "shape", (), 1000)
+    with pytest.raises(PodError, match="column 's'"):
+        reader.read_all()
 
 
 def test_the_same_text_of_another_shape_is_bound_again():

@@ -96,15 +96,17 @@ def int64_results(
 
 
 class Statements:
-    """Runs the engine's statements, each parsed and bound once per request. How a statement's
-    128-bit integer columns are narrowed (`int64_results`) is worked out by binding the first
-    statement of each shape, then kept. The caller's shape must hold all that decides the
+    """Runs the engine's statements, each parsed and bound once per request. Which of a
+    statement's columns are 128-bit integers (narrowed as `int64_results` narrows them) is
+    worked out by binding the first statement of each shape, then kept; the narrowing itself
+    is done on the Arrow batches, not by a SELECT around the statement, which DuckDB would
+    have to plan again on every request. The caller's shape must hold all that decides the
     output types: the statement's text but for its page bounds (file lists and values are
     parameters), the types of the columns the plan reads and those of the values."""
 
     def __init__(self, max_shapes: int = _NARROWED_SHAPES) -> None:
         self.max_shapes = max_shapes
-        self._selects: dict[Hashable, str | None] = {}  # None: nothing to narrow
+        self._wide: dict[Hashable, tuple[tuple[int, str], ...]] = {}
         self._lock = threading.Lock()
 
     def run(
@@ -119,32 +121,47 @@ class Statements:
         """The answer of `sql` with its 128-bit integer columns narrowed, as Arrow batches;
         `columns` are the pod's names of its output columns (empty: DuckDB's own)."""
         with self._lock:
-            known = shape in self._selects
-            select = self._selects.get(shape)
-        if not known:
-            select = narrowing_select(cursor.sql(sql, params=dict(params) or None), columns)
+            wide = self._wide.get(shape)
+        if wide is None:
+            wide = wide_columns(cursor.sql(sql, params=dict(params) or None), columns)
             with self._lock:
-                if len(self._selects) >= self.max_shapes:
-                    self._selects.clear()
-                self._selects[shape] = select
-        text = sql if select is None else f"SELECT {select} FROM (\n{sql}\n) AS __datapic_answer"
-        cursor.execute(text, dict(params) or None)
-        return cursor.to_arrow_reader(batch_rows)
+                if len(self._wide) >= self.max_shapes:
+                    self._wide.clear()
+                self._wide[shape] = wide
+        cursor.execute(sql, dict(params) or None)
+        reader = cursor.to_arrow_reader(batch_rows)
+        return narrowed(reader, wide) if wide else reader
 
 
-def narrowing_select(relation: duckdb.DuckDBPyRelation, columns: Sequence[str]) -> str | None:
-    """The select list over `relation`'s columns (by position) that narrows them as
-    `int64_results` does; None when no column is a 128-bit integer."""
-    types = [str(t) for t in relation.types]
-    if not _WIDE_INTEGERS.intersection(types):
-        return None
+def wide_columns(
+    relation: duckdb.DuckDBPyRelation, columns: Sequence[str]
+) -> tuple[tuple[int, str], ...]:
+    """The positions of `relation`'s 128-bit integer columns, with the names an overflow error
+    gives them (the pod's, from `columns`, else DuckDB's)."""
     names = columns or relation.columns
-    outputs = [
-        _narrowed(position, names[position - 1]) if kind in _WIDE_INTEGERS else f"#{position}"
-        for position, kind in enumerate(types, start=1)
-    ]
-    aliases = (_quoted_identifier(name) for name in relation.columns)
-    return ", ".join(f"{o} AS {a}" for o, a in zip(outputs, aliases, strict=True))
+    kinds = (str(t) for t in relation.types)
+    return tuple((i, names[i]) for i, kind in enumerate(kinds) if kind in _WIDE_INTEGERS)
+
+
+def narrowed(reader: pa.RecordBatchReader, wide: Sequence[tuple[int, str]]) -> pa.RecordBatchReader:
+    """`reader`'s batches with the `wide` columns (DuckDB gives them as decimal128(38, 0)) as
+    int64; a value beyond int64 fails the answer with a 422 naming the column, never a
+    silently different type."""
+    schema = reader.schema
+    for position, _ in wide:
+        schema = schema.set(position, schema.field(position).with_type(pa.int64()))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            arrays = batch.columns
+            for position, column in wide:
+                try:
+                    arrays[position] = arrays[position].cast(pa.int64())
+                except pa.ArrowInvalid:
+                    raise PodError(422, int64_overflow(column)) from None
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _narrowed(position: int, column: str) -> str:
