@@ -62,7 +62,7 @@ _OFFSET = struct.Struct("=i")
 
 
 @functools.lru_cache(maxsize=4096)
-def _text_scalar(text: str) -> pa.Scalar:
+def text_scalar(text: str) -> pa.Scalar:
     """Constant text as an Arrow scalar (made once: the pod's keys and separators repeat)."""
     return pa.scalar(text, pa.string())
 
@@ -72,17 +72,18 @@ def _replace_options(pattern: str, replacement: str, most: int) -> pc.ReplaceSub
     return pc.ReplaceSubstringOptions(pattern, replacement, max_replacements=most)
 
 
-def _replaced(text: pa.Array, pattern: str, replacement: str, most: int = -1) -> pa.Array:
+def replaced(text: pa.Array, pattern: str, replacement: str, most: int = -1) -> pa.Array:
+    """`pattern` replaced by `replacement` in each value (at most `most` times, -1: all)."""
     return _REPLACE.call([text], _replace_options(pattern, replacement, most))
 
 
-def _joined(*parts: pa.Array | str) -> pa.Array:
+def joined(*parts: pa.Array | str) -> pa.Array:
     """The parts back to back, value by value; NULL where any value is NULL."""
-    args = [_text_scalar(p) if isinstance(p, str) else p for p in parts]
-    return _JOIN.call([*args, _text_scalar("")], _JOIN_NULL)
+    args = [text_scalar(p) if isinstance(p, str) else p for p in parts]
+    return _JOIN.call([*args, text_scalar("")], _JOIN_NULL)
 
 
-def _as_text(column: pa.Array) -> pa.Array:
+def as_text(column: pa.Array) -> pa.Array:
     """Arrow's own text of each value (`cast`, skipped for what already is text)."""
     return column if column.type == pa.string() else _CAST.call([column], _TO_STRING)
 
@@ -112,18 +113,18 @@ _ZERO_FRACTIONS = {"s": None, "ms": ".000", "us": ".000000", "ns": ".000000000"}
 def _iso(text: pa.Array, unit: str) -> pa.Array:
     """Arrow's `YYYY-MM-DD HH:MM:SS.ffffff` as Python's isoformat() writes it (nine fractional
     digits for nanoseconds, which Python's datetime cannot hold), without any zone."""
-    text = _replaced(text, " ", "T", 1)
+    text = replaced(text, " ", "T", 1)
     # No fraction when it is zero (the unit's digits always follow the only dot); plain
     # substring replacement, as Arrow's regex functions cost ten times more.
     zero = _ZERO_FRACTIONS[unit]
     if zero is not None and zero.encode() in concatenated(text):
-        text = _replaced(text, zero, "")
+        text = replaced(text, zero, "")
     return text
 
 
 def decimal_text(column: pa.Array) -> pa.Array:
     """Exact decimal text: Arrow writes small ones as 1E-10 or 0E-10, those batches go by Python."""
-    text = _as_text(column)
+    text = as_text(column)
     if b"E" not in concatenated(text):
         return text
     return pa.array(
@@ -138,18 +139,18 @@ def _temporal(column: pa.Array) -> tuple[pa.Array, str] | None:
     if pa.types.is_decimal(kind):
         return decimal_text(column), ""
     if pa.types.is_date32(kind):
-        return _as_text(column), ""
+        return as_text(column), ""
     if pa.types.is_time64(kind) and kind.unit == "us":
-        text = _as_text(column)
+        text = as_text(column)
         if b".000000" in concatenated(text):
-            text = _replaced(text, ".000000", "")
+            text = replaced(text, ".000000", "")
         return text, ""
     if pa.types.is_timestamp(kind):
         if kind.tz is None:
-            return _iso(_as_text(column), kind.unit), ""
+            return _iso(as_text(column), kind.unit), ""
         if kind.tz in _UTC_ZONES:  # the same instants, read as UTC wall-clock time
             wall_clock = column.view(pa.timestamp(kind.unit))
-            return _iso(_as_text(wall_clock), kind.unit), "+00:00"
+            return _iso(as_text(wall_clock), kind.unit), "+00:00"
     return None
 
 
@@ -160,7 +161,7 @@ def temporal_text(column: pa.Array) -> pa.Array | None:
     if temporal is None:
         return None
     text, zone = temporal
-    return _joined(text, zone) if zone else text
+    return joined(text, zone) if zone else text
 
 
 # What orjson writes for the characters JSON must escape in a string.
@@ -182,19 +183,19 @@ def _escaped(text: pa.Array) -> pa.Array:
     if not special:
         return text
     if b"\\" in special:  # first: the other escapes add backslashes
-        text = _replaced(text, "\\", "\\\\")
+        text = replaced(text, "\\", "\\\\")
     if b'"' in special:
-        text = _replaced(text, '"', '\\"')
+        text = replaced(text, '"', '\\"')
     for char, escaped in _ESCAPES.items():
         if char.encode() in special:
-            text = _replaced(text, char, escaped)
+            text = replaced(text, char, escaped)
     return text
 
 
 def _float_checks(column: pa.Array, text: pa.Array) -> pa.Array:
     """`text` with `.0` after whole numbers and NULL for NaN and infinities (see float_text)."""
     point = _OR.call([_MATCH.call([text], _HAS_POINT), _MATCH.call([text], _HAS_EXPONENT)])
-    text = _IF_ELSE.call([point, text, _joined(text, ".0")])
+    text = _IF_ELSE.call([point, text, joined(text, ".0")])
     return _IF_ELSE.call([_IS_FINITE.call([column]), text, _NULL_TEXT])
 
 
@@ -204,7 +205,7 @@ def float_text(column: pa.Array) -> pa.Array:
     neither), and a whole number keeps a `.0` (-0.0 too) so it still reads as a float."""
     if pa.types.is_float16(column.type):
         column = _CAST.call([column], _TO_FLOAT32)
-    text = _as_text(column)  # Arrow writes the shortest round trip of the type
+    text = as_text(column)  # Arrow writes the shortest round trip of the type
     # Nothing to change when every value has a point: each has one at most, and neither `nan`,
     # `inf` nor a whole number has one. Counted in the text, which holds nothing but the values
     # (a NULL's slot is empty in what cast writes).
@@ -229,9 +230,9 @@ def json_parts(column: pa.Array | pa.ChunkedArray) -> tuple[str, pa.Array, str]:
     if pa.types.is_dictionary(kind):
         return json_parts(column.dictionary_decode())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return '"', _escaped(_as_text(column)), '"'
+        return '"', _escaped(as_text(column)), '"'
     if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-        return "", _as_text(column), ""
+        return "", as_text(column), ""
     if pa.types.is_floating(kind):
         return "", float_text(column), ""
     if pa.types.is_null(kind):
@@ -266,11 +267,11 @@ def json_objects(
     for i, name in enumerate(columns):
         before, text, after = json_parts(data.column(i))
         if text.null_count and (before or after):
-            text, before, after = _joined(before, text, after), "", ""
+            text, before, after = joined(before, text, after), "", ""
         opening = "{" if i == 0 else closing + ","
-        parts += [_text_scalar(opening + _key(name) + before), text]
+        parts += [text_scalar(opening + _key(name) + before), text]
         closing = after
-    parts += [_text_scalar(closing + "}" + end), _text_scalar("")]
+    parts += [text_scalar(closing + "}" + end), text_scalar("")]
     return concatenated(_JOIN.call(parts, _JOIN_NULL_AS_JSON))
 
 
