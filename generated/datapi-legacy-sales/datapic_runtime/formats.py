@@ -23,7 +23,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import PodError
-from .serialize import concatenated, float_text, json_default, json_objects, temporal_text
+from .serialize import (
+    as_text,
+    concatenated,
+    float_text,
+    joined,
+    json_default,
+    json_objects,
+    replaced,
+    temporal_text,
+    text_scalar,
+)
 
 # Rows encoded at once (all encoders work on whole columns): bounds each chunk's memory whatever
 # the size of the batches the engine hands over, and is big enough to amortize each step.
@@ -81,13 +91,26 @@ def encode_ndjson(columns: Names, schema: pa.Schema, batches: Batches) -> Chunks
 # --- CSV ----------------------------------------------------------------------------------------
 
 _NEEDS_QUOTES = '[,"\r\n]'
+# Every byte a field holds unquoted (UTF-8's multi-byte sequences included).
+_PLAIN_BYTES = bytes(b for b in range(256) if b not in b',"\r\n')
+_EQUAL = pc.get_function("equal")
+_IF_ELSE = pc.get_function("if_else")
+_OR = pc.get_function("or")
+_MATCH = pc.get_function("match_substring_regex")
+_NEEDS_QUOTES_OPTIONS = pc.MatchSubstringOptions(_NEEDS_QUOTES)
+# Joins a line's fields: NULL is the empty field.
+_JOIN = pc.get_function("binary_join_element_wise")
+_NULL_AS_EMPTY = pc.JoinOptions("replace", "")
 
 
 def _quoted_where_needed(text: pa.Array) -> pa.Array:
     """Text fields quoted when RFC 4180 needs it, and empty strings quoted to differ from NULL."""
-    needs = pc.or_(pc.match_substring_regex(text, _NEEDS_QUOTES), pc.equal(text, ""))
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-    return pc.if_else(needs, quoted, text)
+    empty = _EQUAL.call([text, text_scalar("")])
+    if not concatenated(text).translate(None, _PLAIN_BYTES):  # the rule: only "" to quote
+        return _IF_ELSE.call([empty, text_scalar('""'), text])
+    needs = _OR.call([_MATCH.call([text], _NEEDS_QUOTES_OPTIONS), empty])
+    quoted = joined('"', replaced(text, '"', '""'), '"')
+    return _IF_ELSE.call([needs, quoted, text])
 
 
 def _python_text(value: Any) -> str | None:
@@ -110,7 +133,7 @@ def _csv_text(column: pa.Array) -> pa.Array:
     if pa.types.is_null(kind):
         return pa.nulls(len(column), pa.string())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _quoted_where_needed(column.cast(pa.string()))
+        return _quoted_where_needed(as_text(column))
     text = temporal_text(column)
     if text is not None:
         return text
@@ -123,16 +146,18 @@ def _csv_text(column: pa.Array) -> pa.Array:
         or pa.types.is_time(kind)
         or pa.types.is_timestamp(kind)  # units and zones JSON's forms do not cover
     ):
-        return column.cast(pa.string())
+        return as_text(column)
     texts = pa.array([_python_text(v) for v in column.to_pylist()], pa.string())
     return _quoted_where_needed(texts)
 
 
 def _csv_lines(batch: pa.RecordBatch) -> bytes:
-    fields = [pc.fill_null(_csv_text(column), "") for column in batch.columns]
-    return concatenated(
-        pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\r\n", "")
-    )
+    """The batch's CRLF-ended lines, in one join: commas between the fields, NULL empty."""
+    parts: list[Any] = []
+    for column in batch.columns:
+        parts += [_csv_text(column), text_scalar(",")]
+    parts[-1] = text_scalar("\r\n")
+    return concatenated(_JOIN.call([*parts, text_scalar("")], _NULL_AS_EMPTY))
 
 
 def encode_csv(columns: Names, schema: pa.Schema, batches: Batches) -> Chunks:
