@@ -62,6 +62,19 @@ def test_azure_connection_strings_are_secret_by_name_and_their_key_by_part(monke
     assert redact("reaching http://127.0.0.1:10000/acct") == "reaching http://127.0.0.1:10000/acct"
 
 
+def test_the_secrets_follow_the_environment_as_it_changes(monkeypatch):
+    # secret_values() is kept between calls: a variable set, changed or removed after a first
+    # redaction (tests build apps after changing the environment) must count at once.
+    text = "key late-Jx81qvTz, then other-Pw93kdRm"
+    assert redact(text) == text
+    monkeypatch.setenv("LATE_API_KEY", "late-Jx81qvTz")
+    assert redact(text) == "key ***, then other-Pw93kdRm"
+    monkeypatch.setenv("LATE_API_KEY", "other-Pw93kdRm")
+    assert redact(text) == "key late-Jx81qvTz, then ***"
+    monkeypatch.delenv("LATE_API_KEY")
+    assert redact(text) == text
+
+
 def test_remembered_values_are_masked_from_then_on():
     assert redact("token vended-session-token-77") == "token vended-session-token-77"
     remember(["vended-session-token-77", "short"])
