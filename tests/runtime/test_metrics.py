@@ -3,12 +3,15 @@ and the one JSON log line per /get_data request."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import threading
 
 import pytest
+from datapic_runtime.answer import ScanStats
+from datapic_runtime.metrics import RequestRecord, log_fields
 from datapic_runtime.requestlog import PodLogFormat
 from prometheus_client.parser import text_string_to_metric_families
 from pyiceberg.catalog import load_catalog
@@ -86,6 +89,26 @@ def test_the_log_line_is_one_json_object_without_secrets(client, caplog, monkeyp
     assert parsed["severity"] == "INFO" and parsed["message"] == "GET /get_data 400 rejected"
     assert parsed["parameters"] == {"label": "***"}  # undeclared names are not echoed
     assert len(long.request["parameters"]["label"]) < 200
+
+
+@pytest.mark.parametrize(
+    ("stats", "subject"), [(ScanStats(3, 5, 4096, "miss"), "alice"), (None, None)]
+)
+def test_the_log_line_holds_every_field_of_the_record_in_its_order(stats, subject):
+    # Written out field by field: a field added to RequestRecord must reach the line too. The
+    # reference is the record as dataclasses.asdict gives it, the stats flattened at the end.
+    record = RequestRecord(
+        pod="p", route="/get_data", status=200, outcome="complete", parameters={"a": "1"},
+        format="csv", limit=10, offset=20, next_page=True, snapshot_id=7, stats=stats, rows=3,
+        bytes_sent=99, ms=1.26, first_byte_ms=0.94, error="e", subject=subject,
+    )  # fmt: skip
+    reference = dataclasses.asdict(record)
+    reference.update(ms=1.3, first_byte_ms=0.9)
+    if subject is None:
+        del reference["subject"]
+    del reference["stats"]
+    reference.update(dataclasses.asdict(stats or ScanStats()))
+    assert list(log_fields(record).items()) == list(reference.items())
 
 
 class GatedCatalog:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import (
@@ -33,6 +33,7 @@ METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # A logged parameter value is cut here: the line must stay one readable line.
 _VALUE_LIMIT = 120
+_NO_STATS = ScanStats()
 
 
 class Outcome:
@@ -81,20 +82,33 @@ def shown_parameters(given: Mapping[str, str], declared: set[str]) -> dict[str, 
 
 
 def log_fields(record: RequestRecord) -> dict[str, Any]:
-    """The JSON object of the request's log line."""
-    fields = asdict(record)
-    stats = fields.pop("stats") or asdict(ScanStats())
-    fields.update(
-        files_planned=stats["files_planned"],
-        files_pruned=stats["files_pruned"],
-        bytes_planned=stats["bytes_planned"],
-        cache=stats["cache"],
-        ms=round(record.ms, 1),
-        first_byte_ms=None if record.first_byte_ms is None else round(record.first_byte_ms, 1),
-    )
-    fields["parameters"] = dict(record.parameters)
-    if record.subject is None:  # only pods with auth have callers to name
-        del fields["subject"]
+    """The JSON object of the request's log line: the record's fields in their order (the
+    scan's stats last, flattened), written out rather than by dataclasses.asdict, whose deep
+    copies cost a tenth of a millisecond on every request."""
+    stats = record.stats or _NO_STATS
+    fields: dict[str, Any] = {
+        "pod": record.pod,
+        "route": record.route,
+        "status": record.status,
+        "outcome": record.outcome,
+        "parameters": dict(record.parameters),
+        "format": record.format,
+        "limit": record.limit,
+        "offset": record.offset,
+        "next_page": record.next_page,
+        "snapshot_id": record.snapshot_id,
+        "rows": record.rows,
+        "bytes_sent": record.bytes_sent,
+        "ms": round(record.ms, 1),
+        "first_byte_ms": None if record.first_byte_ms is None else round(record.first_byte_ms, 1),
+        "error": record.error,
+    }
+    if record.subject is not None:  # only pods with auth have callers to name
+        fields["subject"] = record.subject
+    fields["files_planned"] = stats.files_planned
+    fields["files_pruned"] = stats.files_pruned
+    fields["bytes_planned"] = stats.bytes_planned
+    fields["cache"] = stats.cache
     return fields
 
 
@@ -114,6 +128,7 @@ class Telemetry:
             ["status", "format"],
             registry=registry,
         )
+        self._request_counters: dict[tuple[int, str | None], Counter] = {}
         self.latency = Histogram(
             "datapic_request_duration_seconds",
             "Time from the request to the last body byte (or the error answer).",
@@ -165,7 +180,7 @@ class Telemetry:
     def finished(self, record: RequestRecord) -> None:
         """A /get_data request ended (every started one ends here once): count it and log it."""
         self.in_flight.dec()
-        self.requests.labels(status=str(record.status), format=record.format or "none").inc()
+        self._requests(record.status, record.format).inc()
         self.latency.observe(record.ms / 1000)
         self.rows.inc(record.rows)
         self.bytes.inc(record.bytes_sent)
@@ -181,6 +196,15 @@ class Telemetry:
         level = logging.ERROR if failed else logging.INFO
         message = f"GET {record.route} {record.status} {record.outcome}"
         log.log(level, message, extra={"request": log_fields(record)})
+
+    def _requests(self, status: int, format: str | None) -> Counter:
+        """The request counter of this status and format (the labelled child, found once:
+        statuses and formats are a handful)."""
+        counter = self._request_counters.get((status, format))
+        if counter is None:
+            counter = self.requests.labels(status=str(status), format=format or "none")
+            self._request_counters[(status, format)] = counter
+        return counter
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

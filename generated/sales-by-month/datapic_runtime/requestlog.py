@@ -79,7 +79,7 @@ class Exchange:
 
     def end(self, status: int, outcome: str, error: str | None = None) -> None:
         """Log and count the request (called exactly once per request)."""
-        declared = {p.name for p in self.config.parameters}
+        declared = {p.name for p in self.config.parameters} if self.given else set()
         for action in self._ends:
             action()
         self.telemetry.finished(
