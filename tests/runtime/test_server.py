@@ -318,6 +318,28 @@ def test_a_streamed_page_carries_a_token_only_when_rows_follow(client, monkeypat
     assert len(follow_pages(client, {"limit": "9"})) == 1
 
 
+@pytest.mark.parametrize("result_cache", [False, True])
+def test_a_last_page_goes_whole_only_under_the_threshold(
+    tmp_path, catalog_props, monkeypatch, result_cache
+):
+    # The engine hands over the answer's Arrow size, which decides without measuring each
+    # batch again: a page of a single byte more is streamed, its rows the same.
+    from datapic_runtime import streaming
+
+    client = make_client(tmp_path, catalog_props, result_cache=result_cache)
+    for _ in range(2):  # the second from the result cache, if on
+        whole = client.get("/get_data")
+        assert whole.headers["content-length"] == str(len(whole.content))
+    monkeypatch.setattr(streaming, "WHOLE_BODY_BYTES", 1)
+    for _ in range(2):
+        streamed = client.get("/get_data")
+        assert "content-length" not in streamed.headers
+        assert streamed.content == whole.content
+        assert [row["id"] for row in streamed.json()] == ALL_ROWS
+    empty = client.get("/get_data", params={"label": "nowhere"})  # no Arrow bytes at all
+    assert empty.headers["content-length"] == "2" and empty.content == b"[]"
+
+
 EMPTY_BODIES = {"json": b"[]", "ndjson": b"", "csv": b"id,label,price\r\n"}
 
 

@@ -70,6 +70,7 @@ class Answer:
     # How old the table state it was read from is: of the freshness bound, caches may only
     # keep it for what is left.
     state_age_seconds: float = 0.0
+    nbytes: int | None = None  # Arrow bytes of all the batches, when known
 
     def close(self) -> None:
         """Release what the stream holds, when a client stops reading early."""
@@ -192,6 +193,8 @@ class SpooledAnswer:
     ) -> None:
         self.schema = reader.schema
         self.batches: collections.deque[pa.RecordBatch] = collections.deque()  # head, in memory
+        # Their sizes: RecordBatch.nbytes walks every buffer (tens of microseconds a batch).
+        self._sizes: collections.deque[int] = collections.deque()
         self.nbytes = 0  # Arrow bytes of the whole answer
         self.rows = 0  # rows of the whole answer
         self._budget, self._spill = budget, spill
@@ -218,20 +221,22 @@ class SpooledAnswer:
         return self._file is not None
 
     def _add(self, batch: pa.RecordBatch) -> None:
-        self.nbytes += batch.nbytes
+        size = batch.nbytes
+        self.nbytes += size
         self.rows += batch.num_rows
-        if self._writer is None and self._budget.take(batch.nbytes):
-            self._held += batch.nbytes
+        if self._writer is None and self._budget.take(size):
+            self._held += size
             self.batches.append(batch)
+            self._sizes.append(size)
             return
-        if not self._spill.take(batch.nbytes):
+        if not self._spill.take(size):
             raise PodError(
                 503,
                 "the pod holds too many large answers that clients have not read yet; "
                 "retry shortly",
                 {"Retry-After": "5"},
             )
-        self._spilled_bytes += batch.nbytes
+        self._spilled_bytes += size
         if self._writer is None:  # over budget: this batch and every later one go to disk
             self._file = tempfile.TemporaryFile(prefix="datapic-answer-")  # noqa: SIM115 - close()
             self._writer = pa.ipc.new_stream(self._file, self.schema)
@@ -251,7 +256,8 @@ class SpooledAnswer:
         # unread would keep its memory and file until the cycle collector ran.
         if self.batches:
             batch = self.batches.popleft()
-            self._give_back(batch.nbytes)
+            sizes = self._sizes  # emptied by a close() meanwhile: nothing is held any more
+            self._give_back(sizes.popleft() if sizes else 0)
             return batch
         if self._spilled is None and self._file is not None and not self._closed:
             self._spilled = pa.ipc.open_stream(self._file)
@@ -272,7 +278,7 @@ class SpooledAnswer:
             held, self._held = self._held, 0
             spilled, self._spilled_bytes = self._spilled_bytes, 0
             file, self._file = self._file, None
-        self.batches = collections.deque()
+        self.batches, self._sizes = collections.deque(), collections.deque()
         self._budget.give(held)
         self._spill.give(spilled)
         if file is not None:

@@ -52,7 +52,11 @@ class AnswerBody:
         self.more = answer.rows > limit
         exchange.more = self.more
         # A small last page goes whole, with a Content-Length; the others are streamed.
-        head, size = (collections.deque(), 0) if self.more else _look_ahead(batches, answer.rows)
+        head, size = (
+            (collections.deque(), 0)
+            if self.more
+            else _look_ahead(batches, answer.rows, answer.nbytes)
+        )
         self.whole = not self.more and size < WHOLE_BODY_BYTES
         rows = self._page_rows(head, batches, limit)
         # A pod answering every column (`select: "*"`) names them as the table does now.
@@ -139,19 +143,23 @@ class AnswerBody:
 
 
 def _look_ahead(
-    batches: Iterator[pa.RecordBatch], rows: int
+    batches: Iterator[pa.RecordBatch], rows: int, total: int | None = None
 ) -> tuple[collections.deque[pa.RecordBatch], int]:
     """The batches holding the page's first `rows` rows, read while their Arrow size stays
-    under WHOLE_BODY_BYTES, and that size (WHOLE_BODY_BYTES or more: the page is streamed)."""
+    under WHOLE_BODY_BYTES, and that size (WHOLE_BODY_BYTES or more: the page is streamed).
+    `total`: the Arrow size of all the batches, if known; under WHOLE_BODY_BYTES, so is every
+    part of it, and no batch is measured (RecordBatch.nbytes walks its buffers)."""
     head: collections.deque[pa.RecordBatch] = collections.deque()
+    small = total is not None and total < WHOLE_BODY_BYTES
     seen = size = 0
     for batch in batches:
         head.append(batch)
         seen += batch.num_rows
-        size += batch.nbytes
+        if not small:
+            size += batch.nbytes
         if seen >= rows or size >= WHOLE_BODY_BYTES:
             break
-    return head, size
+    return head, total if small else size
 
 
 class ClosingStreamingResponse(StreamingResponse):

@@ -236,6 +236,7 @@ class QueryEngine:
                     snapshot_id,
                     ScanStats(cache="hit"),
                     self._age(state),
+                    cached.nbytes,
                 )
         return self._run(values, page, state, snapshot_id, key, self.slots.acquire())
 
@@ -288,7 +289,8 @@ class QueryEngine:
             bytes_planned=plan.bytes_planned,
             cache="miss" if self.results is not None else "off",
         )
-        return Answer(spooled.schema, spooled, spooled.rows, snapshot_id, stats, self._age(state))
+        rows, nbytes = spooled.rows, spooled.nbytes
+        return Answer(spooled.schema, spooled, rows, snapshot_id, stats, self._age(state), nbytes)
 
     def _read(
         self, state: _TableState, plan: Plan, values: Mapping[str, Any], page: Page | None
