@@ -279,6 +279,33 @@ def test_pages_are_disjoint_complete_and_pinned_to_their_snapshot(lake, caplog):
     assert "fall back" not in caplog.text
 
 
+def test_kept_statement_texts_answer_each_plan_and_page_with_its_own_rows(lake):
+    # A statement's text is kept per plan and page (texts.py): requests of other regions
+    # (other files) and pages, in any order and repeated, each get the rows of their own.
+    factory, catalog = lake
+    pod = engine(factory, sales_pod(ROWS))
+    expected = {r: reference(catalog, ROWS, {"r": r}) for r in ("EMEA", "APAC")}
+    asked = [("EMEA", 0), ("APAC", 0), ("EMEA", 7), ("EMEA", 0), ("APAC", 14), ("APAC", None)]
+    for region, offset in [*asked, *reversed(asked)]:
+        page = None if offset is None else Page(offset, 7)
+        rows = whole(pod.answer({"r": region}, page)).to_pylist()
+        wanted = expected[region] if page is None else expected[region][offset : offset + 7]
+        assert rows == wanted and rows, (region, offset)
+
+
+def test_plans_with_deleted_rows_build_their_statement_for_each_cursor(lake):
+    # Their statement names the deleted rows registered with the request's own cursor: a text
+    # kept from an earlier request would name a table the next cursor does not have.
+    factory, catalog = lake
+    table = catalog.load_table("e.sales")
+    files = [t.file for t in table.scan(row_filter="region == 'EMEA'").plan_files()]
+    delete_positions(table, files[0], [0, 3])
+    pod = engine(factory, sales_pod(ROWS))
+    for page in (None, None, Page(0, 100), Page(0, 100)):
+        rows = whole(pod.answer({"r": "EMEA"}, page)).to_pylist()
+        assert rows == reference(catalog, ROWS, {"r": "EMEA"})
+
+
 def test_a_page_of_a_vanished_snapshot_is_a_410(lake):
     factory, _ = lake
     with pytest.raises(PodError) as caught:

@@ -43,6 +43,7 @@ from .limits import Limits, MemoryBudget, QuerySlots, Slot, load_limits, size_py
 from .ordering import PagedQuery, paged_query
 from .plan import Plan, PlanCache, snapshot_of
 from .source import parameter_prefix, read_planned, with_source
+from .texts import PlanStatement, PlanTexts, column_types
 
 log = logging.getLogger("datapic.pod")
 
@@ -51,6 +52,8 @@ BATCH_ROWS = 65_536
 # While the table is being reloaded, other requests answer from the current state until it is
 # this many freshness periods past its bound (then they wait for the reload).
 FRESHNESS_GRACE = 1.0
+# Plans whose files a table state's database is known to allow (as many as the plan cache).
+_COVERED_PLANS = 128
 # How DuckDB says a file it was asked to read does not exist.
 _MISSING_FILE = "No files found that match"
 
@@ -64,6 +67,18 @@ class _TableState:
     valid_until: float
     database: Database | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Plans (by id, held so the id stays theirs) whose files the database was found to
+    # allow: checking every file's prefix again costs tens of microseconds a request.
+    covered: dict[int, Plan] = field(default_factory=dict)
+    # The table's current snapshot (pyiceberg looks it up in the metadata each time).
+    current_snapshot_id: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_snapshot_id = snapshot_of(self.table, None)
+
+    def snapshot_id(self, pinned: int | None) -> int | None:
+        """The snapshot to answer from: `pinned` if the table still has it, else the current."""
+        return self.current_snapshot_id if pinned is None else snapshot_of(self.table, pinned)
 
     @property
     def storage_key(self) -> tuple:
@@ -73,9 +88,15 @@ class _TableState:
     def database_for(self, plan: Plan, limits: Limits) -> Database:
         """A database allowed to read every file of `plan` (rebuilt if one lies elsewhere)."""
         with self.lock:
+            if self.covered.get(id(plan)) is plan and self.database is not None:
+                return self.database
             if self.database is None or not self.database.covers(plan.duckdb_files):
                 previous = self.database.prefixes if self.database else ()
                 self.database = Database(self.table, limits, plan.duckdb_files, previous)
+                self.covered.clear()  # a new database: what it allows is checked again
+            if len(self.covered) >= _COVERED_PLANS:
+                self.covered.clear()
+            self.covered[id(plan)] = plan
             return self.database
 
 
@@ -135,6 +156,7 @@ class QueryEngine:
         )
         self._paged: dict[int, PagedQuery] = {}  # by output column count, see _paged_query
         self._statements = Statements()
+        self._texts = PlanTexts()
         self._prefix = parameter_prefix(p.name for p in config.parameters)
         self._clock = clock
         self._wall_clock = wall_clock  # compared with the table's commit times
@@ -159,13 +181,12 @@ class QueryEngine:
         """The snapshot this request would be answered from and the state's age, without
         answering it (for its ETag): the pinned one of a page token, else the current one."""
         state = self._fresh_state()
-        return snapshot_of(state.table, page.snapshot_id if page else None), self._age(state)
+        return state.snapshot_id(page.snapshot_id if page else None), self._age(state)
 
     def ready(self) -> int | None:
         """The current snapshot's id once the table loads from the catalog (within the
         freshness, as a request would find it); raises what loading it raised."""
-        state = self._fresh_state()
-        return snapshot_of(state.table, None)
+        return self._fresh_state().current_snapshot_id
 
     def _fresh_state(self, stale: _TableState | None = None) -> _TableState:
         """The table state, reloaded if stale, its credentials lapse, or it is `stale` (storage
@@ -220,13 +241,14 @@ class QueryEngine:
         pinned = page.snapshot_id if page is not None else None
         if pinned is not None:
             state = self._state_knowing(pinned, state)
-        snapshot_id = snapshot_of(state.table, pinned)
+        snapshot_id = state.snapshot_id(pinned)
         if pinned is not None:
             self._check_not_expired(state.table, pinned)
         if pinned is None and page is not None:
             page = Page(page.offset, page.limit, snapshot_id)
-        key = answer_key(snapshot_id, values, page)
+        key = None
         if self.results is not None:
+            key = answer_key(snapshot_id, values, page)
             cached = self.results.get(key)
             if cached is not None:
                 return Answer(
@@ -299,12 +321,12 @@ class QueryEngine:
         cursor = state.database_for(plan, self.limits).cursor()
         try:
             with _missing_file_is_not_an_outage():
-                sql, params, unpaged = self._statement(cursor, state.table, plan, page)
+                statement = self._statement(cursor, state.table, plan, page)
                 reader = self._statements.run(
                     cursor,
-                    sql,
-                    {**params, **values},
-                    (unpaged, *_types(plan, values)),
+                    statement.sql,
+                    {**statement.params, **values},
+                    (statement.unpaged, statement.columns, _value_types(values)),
                     self.config.columns,
                     BATCH_ROWS,
                 )
@@ -330,26 +352,33 @@ class QueryEngine:
 
     def _statement(
         self, cursor: duckdb.DuckDBPyConnection, table: Table, plan: Plan, page: Page | None
-    ) -> tuple[str, dict[str, Any], str]:
-        """The query over `source` (the planned files), the parameters that name those files,
-        and the query's text without its page bounds (its output types do not depend on them)."""
+    ) -> PlanStatement:
+        """The query over `source` (the planned files) for `page`, the parameters that name
+        those files, and the query's text without its page bounds (its output types do not
+        depend on them); kept for the plan's next requests (texts.py)."""
+        bounds = None if page is None else (page.offset, page.limit)
+        kept = self._texts.get(plan, bounds)
+        if kept is not None:
+            return kept
         source, params = read_planned(cursor, table, plan, self._prefix)
         if page is None:
-            sql = with_source(source, self.config.sql)
-            return sql, params, sql
-        count = len(self.config.columns)
-        if self.config.all_columns:  # as many columns as the plan reads
-            count = sum(c.read_by_query for c in plan.columns)
-        paged = self._paged_query(cursor, count)
-        query = paged.sql(page.offset, page.limit)
-        return with_source(source, query), params, with_source(source, paged.ordered_sql)
+            sql = unpaged = with_source(source, self.config.sql)
+        else:
+            count = len(self.config.columns)
+            if self.config.all_columns:  # as many columns as the plan reads
+                count = sum(c.read_by_query for c in plan.columns)
+            paged = self._paged_query(cursor, count)
+            sql = with_source(source, paged.sql(page.offset, page.limit))
+            unpaged = with_source(source, paged.ordered_sql)
+        statement = PlanStatement(sql, params, unpaged, column_types(plan))
+        self._texts.put(plan, bounds, statement)
+        return statement
 
 
-def _types(plan: Plan, values: Mapping[str, Any]) -> tuple:
-    """What, beside its text, decides a statement's output types: the types of the columns
-    it reads (the table's schema may evolve) and of the values (a missing one is NULL)."""
-    columns = tuple((c.name, str(c.duckdb_type)) for c in plan.columns)
-    return columns, tuple((name, type(value).__name__) for name, value in values.items())
+def _value_types(values: Mapping[str, Any]) -> tuple:
+    """With the statement's text and its columns' types, what decides its output types: the
+    types of the values (a missing one is NULL)."""
+    return tuple((name, type(value).__name__) for name, value in values.items())
 
 
 def replaced_at_ms(table: Table, snapshot_id: int) -> float | None:
