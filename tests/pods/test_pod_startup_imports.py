@@ -1,8 +1,8 @@
 """What a plain pod (no auth block, no upstream) imports up to its first answer: not the JWT
 gate's libraries nor the HTTP client of a pod that reads another pod (together a tenth of a
-second of every cold start, issue 11), nor SQLAlchemy for its SQLite catalog (a quarter).
-Checked in a fresh interpreter, the pod's own app.py imported from its directory as uvicorn
-does, over the real SQLite catalog."""
+second of every cold start, issue 11), nor SQLAlchemy for its SQLite catalog (a quarter), nor
+fsspec for a table on local disk (object storage only). Checked in a fresh interpreter, the
+pod's own app.py imported from its directory as uvicorn does, over the real SQLite catalog."""
 
 from __future__ import annotations
 
@@ -25,14 +25,17 @@ POD = pod_json(
     pushdown=[{"op": "eq", "column": "region", "value": ref("region")}],
 )
 
-# Modules only a pod with an auth block, an upstream or another kind of SQL catalog needs.
+# Modules only a pod with an auth block, an upstream, another kind of SQL catalog or a table
+# in object storage needs.
 DEFERRED = [
     "sqlalchemy",
     "jwt",
     "requests",
+    "fsspec",
     "datapic_runtime.auth",
     "datapic_runtime.downstream",
     "datapic_runtime.upstream",
+    "datapic_runtime.objectstore",
 ]
 
 FIRST_ANSWER = f"""
