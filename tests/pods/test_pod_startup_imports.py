@@ -1,7 +1,8 @@
 """What a plain pod (no auth block, no upstream) imports up to its first answer: not the JWT
 gate's libraries nor the HTTP client of a pod that reads another pod (together a tenth of a
 second of every cold start, issue 11), nor SQLAlchemy for its SQLite catalog (a quarter), nor
-fsspec for a table on local disk (object storage only). Checked in a fresh interpreter, the
+fsspec for a table on local disk (object storage only), nor NumPy, which its image does not
+hold (where installed, pyarrow would import it). Checked in a fresh interpreter, the
 pod's own app.py imported from its directory as uvicorn does, over the real SQLite catalog."""
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DEFERRED = [
     "jwt",
     "requests",
     "fsspec",
+    "numpy",
     "datapic_runtime.auth",
     "datapic_runtime.downstream",
     "datapic_runtime.upstream",
@@ -45,7 +47,7 @@ from starlette.testclient import TestClient
 response = TestClient(app.app).get("/get_data?region=EMEA")
 print(json.dumps({{
     "status": response.status_code,
-    "loaded": [name for name in {DEFERRED!r} if name in sys.modules],
+    "loaded": [name for name in {DEFERRED!r} if sys.modules.get(name) is not None],
 }}))
 """
 
