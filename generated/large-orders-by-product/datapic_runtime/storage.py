@@ -1,11 +1,8 @@
 """How DuckDB reaches a table's files: local paths directly, object storage through fsspec.
 
 duckdb from PyPI cannot load httpfs or azure offline, and a pod never downloads at run time,
-so object storage is read through fsspec file systems registered with the DuckDB connection.
-Each is the very client pyiceberg reads the table with, built from the table's FileIO
-properties (which carry vended credentials): pyarrow's S3 and GCS file systems (wrapped for
-fsspec), and adlfs for ADLS, whose `abfss://container@account.dfs.core.windows.net/…` paths
-pyarrow's reader mishandles.
+so object storage is read through fsspec file systems registered with the DuckDB connection
+(objectstore.py, imported only for a table in object storage).
 
 DuckDB may then read only below the table's own directories (`allowed_directories`), and
 nothing else: no local file, no other bucket.
@@ -18,36 +15,18 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import duckdb
-from fsspec import AbstractFileSystem
-from fsspec.implementations.arrow import ArrowFSWrapper
 from pyiceberg.io import FileIO
-from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 
 if TYPE_CHECKING:
-    from pyiceberg.io.fsspec import FsspecFileIO
+    from fsspec import AbstractFileSystem
 
-S3_SCHEMES = ("s3", "s3a", "s3n")
-GCS_SCHEMES = ("gs", "gcs")
-ADLS_SCHEMES = ("abfs", "abfss")
 # Table properties that put data files outside the table's location (Iceberg's own names).
 _DATA_PATH_PROPERTIES = (
     "write.data.path",
     "write.object-storage.path",
     "write.folder-storage.path",
 )
-
-
-class _S3(ArrowFSWrapper):
-    """pyarrow's S3FileSystem as fsspec; DuckDB hands it `s3://bucket/key` paths."""
-
-    protocol = S3_SCHEMES
-
-
-class _GCS(ArrowFSWrapper):
-    """pyarrow's GcsFileSystem as fsspec; DuckDB hands it `gs://bucket/key` paths."""
-
-    protocol = GCS_SCHEMES
 
 
 def register_filesystems(
@@ -76,7 +55,9 @@ def register_filesystems(
 
 
 def _as_spelled_by(filesystem: AbstractFileSystem, directory: str) -> str:
-    return filesystem.unstrip_protocol(filesystem._strip_protocol(directory)).rstrip("/") + "/"
+    from .objectstore import as_spelled_by  # loaded already: a file system was registered
+
+    return as_spelled_by(filesystem, directory)
 
 
 def _sql_list(texts: Iterable[str]) -> str:
@@ -103,27 +84,10 @@ def filesystem_for(
     io: FileIO, scheme: str, directories: Iterable[str] = ()
 ) -> AbstractFileSystem | None:
     """The fsspec file system that reads `scheme` with `io`'s settings; None for local files."""
-    if scheme in S3_SCHEMES:
-        netloc = next((urlsplit(d).netloc for d in directories if d.startswith(scheme)), None)
-        return _S3(_pyarrow_io(io).fs_by_scheme(scheme, netloc))
-    if scheme in GCS_SCHEMES:
-        return _GCS(_pyarrow_io(io).fs_by_scheme(scheme, None))
-    if scheme in ADLS_SCHEMES:
-        account = next((urlsplit(d).hostname for d in directories if d.startswith(scheme)), None)
-        return _fsspec_io(io).get_fs(scheme, account)
     if scheme in ("", "file"):
         return None
-    raise ValueError(f"the pod cannot read files with scheme {scheme!r}")
+    from . import objectstore  # fsspec and the wrappers, for object storage only
 
-
-def _pyarrow_io(io: FileIO) -> PyArrowFileIO:
-    # The table's own FileIO when it is pyarrow's: its file systems are cached per scheme.
-    return io if isinstance(io, PyArrowFileIO) else PyArrowFileIO(io.properties)
-
-
-def _fsspec_io(io: FileIO) -> FsspecFileIO:
-    # Imported for ADLS only: it brings pyiceberg's REST client and requests, a tenth of a
-    # second of every pod's start-up otherwise.
-    from pyiceberg.io.fsspec import FsspecFileIO
-
-    return io if isinstance(io, FsspecFileIO) else FsspecFileIO(io.properties)
+    if scheme not in objectstore.SCHEMES:
+        raise ValueError(f"the pod cannot read files with scheme {scheme!r}")
+    return objectstore.object_filesystem(io, scheme, directories)
