@@ -24,16 +24,18 @@ _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Statement shapes whose narrowed text is kept (a pod has a handful: one per kind of plan).
 _NARROWED_SHAPES = 256
-# The pod reads a statement's answer as Arrow after executing it (Statements.run): the copy
-# DuckDB warns about is of one page, which is read whole anyway, and costs less than the
-# relation API's second bind of every statement.
+# DuckDB's one step from a statement and its values to Arrow batches, which its relations use:
+# the public DB-API path (execute, then to_arrow_reader) reads the rows back through a second
+# statement, ~0.5 ms a request, and warns about that copy; the relation API binds twice. The
+# pod pins its DuckDB (requirements.txt) and a test checks this step is there; a DuckDB
+# without it gets the DB-API path, its warning ignored.
+try:
+    from duckdb._seam import submit as _submit
+except ImportError:  # pragma: no cover - another DuckDB than the pinned one
+    _submit = None
 warnings.filterwarnings(
     "ignore", message="Arrow output on a DB-API result makes an extra copy", category=UserWarning
 )
-# Even ignored, that warning costs each request a warnings.warn (and DuckDB's walk up the
-# stack): tens of microseconds right after a query. Where this DuckDB has it, the pod calls
-# what its to_arrow_reader calls after warning; elsewhere to_arrow_reader itself.
-_RESULT_AS_ARROW = getattr(duckdb.DuckDBPyConnection, "_result_as_arrow", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +135,24 @@ class Statements:
                 if len(self._wide) >= self.max_shapes:
                     self._wide.clear()
                 self._wide[shape] = wide
-        cursor.execute(sql, dict(params) or None)
-        reader = arrow_reader(cursor, batch_rows)
+        reader = arrow_answer(cursor, sql, dict(params) or None, batch_rows)
         return narrowed(reader, wide) if wide else reader
 
 
-def arrow_reader(cursor: duckdb.DuckDBPyConnection, batch_rows: int) -> pa.RecordBatchReader:
-    """The executed statement's answer as Arrow batches of `batch_rows` rows."""
-    if _RESULT_AS_ARROW is None:
+def arrow_answer(
+    cursor: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: dict[str, object] | None,
+    batch_rows: int,
+) -> pa.RecordBatchReader:
+    """`sql`'s answer with `params` bound, as Arrow batches of at most `batch_rows` rows. Read
+    whole before it is returned (a page, bounded by max_page_size), as `execute` reads it:
+    DuckDB's failures then keep their types, which a streamed reader turns into OSError."""
+    if _submit is None:
+        cursor.execute(sql, params)
         return cursor.to_arrow_reader(batch_rows)
-    return _RESULT_AS_ARROW(cursor, batch_rows, reader=True)
+    table = _submit(cursor, sql, params, "arrow", batch_rows).arrow_table()
+    return table.to_reader(max_chunksize=batch_rows)
 
 
 def wide_columns(
