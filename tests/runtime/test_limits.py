@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,53 @@ def test_a_slot_frees_once_however_often_it_is_released():
     slots.acquire()
     with pytest.raises(PodError):
         slots.acquire()
+
+
+def _waiting_for(
+    slots: QuerySlots, order: list[str], name: str, hold: threading.Event | None = None
+) -> threading.Thread:
+    """A thread that waits for a slot, records its name once it has one, and frees it (once
+    `hold` is set, if given)."""
+
+    def run() -> None:
+        slot = slots.acquire()
+        order.append(name)
+        if hold is not None:
+            hold.wait()
+        slot.release()
+
+    thread = threading.Thread(target=run)
+    waiting = len(slots._waiting)
+    thread.start()
+    while len(slots._waiting) == waiting:  # queued before the next one starts
+        time.sleep(0.001)
+    return thread
+
+
+def test_freed_slots_go_to_the_longest_waiting_requests_first():
+    slots = QuerySlots(1, timeout=30)
+    held = slots.acquire()
+    order: list[str] = []
+    threads = [_waiting_for(slots, order, name) for name in "abcde"]
+    held.release()
+    for thread in threads:
+        thread.join()
+    assert order == list("abcde")
+
+
+def test_a_request_arriving_as_a_slot_frees_waits_behind_those_already_waiting():
+    slots = QuerySlots(1, timeout=0.2)
+    held = slots.acquire()
+    order: list[str] = []
+    done = threading.Event()
+    waiter = _waiting_for(slots, order, "waiter", hold=done)
+    held.release()  # handed to the waiter, not left for whoever asks next
+    with pytest.raises(PodError) as caught:
+        slots.acquire()
+    done.set()
+    waiter.join()
+    assert order == ["waiter"] and caught.value.status == 503
+    slots.acquire()  # the waiter's slot came back
 
 
 def test_a_memory_budget_grants_what_fits_and_takes_back_what_is_given():
