@@ -47,10 +47,6 @@ class Samples:
 
 # Seeds the order of each round: the same orders in every run of the bench.
 ORDER_SEED = 11
-# Idle time before each timed call, so that what the previous contender left running (ROAPI's
-# and DuckDB's worker threads spinning down, a full read's garbage collection) is over and
-# does not land on the next one's time; the same for every contender.
-SETTLE_SECONDS = 0.02
 
 
 def round_robin(
@@ -71,7 +67,6 @@ def round_robin(
         for entry in order.sample(list(entries), len(entries)):
             if not _due(number, rounds, entry.samples):
                 continue
-            time.sleep(SETTLE_SECONDS)
             before = time.perf_counter()
             rows = entry.call()
             results[entry.label].ms.append((time.perf_counter() - before) * 1000)
