@@ -4,7 +4,8 @@
 - duckdb: DuckDB in-process over exactly the current snapshot's data files (the practical
   limit: no catalog round trip, no HTTP, no serialization to JSON);
 - duckdb pruned: the same over only the files the pod reads (its pushdown planned by
-  pyiceberg): what is left of the pod's time is its per-request overhead;
+  pyiceberg): what is left of the pod's time is its per-request overhead (timed in bursts,
+  run.measure_overhead, like the next two and the floors);
 - duckdb pruned, footers cached: the same with DuckDB's Parquet metadata cache on, as the pod
   runs it: the pod's overhead without the footers it no longer parses per request;
 - naive: pyiceberg reads the whole table into DuckDB, then the query (the original dataPi);

@@ -144,20 +144,36 @@ def ratios(latency: dict[str, dict[str, dict]], scaling: dict[str, dict[str, dic
         ):
             if median(top) is not None and median(bottom):
                 found[f"{query}.{key}"] = median(top) / median(bottom)
-        if median("pod") is not None and median("duckdb pruned") is not None:
-            found[f"{query}.pod-duckdb pruned ms"] = median("pod") - median("duckdb pruned")
-            # The same against DuckDB reading as the pod does (footers cached): not judged.
-            if median("duckdb pruned, footers cached") is not None:
-                cached = median("duckdb pruned, footers cached")
-                found[f"{query}.pod-pruned, footers cached ms"] = median("pod") - cached
-            # The part of it no query work can remove: HTTP and the worker-thread hop.
-            if median("pod /readyz") is not None:
-                found[f"{query}.floor ms (/readyz)"] = median("pod /readyz")
     for query, by_scale in scaling.items():
         base = by_scale.get("1x", {}).get("median_ms")
         for scale, stats in by_scale.items():
             if scale != "1x" and base and stats.get("median_ms") is not None:
                 found[f"{query}.scale{scale[:-1]}/scale1"] = stats["median_ms"] / base
+    return found
+
+
+def overhead_figures(overhead: dict[str, dict[str, dict]]) -> dict[str, float]:
+    """Issue 11, from the overhead step's warm calls: what the pod adds to DuckDB reading the
+    files it reads (judged), the same against DuckDB with the pod's footer cache, and the
+    floor no query work can remove (HTTP and the worker-thread hop: /readyz); with the same
+    difference over the first calls of the bursts (each after another contender ran)."""
+    found: dict[str, float] = {}
+    for query, by in overhead.items():
+
+        def median(name: str, calls: str = "warm", by: dict = by) -> float | None:
+            return by.get(name, {}).get(calls, {}).get("median_ms")
+
+        if median("pod") is None or median("duckdb pruned") is None:
+            continue
+        found[f"{query}.pod-duckdb pruned ms"] = median("pod") - median("duckdb pruned")
+        if median("duckdb pruned, footers cached") is not None:
+            cached = median("duckdb pruned, footers cached")
+            found[f"{query}.pod-pruned, footers cached ms"] = median("pod") - cached
+        if median("pod /readyz") is not None:
+            found[f"{query}.floor ms (/readyz)"] = median("pod /readyz")
+        if median("pod", "first") is not None and median("duckdb pruned", "first") is not None:
+            first = median("pod", "first") - median("duckdb pruned", "first")
+            found[f"{query}.pod-pruned ms, first calls"] = first
     return found
 
 
@@ -252,6 +268,8 @@ def render(results: dict) -> str:
         lines.append(
             f"{name:<24} {_num(cold, '.2f'):>12} {_num(cpu, '.2f'):>10} {_num(rss, '.0f'):>12}"
         )
+    if overhead := results.get("overhead"):
+        lines += ["", *_overhead_lines(overhead)]
     if results["scaling"]:
         lines += ["", f"{'scaling (pod)':<24} {'median ms':>10} {'p95 ms':>9} {'rows':>6}"]
         for query, by_scale in results["scaling"].items():
@@ -278,6 +296,23 @@ def render(results: dict) -> str:
     for problem in results["problems"]:
         lines.append(f"PROBLEM: {problem}")
     return "\n".join(lines) + "\n"
+
+
+def _overhead_lines(overhead: dict[str, dict[str, dict]]) -> list[str]:
+    """Issue 11's overhead step: each contender's warm calls, and the first of each burst."""
+    lines = [
+        f"{'overhead (issue 11)':<44} {'warm median':>11} {'p95':>7} {'n':>4} "
+        f"{'first median':>12} {'n':>4}"
+    ]
+    for query, by in overhead.items():
+        for name, calls in by.items():
+            warm, first = calls["warm"], calls["first"]
+            lines.append(
+                f"{query + '  ' + name:<44} {_num(warm.get('median_ms'), '.2f'):>11} "
+                f"{_num(warm.get('p95_ms'), '.1f'):>7} {warm['n']:>4} "
+                f"{_num(first.get('median_ms'), '.2f'):>12} {first['n']:>4}"
+            )
+    return lines
 
 
 def _eqdeletes_line(eqdel: dict) -> str:

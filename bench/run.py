@@ -38,7 +38,7 @@ from contenders import (
 )
 from eqdeletes import EqDeletes, ensure_eqdeletes
 from load import FRESH, LARGE, measure_load
-from measure import Entry, round_robin
+from measure import Entry, in_bursts, round_robin
 from pyiceberg.catalog import Catalog
 from queries import (
     Case,
@@ -50,12 +50,23 @@ from queries import (
     large_case,
     load_compiled,
 )
-from report import issue11_figures, machine, ratios, render, targets, verdicts, write_json
+from report import (
+    issue11_figures,
+    machine,
+    overhead_figures,
+    ratios,
+    render,
+    targets,
+    verdicts,
+    write_json,
+)
 from servers import Request, Server, metric, roapi_binary, start_pod, start_roapi
 from table import Build, Lakehouse, ensure_lakehouse, table_name
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 300.0
+# Calls in a row per contender and round in the overhead step (the first one kept apart).
+OVERHEAD_BURST = 5
 # The reduction pod over the table with equality deletes (issue 9).
 EQDEL = ("eqdeletes", 1, False)
 
@@ -222,24 +233,12 @@ def measure_all(
     roapi = None if args.no_roapi else start_roapi_server(files, compiled, servers, logs)
 
     entries = []
-    pruned: dict[str, list[str]] = {}
     for key in keys:
         contenders = [PodContender("pod", pods[(key, 1, False)], compiled[(key, 1, False)])]
         if (key, 1, True) in pods:
             cached = compiled[(key, 1, True)]
             contenders.append(PodContender("pod cached", pods[(key, 1, True)], cached))
         contenders.append(DuckDBDirect.over(files, compiled[(key, 1, False)]))
-        pruned[key] = pruned_files(catalog, table_name(1), compiled[(key, 1, False)])
-        contenders.append(
-            DuckDBDirect.over(pruned[key], compiled[(key, 1, False)], "duckdb pruned")
-        )
-        contenders.append(
-            DuckDBDirect.over(
-                pruned[key], compiled[(key, 1, False)], CACHED_FOOTERS, POD_READ_SETTINGS
-            )
-        )
-        for name, path in FLOORS.items():
-            contenders.append(FloorContender(name, pods[(key, 1, False)], path))
         contenders.append(Naive.over(catalog, table_name(1), compiled[(key, 1, False)]))
         if roapi:
             contenders.append(RoapiContender(roapi, compiled[(key, 1, False)], "orders"))
@@ -252,6 +251,8 @@ def measure_all(
     for label, samples in round_robin(entries, args.rounds, args.warmup, progress).items():
         key, name = label.split("|")
         latency[key][name] = samples.stats()
+    pruned = {key: pruned_files(catalog, table_name(1), compiled[(key, 1, False)]) for key in keys}
+    overhead = measure_overhead(args, compiled, pods, pruned)
 
     for (key, scale, cached), server in pods.items():
         if scale == 1 and (key, scale, cached) != EQDEL:  # its figure comes after its run
@@ -274,6 +275,7 @@ def measure_all(
     load = measure_load(args, compiled, pods, memory)
     figures["pod projection memory"] = {"pid": memory.server.pid}
     found = ratios(latency, scaling)
+    found |= overhead_figures(overhead)
     found |= issue11_figures(load, issue11["throughput"])
     for key in keys:
         for figure in ("cold_start_s", "peak_rss_mb"):
@@ -301,6 +303,7 @@ def measure_all(
             for key in keys
         },
         "latency": latency,
+        "overhead": overhead,
         "servers": figures,
         "scaling": scaling,
         "eqdeletes": eqdel_figures,
@@ -387,6 +390,34 @@ def measure_throughput(args, compiled, pods, roapi: Server | None) -> dict:
         f"{args.throughput_seconds} s per server, alternating"
     )
     return throughput(served, args.throughput_clients, args.throughput_seconds, 2, progress)
+
+
+def measure_overhead(args, compiled, pods, pruned: dict[str, list[str]]) -> dict:
+    """Issue 11: the pod against DuckDB over the files it reads (`duckdb pruned`, and the same
+    with the pod's footer cache), and the pod's routes that query nothing, in bursts of
+    OVERHEAD_BURST calls (measure.in_bursts: none pays for having sat idle while another
+    ran); per query, each contender's warm calls and first calls."""
+    entries = []
+    for key, files in pruned.items():
+        pod, query = pods[(key, 1, False)], compiled[(key, 1, False)]
+        contenders = [
+            PodContender("pod", pod, query),
+            DuckDBDirect.over(files, query, "duckdb pruned"),
+            DuckDBDirect.over(files, query, CACHED_FOOTERS, POD_READ_SETTINGS),
+            *(FloorContender(name, pod, path) for name, path in FLOORS.items()),
+        ]
+        entries += [
+            Entry(label=f"{key}|{c.name}", call=c.run, samples=args.rounds) for c in contenders
+        ]
+    progress(
+        f"overhead: {args.rounds} rounds over {len(entries)} contenders, bursts of "
+        f"{OVERHEAD_BURST} calls"
+    )
+    overhead: dict[str, dict[str, dict]] = {key: {} for key in pruned}
+    for label, burst in in_bursts(entries, args.rounds, OVERHEAD_BURST, progress).items():
+        key, name = label.split("|")
+        overhead[key][name] = {"warm": burst.warm.stats(), "first": burst.first.stats()}
+    return overhead
 
 
 def pruned_file_counts(pruned: dict[str, list[str]], pods, compiled) -> dict:
@@ -492,10 +523,12 @@ def agreement_problems(results: dict) -> list[str]:
     """Every contender must have answered each query with the same number of rows, always;
     the pod over equality deletes with the same values as DuckDB over the compacted files."""
     problems = []
-    for key, by in {**results["latency"]}.items():
-        seen = {
-            name: tuple(stats.get("rows", ())) for name, stats in by.items() if name not in FLOORS
-        }
+    for key, by in results["latency"].items():
+        seen = {name: tuple(stats.get("rows", ())) for name, stats in by.items()}
+        for name, burst in results["overhead"].get(key, {}).items():
+            if name not in FLOORS:
+                rows = {*burst["warm"].get("rows", ()), *burst["first"].get("rows", ())}
+                seen[f"{name} (bursts)"] = tuple(sorted(rows))
         for scale, stats in results["scaling"].get(key, {}).items():
             seen[f"pod {scale}"] = tuple(stats.get("rows", ()))
         if len(set(seen.values())) != 1 or any(len(rows) != 1 for rows in seen.values()):

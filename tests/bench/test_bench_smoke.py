@@ -50,13 +50,22 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
     assert results["problems"] == []
     for query in ("reduction", "projection"):
         contenders = results["latency"][query]
-        assert {"pod", "duckdb", "duckdb pruned", "naive", "roapi"} <= set(contenders)
-        # The overhead's floor: the pod's routes that query nothing, timed and printed.
-        floors = {name: contenders.pop(name) for name in ("pod /healthz", "pod /readyz")}
-        assert all(stats["n"] > 0 and stats["rows"] == [0] for stats in floors.values())
+        assert {"pod", "duckdb", "naive", "roapi"} <= set(contenders)
+        # Issue 11's overhead step: the pod, DuckDB over the files it reads and the pod's
+        # routes that query nothing, 2 rounds of bursts of 5 calls (1 first, 4 warm each).
+        overhead = results["overhead"][query]
+        pruned = ("pod", "duckdb pruned", "duckdb pruned, footers cached")
+        floors = ("pod /healthz", "pod /readyz")
+        assert set(overhead) == {*pruned, *floors}
+        for name in floors:
+            assert overhead[name]["warm"]["n"] == 8 and overhead[name]["first"]["n"] == 2
+            assert overhead[name]["warm"]["rows"] == overhead[name]["first"]["rows"] == [0]
         assert f"{query}.floor ms (/readyz)" in results["ratios"]
+        assert f"{query}.pod-pruned ms, first calls" in results["ratios"]
         # Every contender got the same, non-empty answer (row counts), every time.
-        [rows] = {tuple(stats["rows"]) for stats in contenders.values()}
+        answers = [stats["rows"] for stats in contenders.values()]
+        answers += [overhead[name][calls]["rows"] for name in pruned for calls in ("warm", "first")]
+        [rows] = {tuple(rows) for rows in answers}
         assert len(rows) == 1 and rows[0] > 0
         assert results["scaling"][query]["4x"]["rows"] == list(rows)
     # Issue 9's row: the pod applied the equality deletes (1 % of the rows, one delete file
