@@ -173,7 +173,8 @@ def test_duckdb_types(iceberg, duckdb):
 @pytest.mark.parametrize(
     ("uri", "path"),
     [
-        ("file:///tmp/w/t/data/a%20b.parquet", "/tmp/w/t/data/a b.parquet"),
+        ("file:///tmp/w/t/data/r=c%3Ad/a.parquet", "/tmp/w/t/data/r=c%3Ad/a.parquet"),
+        ("file:/tmp/w/t/data/a.parquet", "/tmp/w/t/data/a.parquet"),
         ("/tmp/w/t/data/a.parquet", "/tmp/w/t/data/a.parquet"),
         ("s3://bucket/t/data/a.parquet", "s3://bucket/t/data/a.parquet"),
     ],

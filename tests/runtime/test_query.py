@@ -228,6 +228,50 @@ def test_answers_equal_pyiceberg_over_renamed_added_and_widened_columns(lake, sq
     assert answer.stats.files_planned == (0 if region == "nowhere" else 2)
 
 
+# Partition values that writers percent-encode in directory names (pyiceberg, like Iceberg
+# Java, writes `region=c%3Ad/`) and keep encoded in the manifests' file paths: the directory is
+# named with the `%3A` itself, so the path must be read as written, never decoded. The
+# warehouse's own name has an `=` that its file URI encodes (`w%3D1`), as pyiceberg writes it.
+ESCAPED_REGIONS = ("c:d", "e%f", "g/h", "x=y", "a b", "EMEA")
+
+
+def test_partition_values_escaped_in_file_paths_are_read_where_they_were_written(tmp_path):
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.transforms import IdentityTransform
+    from pyiceberg.types import DoubleType, LongType, NestedField, StringType
+
+    warehouse = tmp_path / "w=1"
+    warehouse.mkdir()
+    props = {"uri": f"sqlite:///{tmp_path / 'c.db'}", "warehouse": warehouse.as_uri()}
+    catalog = SqlCatalog("default", **props)
+    catalog.create_namespace("e")
+    schema = Schema(
+        NestedField(1, "id", LongType()),
+        NestedField(2, "region", StringType()),
+        NestedField(3, "total", DoubleType()),
+        NestedField(4, "qty", LongType()),
+        NestedField(5, "note", StringType()),
+    )
+    spec = PartitionSpec(PartitionField(2, 1000, IdentityTransform(), "region"))
+    table = catalog.create_table("e.sales", schema=schema, partition_spec=spec)
+    ids = range(len(ESCAPED_REGIONS) * 3)
+    rows = {
+        "id": list(ids),
+        "region": [ESCAPED_REGIONS[i % len(ESCAPED_REGIONS)] for i in ids],
+        "total": [i * 1.5 for i in ids],
+        "qty": list(ids),
+        "note": [f"n{i}" for i in ids],
+    }
+    table.append(pa.Table.from_pydict(rows, schema=schema.as_arrow()))
+    paths = [task.file.file_path for task in table.scan().plan_files()]
+    assert sum("%" in path.removeprefix(warehouse.as_uri()) for path in paths) == 4
+    pod = engine(functools.partial(SqlCatalog, **props), sales_pod(ROWS))
+    for region in ESCAPED_REGIONS:
+        answer = whole(pod.answer({"r": region})).to_pylist()
+        assert len(answer) == 3 and answer == reference(catalog, ROWS, {"r": region})
+
+
 def test_files_of_pruned_partitions_are_never_opened(lake):
     factory, catalog = lake
     table = catalog.load_table("e.sales")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from pyiceberg.expressions import BooleanExpression
 from pyiceberg.manifest import DataFile, ManifestEntry, ManifestFile
@@ -108,10 +108,13 @@ class Plan:
 
 
 def duckdb_path(uri: str) -> str:
-    """`uri` as DuckDB names the file: file:// URIs as local paths, object storage unchanged."""
+    """`uri` as DuckDB names the file: file:// URIs as local paths, object storage unchanged.
+    Never percent-decoded: writers name files with the escapes themselves (pyiceberg and
+    Iceberg Java write the partition value `c:d` as the directory `region=c%3Ad`, and keep
+    that path in the manifest), and read them back as written."""
     parsed = urlparse(uri)
     if parsed.scheme == "file":
-        return unquote(parsed.path)
+        return parsed.path
     return uri
 
 
