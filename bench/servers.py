@@ -178,6 +178,7 @@ def start_pod(pod_dir: Path, env: dict[str, str], log: Path) -> Server:
     """A compiled pod under uvicorn, exactly as its Dockerfile runs it, on a free port."""
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)]
+    argv.append("--no-access-log")
     return Server(pod_dir.name, argv, port, pod_dir, env, log)
 
 

@@ -1,5 +1,6 @@
 """Start a compiled pod with uvicorn on loopback, wait until it answers, stop it: for the demo
-and the tests, which run pods exactly as the Dockerfile does (`python -m uvicorn app:app`)."""
+and the tests, which run pods exactly as the Dockerfile does (`python -m uvicorn app:app
+--no-access-log`)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def running_pod(
     port = free_port()
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--no-access-log"],
         cwd=pod_dir,
         env={**os.environ, **env},
         stdout=log,

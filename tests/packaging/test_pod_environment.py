@@ -92,6 +92,16 @@ def _get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def _dockerfile_command(pod: Path, venv: Path) -> list[str]:
+    """The Dockerfile's CMD as this test runs it: with the venv's Python, on loopback only."""
+    lines = (pod / "Dockerfile").read_text().splitlines()
+    [cmd] = [line for line in lines if line.startswith("CMD")]
+    argv = json.loads(cmd.removeprefix("CMD"))
+    assert argv[:2] == ["sh", "-c"] and "exec python -m uvicorn" in argv[2], cmd
+    command = argv[2].replace("exec python ", f'exec "{venv}/bin/python" ')
+    return [*argv[:2], command.replace("--host 0.0.0.0", "--host 127.0.0.1")]
+
+
 def test_the_environment_holds_only_the_requirements(pod_env) -> None:
     pod, venv = pod_env
     python = str(venv / "bin" / "python")
@@ -105,10 +115,8 @@ def test_the_pod_serves_from_its_own_environment(pod_env, tmp_path: Path) -> Non
     pod, venv = pod_env
     catalog = build_lakehouse(tmp_path / "lakehouse", rows=2_000)
     port = _free_port()
-    # What the Dockerfile's CMD runs, with $PORT as Cloud Run sets it.
-    command = f'exec "{venv}/bin/python" -m uvicorn app:app --host 127.0.0.1 --port "${{PORT}}"'
     process = subprocess.Popen(
-        ["sh", "-c", command],
+        _dockerfile_command(pod, venv),
         cwd=pod,
         env=_clean_env(tmp_path, PORT=str(port), **catalog),
         stdout=subprocess.PIPE,
@@ -142,3 +150,10 @@ def test_the_pod_serves_from_its_own_environment(pod_env, tmp_path: Path) -> Non
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    # One line per /get_data request, the pod's own; no access line of uvicorn's (the probes
+    # of /healthz above would each have written one).
+    log = process.stdout.read().decode()
+    assert [json.loads(line)["message"] for line in log.splitlines() if line.startswith("{")] == [
+        "GET /get_data 200 complete"
+    ]
+    assert "HTTP/1.1" not in log, log

@@ -36,6 +36,7 @@ def _without_catalog_settings(home: Path) -> dict[str, str]:
 def _start(pod_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """The pod as its Dockerfile starts it, on a port nobody uses; it must exit by itself."""
     command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", "0"]
+    command.append("--no-access-log")
     return subprocess.run(command, cwd=pod_dir, env=env, capture_output=True, text=True, timeout=60)
 
 
