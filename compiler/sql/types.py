@@ -98,9 +98,30 @@ def literal_problem(node: exp.Literal) -> str | None:
     return None
 
 
+# Scalar types DuckDB hands to Arrow as something else: an answer holding them would be wrong,
+# not refused (each measured with DuckDB's Arrow export).
+_ANSWERED_WRONG = {
+    # Arrow's time64 without the offset: 12:00+02 answered as 12:00. No Iceberg type holds it.
+    exp.DataType.Type.TIMETZ: (
+        "a time's zone offset would be dropped from the answer; cast to TIMESTAMPTZ (an instant) "
+        "or TIME"
+    ),
+    # UHUGEINT as a signed decimal128(38, 0): 2^128 - 1 answered as -1.
+    exp.DataType.Type.UINT128: (
+        "values from 2^127 on would be answered as negative numbers; cast to HUGEINT or "
+        "DECIMAL(38, 0)"
+    ),
+    # BIT as DuckDB's internal bytes (CAST(1 AS BIT) answered as base64 of 00 00 00 00 00 01).
+    exp.DataType.Type.BIT: (
+        "a bit string would be answered as DuckDB's internal bytes; cast to text"
+    ),
+}
+
+
 def cast_problem(node: exp.Cast) -> str | None:
     """Why a CAST's target type cannot be served, if it cannot: a pod's answers and rules know
-    scalar kinds only (MAP, STRUCT, LIST passed `--check` and failed every request).
+    scalar kinds only (MAP, STRUCT, LIST passed `--check` and failed every request), and a few
+    scalar types would reach the answer changed (_ANSWERED_WRONG).
 
     >>> import sqlglot
     >>> cast_problem(sqlglot.parse_one("CAST(a AS MAP(VARCHAR, VARCHAR))", read="duckdb"))
@@ -110,13 +131,9 @@ def cast_problem(node: exp.Cast) -> str | None:
     """
     to = node.to
     shown = to.sql(dialect="duckdb")
-    if to.this == exp.DataType.Type.TIMETZ:
-        # No Iceberg type holds it, and DuckDB hands it to Arrow without its offset: an answer
-        # would show 12:00 for 12:00+02.
-        return (
-            f"CAST to '{shown}' is not allowed: a time's zone offset would be dropped from the "
-            "answer; cast to TIMESTAMPTZ (an instant) or TIME"
-        )
+    wrong = _ANSWERED_WRONG.get(to.this)
+    if wrong is not None:
+        return f"CAST to '{shown}' is not allowed: {wrong}"
     if cast_kind(to) is None:
         return (
             f"CAST to '{shown}' is not allowed: cast to text, a number, boolean, date or timestamp"
