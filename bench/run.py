@@ -245,7 +245,7 @@ def measure_all(
         for contender in contenders:
             samples = args.naive_samples if contender.name == "naive" else args.rounds
             label = f"{key}|{contender.name}"
-            entries.append(Entry(label=label, call=contender.run, samples=samples))
+            entries.append(Entry(label=label, timed=contender, samples=samples))
     progress(f"latency: {args.rounds} rounds over {len(entries)} contenders, round-robin")
     latency: dict[str, dict[str, dict]] = {key: {} for key in keys}
     for label, samples in round_robin(entries, args.rounds, args.warmup, progress).items():
@@ -407,7 +407,7 @@ def measure_overhead(args, compiled, pods, pruned: dict[str, list[str]]) -> dict
             *(FloorContender(name, pod, path) for name, path in FLOORS.items()),
         ]
         entries += [
-            Entry(label=f"{key}|{c.name}", call=c.run, samples=args.rounds) for c in contenders
+            Entry(label=f"{key}|{c.name}", timed=c, samples=args.rounds) for c in contenders
         ]
     progress(
         f"overhead: {args.rounds} rounds over {len(entries)} contenders, bursts of "
@@ -465,7 +465,7 @@ def measure_scaling(
     entries = [
         Entry(
             label=f"{key}|{scale}x",
-            call=PodContender("pod", pods[(key, scale, False)], compiled[(key, scale, False)]).run,
+            timed=PodContender("pod", pods[(key, scale, False)], compiled[(key, scale, False)]),
             samples=args.rounds,
         )
         for key in keys
@@ -503,9 +503,7 @@ def measure_eqdeletes(
     reduction = ("reduction", 1, False)
     plain = PodContender("pod plain", pods[reduction], compiled[reduction])
     differ = answers_differ(pod, compacted)
-    entries = [
-        Entry(label=c.name, call=c.run, samples=args.rounds) for c in (pod, compacted, plain)
-    ]
+    entries = [Entry(label=c.name, timed=c, samples=args.rounds) for c in (pod, compacted, plain)]
     progress(
         f"equality deletes: {args.rounds} rounds, the pod over {eqdel.eqdel_table} "
         f"({eqdel.deleted:,} of {eqdel.rows:,} rows deleted) against DuckDB over "
