@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 
+import anyio
 import pytest
 from datapic_runtime.answer import ScanStats
 from datapic_runtime.metrics import RequestRecord, log_fields
@@ -75,6 +76,42 @@ def test_one_json_log_line_per_request_with_what_it_cost(client, nasty, caplog):
     assert second["status"] == 400 and second["outcome"] == "rejected"
     assert second["error"] == "parameter 'min_id' must be a whole number such as 42, got 'x'"
     assert second["parameters"] == {"min_id": "x"}
+
+
+def test_a_whole_answer_is_sent_before_its_request_is_logged_and_counted(client, caplog):
+    """The client does not wait for its request's log line and metrics: they come once the
+    last byte went out (and, ended on the event loop, before the server takes another
+    request: /metrics asked right after an answer counts it)."""
+    seen_at_body: list[tuple[int, float]] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            counted = samples(client)[("datapic_request_duration_seconds_count", ())]
+            seen_at_body.append((len(request_lines(caplog)), counted))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/get_data",
+        "raw_path": b"/get_data",
+        "root_path": "",
+        "query_string": b"label=EMEA",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    with caplog.at_level(logging.INFO, logger="datapic"):
+        anyio.run(client.app, scope, receive, send)
+    assert seen_at_body == [(0, 0)]  # one whole body; nothing logged or counted yet
+    [line] = request_lines(caplog)
+    assert (line["status"], line["outcome"], line["rows"]) == (200, "complete", 2)
+    assert samples(client)[("datapic_request_duration_seconds_count", ())] == 1
 
 
 def test_the_log_line_is_one_json_object_without_secrets(client, caplog, monkeypatch):

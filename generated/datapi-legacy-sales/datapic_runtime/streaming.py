@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pyarrow as pa
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .answer import Answer
@@ -39,9 +39,10 @@ class AnswerBody:
     """The body of one answer: its first chunk is encoded here, before any header goes out, so
     that errors up to then are clean JSON answers; the rest is encoded while it is sent.
 
-    Iterated once (in the threadpool). Whatever ends it - the last byte, a failure, the client
-    going away, or a response never sent - `close()` releases the engine's cursor and logs the
-    request, once. `more` says whether rows follow the page, `whole` that it was read whole.
+    Iterated once (in the threadpool), or read whole (`read_whole`, then `end`). Whatever ends
+    it - the last byte, a failure, the client going away, or a response never sent - releases
+    the engine's answer and logs the request, once. `more` says whether rows follow the page,
+    `whole` that it is small enough to be read whole.
     """
 
     def __init__(self, answer: Answer, format: Format, limit: int, exchange: Exchange) -> None:
@@ -92,10 +93,11 @@ class AnswerBody:
             yield batch
 
     def read_whole(self) -> bytes:
-        """The whole body at once (for a `whole` answer): a failure is still a clean error."""
+        """The whole body at once (for a `whole` answer): a failure is still a clean error. The
+        answer is released here; the request ends with `end`, once the body has gone out."""
         content = self._first + b"".join(self._chunks)
         self._exchange.sent(content)
-        self._end(Outcome.COMPLETE, None)
+        self._release()
         return content
 
     def __iter__(self) -> Iterator[bytes]:
@@ -118,15 +120,24 @@ class AnswerBody:
         finally:
             self._end(outcome, error)
 
+    def _release(self) -> None:
+        try:
+            self._chunks.close()
+        finally:
+            self._answer.close()
+
     def _end(self, outcome: str, error: str | None) -> None:
         if self.ended:
             return
         self.ended = True
         try:
-            self._chunks.close()
+            self._release()
         finally:
-            self._answer.close()
             self._exchange.end(200, outcome, error)
+
+    def end(self, outcome: str) -> None:
+        """End a body read whole: it went out (`Outcome.COMPLETE`), or sending it was cut."""
+        self._end(outcome, None)
 
     def end_unsent(self) -> None:
         """End an answer whose body is not sent (HEAD): all that was asked went out."""
@@ -160,6 +171,27 @@ def _look_ahead(
         if seen >= rows or size >= WHOLE_BODY_BYTES:
             break
     return head, total if small else size
+
+
+class WholeResponse(Response):
+    """A body read whole, sent with its Content-Length; its request ends (its log line and
+    metrics) once the body has gone out, so the client does not wait for them, and the time
+    logged runs to the last byte, as for a streamed answer. Ended on the event loop, with no
+    await after the send: the server takes the connection's next request only after this, so
+    /metrics asked right after an answer always counts it (and a hop to a thread would cost
+    more than ending takes)."""
+
+    def __init__(self, body: AnswerBody, content: bytes, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outcome = Outcome.DISCONNECTED
+        try:
+            await super().__call__(scope, receive, send)
+            outcome = Outcome.COMPLETE
+        finally:
+            self._body.end(outcome)
 
 
 class ClosingStreamingResponse(StreamingResponse):

@@ -57,7 +57,7 @@ from .query import QueryEngine
 from .querystring import query_items
 from .requestlog import Exchange, setup_logging
 from .serialize import error_json
-from .streaming import AnswerBody, ClosingStreamingResponse
+from .streaming import AnswerBody, ClosingStreamingResponse, WholeResponse
 from .webdocs import docs_routes
 
 if TYPE_CHECKING:  # imported where a pod needs them: see _downstream_engine and _gate
@@ -287,7 +287,7 @@ class _GetData:
         if head:
             return _head(body, whole, asked.format.media_type, headers)
         if whole is not None:
-            return Response(whole, media_type=asked.format.media_type, headers=headers)
+            return WholeResponse(body, whole, media_type=asked.format.media_type, headers=headers)
         return ClosingStreamingResponse(body, media_type=asked.format.media_type, headers=headers)
 
     def _admit(
