@@ -52,13 +52,13 @@ def test_bench_runs_end_to_end_and_reports_ratios(tmp_path: Path) -> None:
         contenders = results["latency"][query]
         assert {"pod", "duckdb", "naive", "roapi"} <= set(contenders)
         # Issue 11's overhead step: the pod, DuckDB over the files it reads and the pod's
-        # routes that query nothing, 2 rounds of bursts of 5 calls (1 first, 4 warm each).
+        # routes that query nothing, 2 x 2 rounds of bursts of 5 calls (1 first, 4 warm each).
         overhead = results["overhead"][query]
         pruned = ("pod", "duckdb pruned", "duckdb pruned, footers cached")
         floors = ("pod /healthz", "pod /readyz")
         assert set(overhead) == {*pruned, *floors}
         for name in floors:
-            assert overhead[name]["warm"]["n"] == 8 and overhead[name]["first"]["n"] == 2
+            assert overhead[name]["warm"]["n"] == 16 and overhead[name]["first"]["n"] == 4
             assert overhead[name]["warm"]["rows"] == overhead[name]["first"]["rows"] == [0]
         assert f"{query}.floor ms (/readyz)" in results["ratios"]
         assert f"{query}.pod-pruned ms, first calls" in results["ratios"]
