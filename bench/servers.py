@@ -8,19 +8,15 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The examples' pod runner picks the ports (below the ephemeral range: see free_ports).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from podrun import free_port  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,12 +16,41 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+# Where the kernel takes the local ports of outgoing connections from (Linux's default).
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_DEFAULT_EPHEMERAL_LOW = 32768
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports on 127.0.0.1 nobody listens on right now, picked below the
+    ephemeral range. A port the kernel hands out for `bind(0)` comes from that range, so
+    until the server binds it, any outgoing connection may take it as its local port (a
+    bench run failed on EADDRINUSE so); below the range only another listener can."""
+    low = _ephemeral_low()
+    candidates = random.sample(range(low // 2, low), min(low // 2, 50 * count + 50))
+    ports: list[int] = []
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"no {count} free ports on 127.0.0.1 below {low}")
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """One port as `free_ports` picks them."""
+    return free_ports(1)[0]
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _DEFAULT_EPHEMERAL_LOW
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from lakehouse import build_lakehouse
+from podrun import free_port
 
 from compiler.pipeline import compile_spec
 
@@ -78,12 +78,6 @@ def _clean_env(home: Path, **extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", **keep, **extra}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -114,7 +108,7 @@ def test_the_environment_holds_only_the_requirements(pod_env) -> None:
 def test_the_pod_serves_from_its_own_environment(pod_env, tmp_path: Path) -> None:
     pod, venv = pod_env
     catalog = build_lakehouse(tmp_path / "lakehouse", rows=2_000)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         _dockerfile_command(pod, venv),
         cwd=pod,

@@ -21,12 +21,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import podrun
 import pytest
 from ruamel.yaml import YAML
 
@@ -126,9 +126,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def free_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return str(sock.getsockname()[1])
+    return str(podrun.free_port())
 
 
 def run_block(block: Block, repository: Path) -> None:

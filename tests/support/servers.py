@@ -154,6 +154,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from podrun import free_ports
+
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -185,20 +187,6 @@ class _PortTaken(ServerStartError):
 
 
 # --- ports, HTTP, logs ------------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on loopback right now (held together while picked)."""
-    held: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOOPBACK, 0))
-            held.append(sock)
-        return [sock.getsockname()[1] for sock in held]
-    finally:
-        for sock in held:
-            sock.close()
 
 
 def _port_is_free(port: int) -> bool:
